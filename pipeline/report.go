@@ -1,0 +1,99 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/essync/essync/esindex"
+)
+
+// Skipped is one product that did not reach the index, and why.
+type Skipped struct {
+	Stage  string `json:"stage"` // catalog, embed or index
+	Row    int    `json:"row,omitempty"`
+	ID     string `json:"id,omitempty"`
+	Image  string `json:"image,omitempty"`
+	Kind   string `json:"kind,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// Report is the run report: counts per stage, every skipped product with its
+// reason, the measured neighbour recall, timings, and what went live.
+type Report struct {
+	Mode       string    `json:"mode"` // full or incremental
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	Catalog    string    `json:"catalog"`
+	Model      string    `json:"model"`
+	Dims       int       `json:"dims"`
+
+	CatalogRows int `json:"catalog_rows"` // valid + skipped rows
+	Products    int `json:"products"`     // valid rows
+	Embedded    int `json:"embedded"`     // vectors computed by the model
+	FromCache   int `json:"from_cache"`   // vectors found in the cache
+	Indexed     int `json:"indexed"`      // documents in the index that went live (or written to --out)
+
+	Neighbors NeighborsReport `json:"neighbors"`
+	Index     IndexReport     `json:"index"`
+	Changes   *ChangeReport   `json:"changes,omitempty"` // incremental runs
+
+	Skipped      []Skipped          `json:"skipped"`
+	StageSeconds map[string]float64 `json:"stage_seconds"`
+}
+
+// NeighborsReport says how the top-K lists were computed and how good they are.
+type NeighborsReport struct {
+	K      int     `json:"k"`
+	Exact  bool    `json:"exact"`
+	Recall float64 `json:"recall"` // measured recall@K on a sample (1 for exact)
+}
+
+// IndexReport says what happened in Elasticsearch (or on disk without it).
+type IndexReport struct {
+	Alias    string             `json:"alias,omitempty"`
+	Live     string             `json:"live,omitempty"` // concrete index that went live
+	Previous []string           `json:"previous,omitempty"`
+	Pruned   []string           `json:"pruned,omitempty"`
+	OutFile  string             `json:"out_file,omitempty"` // bulk-ready NDJSON when no Elasticsearch
+	Bulk     esindex.BulkResult `json:"bulk"`
+}
+
+// ChangeReport counts what an incremental run found and wrote.
+type ChangeReport struct {
+	New           int `json:"new"`
+	ImageChanged  int `json:"image_changed"`
+	FieldsChanged int `json:"fields_changed"`
+	Deleted       int `json:"deleted"`
+	ListsChanged  int `json:"lists_changed"` // existing products whose similar lists changed
+	Unchanged     int `json:"unchanged"`
+	Written       int `json:"written"` // documents written (index, update or delete)
+}
+
+func (r *Report) skip(s Skipped) { r.Skipped = append(r.Skipped, s) }
+
+// timed runs f and records its wall time under stage.
+func (r *Report) timed(stage string, f func() error) error {
+	start := time.Now()
+	err := f()
+	r.StageSeconds[stage] += time.Since(start).Seconds()
+	return err
+}
+
+// WriteFile writes the report as indented JSON, atomically.
+func (r *Report) WriteFile(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("report %s: %w", path, err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("report %s: %w", path, err)
+	}
+	return os.Rename(tmp, path)
+}

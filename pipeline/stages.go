@@ -1,0 +1,169 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/essync/essync/catalog"
+	"github.com/essync/essync/embed"
+	"github.com/essync/essync/neighbors"
+)
+
+// item is a product that has its vector.
+type item struct {
+	catalog.Product
+	Vector []float32
+	SHA256 string
+}
+
+func newReport(mode string, cfg *Config) *Report {
+	return &Report{Mode: mode, StartedAt: cfg.Now().UTC(), Catalog: cfg.CatalogPath, Skipped: []Skipped{}, StageSeconds: map[string]float64{}}
+}
+
+// readCatalog reads and validates the catalog, recording every skipped row.
+func readCatalog(cfg *Config, rep *Report) ([]catalog.Product, error) {
+	var products []catalog.Product
+	err := rep.timed("catalog", func() error {
+		var skips []catalog.Skip
+		var err error
+		products, skips, err = catalog.Read(cfg.CatalogPath, cfg.Catalog)
+		if err != nil {
+			return fmt.Errorf("catalog: %w", err)
+		}
+		for _, s := range skips {
+			slog.Warn("catalog: skipped", "row", s.Row, "line", s.Line, "id", s.ID, "reason", s.Reason)
+			rep.skip(Skipped{Stage: "catalog", Row: s.Row, ID: s.ID, Image: s.ImageName, Kind: string(s.Kind), Reason: s.Reason})
+		}
+		rep.CatalogRows = len(products) + len(skips)
+		rep.Products = len(products)
+		return nil
+	})
+	return products, err
+}
+
+// openEmbedder loads the model card (the shipped default when none is given)
+// and starts the embedder.
+func openEmbedder(cfg *Config, rep *Report) (*embed.Embedder, error) {
+	path := cfg.ModelCard
+	if path == "" {
+		p, err := embed.DefaultCardPath()
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
+	card, err := embed.LoadCard(path)
+	if err != nil {
+		return nil, err
+	}
+	e, err := embed.New(card, cfg.Embed)
+	if err != nil {
+		return nil, err
+	}
+	rep.Model = e.Fingerprint()
+	rep.Dims = e.Dims()
+	return e, nil
+}
+
+// embedProducts computes (or finds in the cache) every product's vector; an
+// image that cannot be embedded is recorded as skipped with its reason.
+func embedProducts(ctx context.Context, cfg *Config, e *embed.Embedder, products []catalog.Product, rep *Report) ([]item, error) {
+	var items []item
+	err := rep.timed("embed", func() error {
+		inputs := make([]embed.Input, len(products))
+		for i, p := range products {
+			inputs[i] = embed.Input{ID: p.ID, Path: p.ImagePath}
+		}
+		results, err := e.Embed(ctx, inputs, cfg.Progress("embed", len(inputs)))
+		if err != nil {
+			return fmt.Errorf("embed: %w", err)
+		}
+		items = make([]item, 0, len(results))
+		for i, r := range results {
+			p := products[i]
+			if r.Err != nil {
+				slog.Warn("embed: skipped", "row", p.Row, "id", p.ID, "image", p.ImageName, "err", r.Err)
+				rep.skip(Skipped{Stage: "embed", Row: p.Row, ID: p.ID, Image: p.ImageName, Kind: "image", Reason: r.Err.Error()})
+				continue
+			}
+			if r.Cached {
+				rep.FromCache++
+			} else {
+				rep.Embedded++
+			}
+			items = append(items, item{Product: p, Vector: r.Vector, SHA256: r.ImageSHA256})
+		}
+		return nil
+	})
+	return items, err
+}
+
+// buildGraph computes every item's top-K.
+func buildGraph(cfg *Config, items []item, dims int, rep *Report) (*neighbors.Graph, error) {
+	var g *neighbors.Graph
+	err := rep.timed("neighbors", func() error {
+		ids := make([]string, len(items))
+		vectors := make([]float32, 0, len(items)*dims)
+		for i, it := range items {
+			ids[i] = it.ID
+			vectors = append(vectors, it.Vector...)
+		}
+		var err error
+		g, err = neighbors.Build(ids, vectors, dims, neighbors.Options{K: cfg.K, Exact: cfg.Exact, Recall: cfg.Recall, Seed: cfg.Seed})
+		if err != nil {
+			return fmt.Errorf("neighbors: %w", err)
+		}
+		rep.Neighbors = NeighborsReport{K: cfg.K, Exact: g.Exact(), Recall: g.Recall()}
+		return nil
+	})
+	return g, err
+}
+
+// NearestNeighborsRow is one row of the old pipeline's nearest_neighbors.json.
+type NearestNeighborsRow struct {
+	Similarity float32 `json:"similarity"`
+	MasterPI   string  `json:"master_pi"`
+	SimilarPI  string  `json:"similar_pi"`
+}
+
+// WriteNearestNeighborsJSON writes the old pipeline's format: a JSON array of
+// {similarity, master_pi, similar_pi} rows, each product's neighbours most
+// similar first, for consumers that still read that file.
+func WriteNearestNeighborsJSON(path string, ids []string, lists func(id string) []neighbors.Neighbor) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	w.WriteString("[")
+	first := true
+	for _, id := range ids {
+		for _, n := range lists(id) {
+			b, _ := json.Marshal(NearestNeighborsRow{Similarity: n.Similarity, MasterPI: id, SimilarPI: n.ID})
+			if !first {
+				w.WriteString(",")
+			}
+			first = false
+			w.WriteString("\n")
+			w.Write(b)
+		}
+	}
+	w.WriteString("\n]\n")
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return os.Rename(tmp, path)
+}
