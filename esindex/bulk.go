@@ -33,10 +33,10 @@ type ItemFailure struct {
 
 // BulkOptions tunes a Bulk call. Zero values pick sensible defaults.
 type BulkOptions struct {
-	Workers     int           // parallel bulk requests; default 2
-	FlushBytes  int           // request size; default 8 MiB
-	GiveUpAfter time.Duration // stop retrying failed items after this long; default 5m
-	RetryBase   time.Duration // first retry pause for failed items; default 250ms
+	Workers     int            // parallel bulk requests; default 2
+	FlushBytes  int            // request size; default 8 MiB
+	GiveUpAfter time.Duration  // stop retrying failed items after this long; default 5m
+	RetryBase   time.Duration  // first retry pause for failed items; default 250ms
 	Progress    func(done int) // called with the count of finished operations (done or failed for good)
 }
 

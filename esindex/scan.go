@@ -89,4 +89,3 @@ func Scan(ctx context.Context, es *elasticsearch.Client, target string, fields [
 		after = page.Hits.Hits[len(page.Hits.Hits)-1].Sort
 	}
 }
-
