@@ -1,0 +1,89 @@
+package neighbors
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func randRows(rng *rand.Rand, rows, n int) [][]float32 {
+	out := make([][]float32, rows)
+	for i := range out {
+		out[i] = make([]float32, n)
+		for j := range out[i] {
+			out[i][j] = float32(rng.NormFloat64())
+		}
+	}
+	return out
+}
+
+func refDot(a, b []float32) float64 {
+	var s float64
+	for i := range a {
+		s += float64(a[i]) * float64(b[i])
+	}
+	return s
+}
+
+// TestKernelsAgree checks the assembly and pure-Go kernels against a float64
+// reference for lengths around the 8-float SIMD width and a real dimension.
+func TestKernelsAgree(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{1, 3, 7, 8, 9, 15, 16, 17, 31, 64, 100, 1280, 1283} {
+		rows := randRows(rng, 7, n)
+		for _, simd := range []bool{false, true} {
+			if simd && !haveAVX2 {
+				continue
+			}
+			useSIMD = simd
+			var q [4][]float32
+			var x [3][]float32
+			copy(q[:], rows[:4])
+			copy(x[:], rows[4:])
+			var out [12]float32
+			dot4x3(&q, &x, &out)
+			var out4 [4]float32
+			dot1x4(rows[0], [4][]float32{rows[1], rows[2], rows[3], rows[4]}, &out4)
+			tol := 1e-4 * math.Sqrt(float64(n))
+			for i := range 4 {
+				for j := range 3 {
+					if want := refDot(q[i], x[j]); math.Abs(float64(out[i*3+j])-want) > tol {
+						t.Errorf("n=%d simd=%v dot4x3[%d][%d] = %v, want %v", n, simd, i, j, out[i*3+j], want)
+					}
+				}
+				if want := refDot(rows[0], rows[i+1]); math.Abs(float64(out4[i])-want) > tol {
+					t.Errorf("n=%d simd=%v dot1x4[%d] = %v, want %v", n, simd, i, out4[i], want)
+				}
+			}
+			if want := refDot(rows[5], rows[6]); math.Abs(float64(dotOne(rows[5], rows[6]))-want) > tol {
+				t.Errorf("n=%d dotOne = %v, want %v", n, dotOne(rows[5], rows[6]), want)
+			}
+		}
+	}
+	useSIMD = haveAVX2
+}
+
+// TestTile checks the blocked tile, including ragged edges, against single dots.
+func TestTile(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	m := matrix{rows: randRows(rng, 23, 1100), dims: 1100}
+	for _, shape := range [][2]int{{1, 1}, {4, 3}, {5, 7}, {23, 23}, {2, 17}} {
+		rs := make([]int32, shape[0])
+		cs := make([]int32, shape[1])
+		for i := range rs {
+			rs[i] = int32(rng.IntN(23))
+		}
+		for i := range cs {
+			cs[i] = int32(rng.IntN(23))
+		}
+		out := make([]float32, len(rs)*len(cs))
+		m.tile(rs, cs, out)
+		for r := range rs {
+			for c := range cs {
+				if want := refDot(m.rows[rs[r]], m.rows[cs[c]]); math.Abs(float64(out[r*len(cs)+c])-want) > 1e-3 {
+					t.Fatalf("shape %v: tile[%d][%d] = %v, want %v", shape, r, c, out[r*len(cs)+c], want)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,258 @@
+package neighbors
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Neighbor is one similar item: its id and the cosine similarity, truncated
+// to 4 decimals like the old pipeline (int(s*10000)/10000).
+type Neighbor struct {
+	ID         string
+	Similarity float32
+}
+
+// Options tunes Build. The zero value asks for K=20 at recall 0.99.
+type Options struct {
+	// K is how many neighbours each item gets (default 20).
+	K int
+	// Exact computes the true top-K by brute force (also the recall reference).
+	Exact bool
+	// Recall is the recall@K the approximate search raises its effort to reach
+	// (default 0.99 unless Trees or Rounds are set, which then fix the effort).
+	Recall float64
+	// Trees, LeafSize and Rounds are the forest's knobs; 0 picks them automatically.
+	Trees, LeafSize, Rounds int
+	// Seed makes the approximate search reproducible.
+	Seed int64
+	// Workers bounds the goroutines used (default GOMAXPROCS).
+	Workers int
+}
+
+// exactBelow is the size under which the approximate search is not worth it.
+const exactBelow = 2000
+
+// unitTolerance is how far a row's squared norm may stray from 1.
+const unitTolerance = 1e-3
+
+// matrix is the row store: rows[i] is item i's vector, nil once removed.
+type matrix struct {
+	rows [][]float32
+	dims int
+}
+
+// Graph is every item's top-K most similar other items, self excluded, most
+// similar first. Build it once, then keep it current with Update.
+type Graph struct {
+	opts   Options
+	ids    []string
+	index  map[string]int32
+	m      matrix
+	l      *lists
+	recall float64
+	exact  bool
+}
+
+// Build computes every item's top-K. vectors holds len(ids) unit-length rows of
+// dims floats, row-major; the Graph keeps a reference to it instead of copying,
+// so the caller must not modify it afterwards.
+func Build(ids []string, vectors []float32, dims int, opts Options) (*Graph, error) {
+	opts, err := normalize(opts)
+	if err != nil {
+		return nil, err
+	}
+	if dims <= 0 {
+		return nil, fmt.Errorf("neighbors: dims must be positive, got %d", dims)
+	}
+	if len(vectors) != len(ids)*dims {
+		return nil, fmt.Errorf("neighbors: %d floats for %d ids of %d dims, want %d", len(vectors), len(ids), dims, len(ids)*dims)
+	}
+	g := &Graph{opts: opts, index: make(map[string]int32, len(ids)), m: matrix{dims: dims}}
+	g.ids = slices.Clone(ids)
+	g.m.rows = make([][]float32, len(ids))
+	for i, id := range ids {
+		if err := g.addID(id, int32(i)); err != nil {
+			return nil, err
+		}
+		g.m.rows[i] = vectors[i*dims : (i+1)*dims : (i+1)*dims]
+	}
+	if err := checkUnit(g.m.rows, ids, opts.Workers); err != nil {
+		return nil, err
+	}
+	live := make([]int32, len(ids))
+	for i := range live {
+		live[i] = int32(i)
+	}
+	g.exact = opts.Exact || len(ids) < exactBelow
+	width := opts.K
+	if !g.exact {
+		// The approximate search keeps longer lists than it reports: the
+		// extra entries give the descent more paths to the true top-K.
+		width = opts.K + (opts.K+1)/2
+	}
+	g.l = newLists(len(ids), width, &g.ids)
+	if g.exact {
+		g.exactAll(live)
+		g.recall = 1
+		return g, nil
+	}
+	g.recall = g.approximate(live)
+	return g, nil
+}
+
+func normalize(o Options) (Options, error) {
+	if o.K == 0 {
+		o.K = 20
+	}
+	if o.K < 0 {
+		return o, fmt.Errorf("neighbors: K must be positive, got %d", o.K)
+	}
+	if o.Recall < 0 || o.Recall > 1 || math.IsNaN(o.Recall) {
+		return o, fmt.Errorf("neighbors: recall target must be in (0, 1], got %v", o.Recall)
+	}
+	if o.Trees < 0 || o.LeafSize < 0 || o.Rounds < 0 {
+		return o, errors.New("neighbors: trees, leaf size and rounds must not be negative")
+	}
+	if o.Recall == 0 && o.Trees == 0 && o.Rounds == 0 {
+		o.Recall = 0.99
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	return o, nil
+}
+
+func (g *Graph) addID(id string, i int32) error {
+	if id == "" {
+		return fmt.Errorf("neighbors: row %d has an empty id", i)
+	}
+	if j, dup := g.index[id]; dup {
+		return fmt.Errorf("neighbors: id %q appears at rows %d and %d", id, j, i)
+	}
+	g.index[id] = i
+	return nil
+}
+
+// checkUnit rejects rows that are not unit length (or not finite): cosine is
+// computed as a plain dot product, so they would give wrong similarities.
+func checkUnit(rows [][]float32, ids []string, workers int) error {
+	var mu sync.Mutex
+	bad := -1
+	parallel(workers, len(rows), func(_, i int) {
+		var s float64
+		for _, v := range rows[i] {
+			s += float64(v) * float64(v)
+		}
+		if !(math.Abs(s-1) <= unitTolerance) {
+			mu.Lock()
+			if bad < 0 || i < bad {
+				bad = i
+			}
+			mu.Unlock()
+		}
+	})
+	if bad >= 0 {
+		var s float64
+		for _, v := range rows[bad] {
+			s += float64(v) * float64(v)
+		}
+		return fmt.Errorf("neighbors: row %d (id %q) has norm %.6g, want unit length: L2-normalise the vectors first", bad, ids[bad], math.Sqrt(s))
+	}
+	return nil
+}
+
+// Neighbors returns id's top-K, most similar first (ties by id), or nil for
+// an unknown id.
+func (g *Graph) Neighbors(id string) []Neighbor {
+	i, ok := g.index[id]
+	if !ok {
+		return nil
+	}
+	idx, sim := g.l.row(i)
+	idx, sim = idx[:min(len(idx), g.opts.K)], sim[:min(len(sim), g.opts.K)]
+	out := make([]Neighbor, len(idx))
+	for t, j := range idx {
+		out[t] = Neighbor{ID: g.ids[j], Similarity: truncate(sim[t])}
+	}
+	slices.SortStableFunc(out, func(a, b Neighbor) int {
+		if a.Similarity != b.Similarity {
+			if a.Similarity > b.Similarity {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
+// IDs returns the ids in the graph, in row order (removed items left out).
+func (g *Graph) IDs() []string {
+	out := make([]string, 0, len(g.index))
+	for _, id := range g.ids {
+		if id != "" {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Len is the number of items in the graph.
+func (g *Graph) Len() int { return len(g.index) }
+
+// Recall is the recall@K measured against brute force on a random sample of
+// items when the graph was built (1 for exact graphs).
+func (g *Graph) Recall() float64 { return g.recall }
+
+// Exact reports whether the graph was computed by brute force.
+func (g *Graph) Exact() bool { return g.exact }
+
+// truncate rounds a similarity toward zero to 4 decimals, like the old tool.
+func truncate(s float32) float32 {
+	return float32(math.Trunc(float64(s)*10000) / 10000)
+}
+
+// live lists the indices of the items still present.
+func (g *Graph) live() []int32 {
+	out := make([]int32, 0, len(g.index))
+	for i, r := range g.m.rows {
+		if r != nil {
+			out = append(out, int32(i))
+		}
+	}
+	return out
+}
+
+// parallel runs fn(worker, i) for i in [0, n) on up to workers goroutines,
+// handing out indices dynamically so uneven items balance.
+func parallel(workers, n int, fn func(worker, i int)) {
+	workers = max(1, min(workers, n))
+	if workers == 1 {
+		for i := range n {
+			fn(0, i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(w, i)
+			}
+		}()
+	}
+	wg.Wait()
+}
