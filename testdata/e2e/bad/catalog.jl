@@ -1,0 +1,13 @@
+[{"title": "bad-case product good-1", "price": 1.0, "shop": "bad-shop", "productId": "good-1", "imageName": "cat-orig.jpg"}, {"title": "bad-case product good-2", "price": 1.0, "shop": "bad-shop", "productId": "good-2", "imageName": "rocket-half.jpg"}]
+[{"title": "bad-case product (no id)", "price": 1.0, "shop": "bad-shop", "imageName": "café crème-q30.jpg"}]
+[{"title": "bad-case product ", "price": 1.0, "shop": "bad-shop", "productId": "", "imageName": "café crème-q30.jpg"}, {"title": "bad-case product good-1", "price": 1.0, "shop": "bad-shop", "productId": "good-1", "imageName": "hubble-mirror.jpg"}]
+[{"title": "bad-case product no-image-field", "price": 1.0, "shop": "bad-shop", "productId": "no-image-field"}, {"title": "bad-case product empty-image-field", "price": 1.0, "shop": "bad-shop", "productId": "empty-image-field", "imageName": ""}]
+[{"title": "bad-case product missing-file", "price": 1.0, "shop": "bad-shop", "productId": "missing-file", "imageName": "does-not-exist.jpg"}]
+[{"title": "bad-case product dotdot", "price": 1.0, "shop": "bad-shop", "productId": "dotdot", "imageName": "../../images/cat-orig.jpg"}]
+[{"title": "bad-case product absolute", "price": 1.0, "shop": "bad-shop", "productId": "absolute", "imageName": "/etc/passwd"}]
+[{"title": "bad-case product symlink-out", "price": 1.0, "shop": "bad-shop", "productId": "symlink-out", "imageName": "link-outside.jpg"}]
+[{"title": "bad-case product folder", "price": 1.0, "shop": "bad-shop", "productId": "folder", "imageName": "folder.jpg"}]
+[{"productId": "broken-line", "imageName": "cat-orig.jpg"
+[{"title": "bad-case product empty-file", "price": 1.0, "shop": "bad-shop", "productId": "empty-file", "imageName": "empty.jpg"}, {"title": "bad-case product truncated-file", "price": 1.0, "shop": "bad-shop", "productId": "truncated-file", "imageName": "truncated.jpg"}, {"title": "bad-case product text-file", "price": 1.0, "shop": "bad-shop", "productId": "text-file", "imageName": "text.jpg"}]
+[{"title": "bad-case product 4711", "price": 1.0, "shop": "bad-shop", "productId": 4711, "imageName": "hubble-mirror.jpg"}, {"title": "bad-case product unicode", "price": 1.0, "shop": "bad-shop", "productId": "unicode", "imageName": "ünïcödé näme.jpg"}, {"title": "bad-case product symlink-in", "price": 1.0, "shop": "bad-shop", "productId": "symlink-in", "imageName": "link-inside.jpg"}]
+[{"title": "bad-case product good-3", "price": 1.0, "shop": "bad-shop", "productId": "good-3", "imageName": "café crème-q30.jpg", "url": "https://bad-shop.example/p/good-3"}]
