@@ -1,0 +1,241 @@
+package embed
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// Layout values of Card.Layout: the order of the model input's dimensions.
+const (
+	LayoutNCHW = "NCHW"
+	LayoutNHWC = "NHWC"
+)
+
+// Resize values of Card.Resize.
+const (
+	// ResizePad scales the whole image to fit Size×Size and centres it on a
+	// canvas of PadValue, like TensorFlow's tf.image.resize_with_pad.
+	ResizePad = "pad"
+	// ResizeCrop scales the shorter side to Size and cuts the centre square,
+	// the usual ImageNet evaluation transform.
+	ResizeCrop = "crop"
+)
+
+// Scaling values of Card.Scaling.
+const (
+	// ScalingUnit feeds pixels as value/255, in 0..1.
+	ScalingUnit = "unit"
+	// ScalingMeanStd feeds (value/255 - Mean[c]) / Std[c] per RGB channel.
+	ScalingMeanStd = "mean_std"
+)
+
+// Filter values of Card.Filter: the resampling kernel used for resizing.
+const (
+	FilterBilinear = "bilinear"
+	FilterBicubic  = "bicubic"
+)
+
+// Card describes an ONNX image feature extractor: which file, how to turn an
+// image into its input tensor, and which output holds the feature vector. It is
+// the JSON file next to the model, so any compatible model can be plugged in
+// without code changes.
+type Card struct {
+	// Name identifies the model in fingerprints and documents, e.g. "efficientnet-lite0".
+	Name string `json:"name"`
+	// File is the ONNX file, relative to the card's folder (or absolute).
+	File string `json:"file"`
+	// SHA256 is the hex sha256 of File; New refuses a model whose bytes differ.
+	SHA256 string `json:"sha256"`
+	// InputName is the name of the model's image input.
+	InputName string `json:"input_name"`
+	// Layout is LayoutNCHW or LayoutNHWC (batch first either way).
+	Layout string `json:"layout"`
+	// Size is the square input side in pixels.
+	Size int `json:"size"`
+	// Resize is ResizePad or ResizeCrop.
+	Resize string `json:"resize"`
+	// PadValue is the 0..1 grey level of letterbox padding before scaling
+	// (0 = black, as tf.image.resize_with_pad pads with zeros). Used by ResizePad only.
+	PadValue float32 `json:"pad_value"`
+	// Filter is FilterBicubic (default) or FilterBilinear.
+	Filter string `json:"filter,omitempty"`
+	// Scaling is ScalingUnit or ScalingMeanStd.
+	Scaling string `json:"scaling"`
+	// Mean and Std are per-channel RGB values in 0..1 units, for ScalingMeanStd.
+	Mean []float32 `json:"mean,omitempty"`
+	Std  []float32 `json:"std,omitempty"`
+	// OutputName is the output holding the feature vector, shape [N, Dims].
+	OutputName string `json:"output_name"`
+	// LogitsName optionally names a classification output, shape [N, Classes];
+	// essync does not need it, but tests use it to prove the preprocessing.
+	LogitsName string `json:"logits_name,omitempty"`
+	// Classes is the width of LogitsName.
+	Classes int `json:"classes,omitempty"`
+	// Dims is the feature vector length.
+	Dims int `json:"dims"`
+	// Notes is free text: provenance, licence, how the card was checked.
+	Notes string `json:"notes,omitempty"`
+
+	// path is where the card was loaded from; ModelPath resolves File against it.
+	path string
+}
+
+var hexSHA256 = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// LoadCard reads and validates a model card. The model file is resolved
+// relative to the card's folder and must exist; its checksum is verified by New.
+func LoadCard(path string) (*Card, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("model card: %w", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	var c Card
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("model card %s: %w", path, err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("model card %s: %w", path, err)
+	}
+	c.path = abs
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("model card %s: %w", path, err)
+	}
+	if _, err := os.Stat(c.ModelPath()); err != nil {
+		return nil, fmt.Errorf("model card %s: model file: %w", path, err)
+	}
+	return &c, nil
+}
+
+// Validate checks that every field has a usable value and fills defaults
+// (Filter). It reports all problems at once.
+func (c *Card) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.Name == "" {
+		bad("name is empty")
+	}
+	if c.File == "" {
+		bad("file is empty")
+	}
+	c.SHA256 = strings.ToLower(c.SHA256)
+	if !hexSHA256.MatchString(c.SHA256) {
+		bad("sha256 %q is not 64 hex digits", c.SHA256)
+	}
+	if c.InputName == "" {
+		bad("input_name is empty")
+	}
+	if c.Layout != LayoutNCHW && c.Layout != LayoutNHWC {
+		bad("layout %q: want %s or %s", c.Layout, LayoutNCHW, LayoutNHWC)
+	}
+	if c.Size < 8 || c.Size > 4096 {
+		bad("size %d: want 8..4096", c.Size)
+	}
+	if c.Resize != ResizePad && c.Resize != ResizeCrop {
+		bad("resize %q: want %s or %s", c.Resize, ResizePad, ResizeCrop)
+	}
+	if c.PadValue < 0 || c.PadValue > 1 {
+		bad("pad_value %v: want 0..1", c.PadValue)
+	}
+	if c.Filter == "" {
+		c.Filter = FilterBicubic
+	}
+	if c.Filter != FilterBicubic && c.Filter != FilterBilinear {
+		bad("filter %q: want %s or %s", c.Filter, FilterBicubic, FilterBilinear)
+	}
+	switch c.Scaling {
+	case ScalingUnit:
+		if len(c.Mean) != 0 || len(c.Std) != 0 {
+			bad("scaling %s takes no mean/std", ScalingUnit)
+		}
+	case ScalingMeanStd:
+		if len(c.Mean) != 3 || len(c.Std) != 3 {
+			bad("scaling %s needs 3 mean and 3 std values (RGB, 0..1 units)", ScalingMeanStd)
+		}
+		for _, s := range c.Std {
+			if !(s > 0) || math.IsInf(float64(s), 0) {
+				bad("std %v must be > 0", s)
+			}
+		}
+	default:
+		bad("scaling %q: want %s or %s", c.Scaling, ScalingUnit, ScalingMeanStd)
+	}
+	if c.OutputName == "" {
+		bad("output_name is empty")
+	}
+	if c.Dims < 1 {
+		bad("dims %d: want > 0", c.Dims)
+	}
+	if c.LogitsName != "" && c.Classes < 1 {
+		bad("logits_name %q needs classes > 0", c.LogitsName)
+	}
+	return errors.Join(errs...)
+}
+
+// ModelPath is the absolute path of the ONNX file.
+func (c *Card) ModelPath() string {
+	if filepath.IsAbs(c.File) || c.path == "" {
+		return c.File
+	}
+	return filepath.Join(filepath.Dir(c.path), c.File)
+}
+
+// Path is where the card was loaded from ("" for a card built in code).
+func (c *Card) Path() string { return c.path }
+
+// Fingerprint names the model and its exact bytes, e.g.
+// "efficientnet-lite0@5b35d9cdc090": stored with every vector so vectors of
+// different models are never mixed.
+func (c *Card) Fingerprint() string {
+	return c.Name + "@" + c.SHA256[:12]
+}
+
+// DefaultCardRel is the shipped default model's card, relative to the project root.
+const DefaultCardRel = "models/efficientnet-lite0/card.json"
+
+// DefaultCardPath finds the shipped default model's card by walking up from
+// the working directory and from the executable's directory.
+func DefaultCardPath() (string, error) {
+	if p := findUp(DefaultCardRel); p != "" {
+		return p, nil
+	}
+	return "", fmt.Errorf("default model card %s not found above the working directory or the essync executable; "+
+		"run essync from the essync checkout, or pass --model / set ESSYNC_MODEL to a model card", DefaultCardRel)
+}
+
+// findUp returns the first existing rel found in the working directory, the
+// executable's directory, or any of their parents; "" if none.
+func findUp(rel string) string {
+	var starts []string
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	if exe, err := os.Executable(); err == nil {
+		if real, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = real
+		}
+		starts = append(starts, filepath.Dir(exe))
+	}
+	for _, dir := range starts {
+		for {
+			p := filepath.Join(dir, rel)
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
+	}
+	return ""
+}

@@ -1,0 +1,68 @@
+package embed
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadCardShipped(t *testing.T) {
+	paths, _ := filepath.Glob(filepath.Join(testdata, "models", "*.json"))
+	def, err := DefaultCardPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths = append(paths, def)
+	if len(paths) < 5 {
+		t.Fatalf("found only %v", paths)
+	}
+	for _, p := range paths {
+		c, err := LoadCard(p)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		if _, err := os.Stat(c.ModelPath()); err != nil {
+			t.Errorf("%s: model path %s: %v", p, c.ModelPath(), err)
+		}
+	}
+	c, _ := LoadCard(def)
+	if got, want := c.Fingerprint(), "efficientnet-lite0@"+c.SHA256[:12]; got != want || c.Dims != 1280 {
+		t.Errorf("default card: fingerprint %q dims %d, want %q 1280", got, c.Dims, want)
+	}
+}
+
+func TestLoadCardInvalid(t *testing.T) {
+	good := `"name":"m","file":"tiny_nchw.onnx","sha256":"` + strings.Repeat("a", 64) +
+		`","input_name":"pixels","size":32,"output_name":"features","dims":16`
+	tests := []struct {
+		name, json, want string
+	}{
+		{"bad layout", `{` + good + `,"layout":"CHW","resize":"pad","scaling":"unit"}`, "layout"},
+		{"bad resize", `{` + good + `,"layout":"NCHW","resize":"stretch","scaling":"unit"}`, "resize"},
+		{"mean_std without values", `{` + good + `,"layout":"NCHW","resize":"pad","scaling":"mean_std"}`, "3 mean"},
+		{"zero std", `{` + good + `,"layout":"NCHW","resize":"pad","scaling":"mean_std","mean":[0,0,0],"std":[1,0,1]}`, "std"},
+		{"unit with mean", `{` + good + `,"layout":"NCHW","resize":"pad","scaling":"unit","mean":[0,0,0]}`, "no mean"},
+		{"pad value", `{` + good + `,"layout":"NCHW","resize":"pad","scaling":"unit","pad_value":2}`, "pad_value"},
+		{"unknown field", `{` + good + `,"layout":"NCHW","resize":"pad","scaling":"unit","colour":"red"}`, "unknown field"},
+		{"short sha", `{"name":"m","file":"tiny_nchw.onnx","sha256":"abc","input_name":"pixels","size":32,"output_name":"features","dims":16,"layout":"NCHW","resize":"pad","scaling":"unit"}`, "sha256"},
+		{"missing file", `{"name":"m","file":"nope.onnx","sha256":"` + strings.Repeat("a", 64) + `","input_name":"pixels","size":32,"output_name":"features","dims":16,"layout":"NCHW","resize":"pad","scaling":"unit"}`, "nope.onnx"},
+		{"not json", `{name: m}`, "invalid character"},
+	}
+	dir := t.TempDir()
+	tiny, _ := os.ReadFile(filepath.Join(testdata, "models", "tiny_nchw.onnx"))
+	os.WriteFile(filepath.Join(dir, "tiny_nchw.onnx"), tiny, 0o644)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(dir, "card.json")
+			if err := os.WriteFile(p, []byte(tt.json), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadCard(p)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), p) {
+				t.Errorf("LoadCard: %v; want an error naming %s and mentioning %q", err, p, tt.want)
+			}
+		})
+	}
+}

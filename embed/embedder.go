@@ -1,0 +1,139 @@
+package embed
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+)
+
+// Options tune an Embedder. Zero values pick sensible defaults.
+type Options struct {
+	// ORTLib is the ONNX Runtime shared library; "" = FindORTLibrary("").
+	ORTLib string
+	// BatchSize is how many images go through the model at once (default 16).
+	BatchSize int
+	// IntraOpThreads is ONNX Runtime's thread count (default: all CPUs).
+	IntraOpThreads int
+	// DecodeWorkers is how many images are read, decoded and resized in
+	// parallel (default: all CPUs).
+	DecodeWorkers int
+	// MaxPixels refuses images whose header says more pixels (default DefaultMaxPixels).
+	MaxPixels int
+	// CachePath is the bbolt vector cache file; "" = no cache.
+	CachePath string
+}
+
+// Embedder turns image files into L2-normalised feature vectors with one
+// model. Embed may be called repeatedly, but not concurrently.
+type Embedder struct {
+	card  *Card
+	opts  Options
+	sess  *session
+	cache *Cache
+	mu    sync.Mutex // serialises Embed: one session, one batch at a time
+}
+
+// New loads the ONNX Runtime library (once per process), verifies the model
+// file against the card's sha256 and shapes, opens a session, and opens the
+// cache if asked.
+func New(card *Card, opts Options) (*Embedder, error) {
+	if card == nil {
+		return nil, errors.New("embed: nil model card")
+	}
+	if err := card.Validate(); err != nil {
+		return nil, fmt.Errorf("embed: model card %s: %w", card.Path(), err)
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 16
+	}
+	if opts.IntraOpThreads <= 0 {
+		opts.IntraOpThreads = runtime.NumCPU()
+	}
+	if opts.DecodeWorkers <= 0 {
+		opts.DecodeWorkers = runtime.NumCPU()
+	}
+	if opts.MaxPixels <= 0 {
+		opts.MaxPixels = DefaultMaxPixels
+	}
+	lib, err := FindORTLibrary(opts.ORTLib)
+	if err != nil {
+		return nil, fmt.Errorf("embed: %w", err)
+	}
+	opts.ORTLib = lib
+	if err := initORT(lib); err != nil {
+		return nil, fmt.Errorf("embed: %w", err)
+	}
+	model, err := os.ReadFile(card.ModelPath())
+	if err != nil {
+		return nil, fmt.Errorf("embed: model file: %w", err)
+	}
+	sum := sha256.Sum256(model)
+	if got := hex.EncodeToString(sum[:]); got != card.SHA256 {
+		return nil, fmt.Errorf("embed: model file %s has sha256 %s but its card %s says %s: the file was changed or the card is stale",
+			card.ModelPath(), got, card.Path(), card.SHA256)
+	}
+	sess, err := newSession(card, model, opts.IntraOpThreads)
+	if err != nil {
+		return nil, fmt.Errorf("embed: %w", err)
+	}
+	e := &Embedder{card: card, opts: opts, sess: sess}
+	if opts.CachePath != "" {
+		if e.cache, err = OpenCache(opts.CachePath); err != nil {
+			sess.close()
+			return nil, fmt.Errorf("embed: %w", err)
+		}
+	}
+	return e, nil
+}
+
+// Close releases the ONNX Runtime session and closes the cache.
+func (e *Embedder) Close() error {
+	return errors.Join(e.sess.close(), e.cache.Close())
+}
+
+// Dims is the length of every vector this Embedder returns.
+func (e *Embedder) Dims() int { return e.card.Dims }
+
+// Fingerprint identifies the model by name and the first 12 hex digits of
+// its sha256, e.g. "efficientnet-lite0@5b35d9cdc090".
+func (e *Embedder) Fingerprint() string { return e.card.Fingerprint() }
+
+// Card is the model card this Embedder was built from.
+func (e *Embedder) Card() *Card { return e.card }
+
+// Options returns the effective options (defaults filled in, library resolved).
+func (e *Embedder) Options() Options { return e.opts }
+
+// infer runs one batch of preprocessed images (n of them, packed in input)
+// and returns n normalised feature vectors, or a per-image error for a
+// zero/NaN/Inf vector. logits (if the card names them) are returned raw.
+func (e *Embedder) infer(input []float32, n int) (vecs [][]float32, logits [][]float32, errs []error, err error) {
+	outs, err := e.sess.run(e.card, input, n)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("embed %s: %w", e.card.Name, err)
+	}
+	d := e.card.Dims
+	vecs = make([][]float32, n)
+	errs = make([]error, n)
+	for i := 0; i < n; i++ {
+		v := make([]float32, d)
+		copy(v, outs[0][i*d:(i+1)*d])
+		if !normalize(v) {
+			errs[i] = fmt.Errorf("model %s gave a zero, NaN or Inf feature vector", e.card.Fingerprint())
+			continue
+		}
+		vecs[i] = v
+	}
+	if len(outs) > 1 {
+		k := e.card.Classes
+		logits = make([][]float32, n)
+		for i := range logits {
+			logits[i] = outs[1][i*k : (i+1)*k]
+		}
+	}
+	return vecs, logits, errs, nil
+}

@@ -1,0 +1,223 @@
+package embed
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// ORTLocalRel is where scripts/install-ort puts the ONNX Runtime shared
+// library, relative to the project root.
+const ORTLocalRel = ".cache/ort/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1"
+
+// ORTEnv is the environment variable naming the ONNX Runtime shared library.
+const ORTEnv = "ESSYNC_ORT_LIB"
+
+// ORTWantVersion is the ONNX Runtime release line whose C API
+// github.com/yalue/onnxruntime_go v1.27.0 is compiled against.
+const ORTWantVersion = "1.24"
+
+// ErrORTMissing is returned (wrapped) when no ONNX Runtime library can be found.
+var ErrORTMissing = errors.New("ONNX Runtime shared library not found")
+
+const ortHowTo = "run scripts/install-ort from the essync checkout (it installs ONNX Runtime " + ORTWantVersion +
+	".x into .cache/ort/), or point --ort-lib / " + ORTEnv + " at a libonnxruntime.so.1 of ONNX Runtime " + ORTWantVersion + ".x"
+
+// FindORTLibrary returns the ONNX Runtime shared library to load: explicit
+// (a flag) if set, else $ESSYNC_ORT_LIB, else the project-local copy installed
+// by scripts/install-ort, found by walking up from the working directory and
+// the executable. The error says what to run when none exists.
+func FindORTLibrary(explicit string) (string, error) {
+	for _, c := range []struct{ from, path string }{{"--ort-lib", explicit}, {ORTEnv, os.Getenv(ORTEnv)}} {
+		if c.path == "" {
+			continue
+		}
+		if _, err := os.Stat(c.path); err != nil {
+			return "", fmt.Errorf("%w: %s=%s: %v; %s", ErrORTMissing, c.from, c.path, err, ortHowTo)
+		}
+		return c.path, nil
+	}
+	if p := findUp(ORTLocalRel); p != "" {
+		return p, nil
+	}
+	return "", fmt.Errorf("%w: %s", ErrORTMissing, ortHowTo)
+}
+
+// ONNX Runtime's environment is process-global in onnxruntime_go: it is
+// created once, from one library, and kept for the life of the process.
+var (
+	ortMu     sync.Mutex
+	ortLoaded string
+)
+
+// initORT loads the library at path and creates the ORT environment, once per
+// process. A failed load can be retried with another path; asking for a
+// different library after one has loaded is an error.
+func initORT(path string) error {
+	ortMu.Lock()
+	defer ortMu.Unlock()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("onnxruntime %s: %w", path, err)
+	}
+	if ortLoaded != "" {
+		if ortLoaded != abs {
+			return fmt.Errorf("onnxruntime: %s is already loaded in this process; cannot also load %s", ortLoaded, abs)
+		}
+		return nil
+	}
+	ort.SetSharedLibraryPath(abs)
+	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+		return fmt.Errorf("onnxruntime: cannot load %s (%v); it must be ONNX Runtime %s.x or newer: %s",
+			abs, err, ORTWantVersion, ortHowTo)
+	}
+	ortLoaded = abs
+	slog.Debug("onnxruntime loaded", "lib", abs, "version", ort.GetVersion())
+	return nil
+}
+
+// session is one ONNX Runtime session plus the names it reads and writes.
+type session struct {
+	s       *ort.DynamicAdvancedSession
+	outputs []string
+}
+
+// newSession opens the model bytes with the given intra-op thread count and
+// checks that the card's input and outputs exist with the card's shapes.
+func newSession(card *Card, model []byte, threads int) (*session, error) {
+	ins, outs, err := ort.GetInputOutputInfoWithONNXData(model)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", card.ModelPath(), err)
+	}
+	if err := checkIO(card, ins, outs); err != nil {
+		return nil, fmt.Errorf("model %s does not match its card %s: %w", card.ModelPath(), card.Path(), err)
+	}
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("onnxruntime session options: %w", err)
+	}
+	defer opts.Destroy()
+	if threads > 0 {
+		if err := opts.SetIntraOpNumThreads(threads); err != nil {
+			return nil, fmt.Errorf("onnxruntime intra-op threads %d: %w", threads, err)
+		}
+	}
+	if err := opts.SetInterOpNumThreads(1); err != nil {
+		return nil, fmt.Errorf("onnxruntime inter-op threads: %w", err)
+	}
+	outputs := []string{card.OutputName}
+	if card.LogitsName != "" {
+		outputs = append(outputs, card.LogitsName)
+	}
+	s, err := ort.NewDynamicAdvancedSessionWithONNXData(model, []string{card.InputName}, outputs, opts)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", card.ModelPath(), err)
+	}
+	return &session{s: s, outputs: outputs}, nil
+}
+
+// checkIO compares the model's declared input/outputs with the card.
+func checkIO(card *Card, ins, outs []ort.InputOutputInfo) error {
+	var in *ort.InputOutputInfo
+	for i := range ins {
+		if ins[i].Name == card.InputName {
+			in = &ins[i]
+		}
+	}
+	if in == nil {
+		return fmt.Errorf("no input named %q (model has %v)", card.InputName, names(ins))
+	}
+	want := []int64{-1, 3, int64(card.Size), int64(card.Size)}
+	if card.Layout == LayoutNHWC {
+		want = []int64{-1, int64(card.Size), int64(card.Size), 3}
+	}
+	if err := dimsMatch(in.Dimensions, want); err != nil {
+		return fmt.Errorf("input %q: %w", card.InputName, err)
+	}
+	outWant := map[string]int64{card.OutputName: int64(card.Dims)}
+	if card.LogitsName != "" {
+		outWant[card.LogitsName] = int64(card.Classes)
+	}
+	for name, width := range outWant {
+		var found bool
+		for _, o := range outs {
+			if o.Name != name {
+				continue
+			}
+			found = true
+			if err := dimsMatch(o.Dimensions, []int64{-1, width}); err != nil {
+				return fmt.Errorf("output %q: %w", name, err)
+			}
+		}
+		if !found {
+			return fmt.Errorf("no output named %q (model has %v)", name, names(outs))
+		}
+	}
+	return nil
+}
+
+// dimsMatch checks got against want, where -1 in want accepts anything and
+// a dynamic (-1) dimension in got accepts any wanted value.
+func dimsMatch(got ort.Shape, want []int64) error {
+	if len(got) != len(want) {
+		return fmt.Errorf("shape %v, want %v", got, want)
+	}
+	for i := range want {
+		if want[i] != -1 && got[i] >= 0 && got[i] != want[i] {
+			return fmt.Errorf("shape %v, want %v", got, want)
+		}
+	}
+	return nil
+}
+
+func names(infos []ort.InputOutputInfo) []string {
+	out := make([]string, len(infos))
+	for i, info := range infos {
+		out[i] = info.Name
+	}
+	return out
+}
+
+// run feeds n preprocessed images (input holds n*per floats) and returns the
+// raw outputs, one flat slice per output name, each n*width long.
+func (s *session) run(card *Card, input []float32, n int) ([][]float32, error) {
+	shape := ort.NewShape(int64(n), 3, int64(card.Size), int64(card.Size))
+	if card.Layout == LayoutNHWC {
+		shape = ort.NewShape(int64(n), int64(card.Size), int64(card.Size), 3)
+	}
+	in, err := ort.NewTensor(shape, input)
+	if err != nil {
+		return nil, fmt.Errorf("input tensor: %w", err)
+	}
+	defer in.Destroy()
+	outs := make([]ort.Value, len(s.outputs))
+	widths := []int{card.Dims, card.Classes}
+	for i := range outs {
+		t, err := ort.NewEmptyTensor[float32](ort.NewShape(int64(n), int64(widths[i])))
+		if err != nil {
+			return nil, fmt.Errorf("output tensor: %w", err)
+		}
+		defer t.Destroy()
+		outs[i] = t
+	}
+	if err := s.s.Run([]ort.Value{in}, outs); err != nil {
+		return nil, fmt.Errorf("inference: %w", err)
+	}
+	res := make([][]float32, len(outs))
+	for i, o := range outs {
+		res[i] = o.(*ort.Tensor[float32]).GetData()
+	}
+	return res, nil
+}
+
+func (s *session) close() error {
+	if s == nil || s.s == nil {
+		return nil
+	}
+	return s.s.Destroy()
+}

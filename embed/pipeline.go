@@ -1,0 +1,210 @@
+package embed
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+)
+
+// Input is one image to embed: ID is the caller's key (a product id), Path the file.
+type Input struct {
+	ID, Path string
+}
+
+// Result is the outcome for one Input. Exactly one of Vector and Err is set.
+type Result struct {
+	ID string
+	// Vector has Dims() float32 values of unit L2 length.
+	Vector []float32
+	// ImageSHA256 is the hex sha256 of the file's bytes ("" if unreadable).
+	ImageSHA256 string
+	// Cached is true when Vector came from the vector cache.
+	Cached bool
+	// Err says why this image was skipped; errors.Is(Err, ErrImage) for a bad file.
+	Err error
+}
+
+// Embed processes inputs and returns one Result per input, in input order,
+// calling progress (if not nil) with the number done after each one. Bad
+// images give a Result with Err and do not stop the run; the returned error
+// is for the run as a whole (context cancelled, inference failure), in which
+// case the results are complete only up to the point of failure.
+func (e *Embedder) Embed(ctx context.Context, inputs []Input, progress func(done int)) ([]Result, error) {
+	results := make([]Result, len(inputs))
+	err := e.Stream(ctx, inputs, func(i int, r Result) error {
+		results[i] = r
+		if progress != nil {
+			progress(i + 1)
+		}
+		return nil
+	})
+	return results, err
+}
+
+// Stream is Embed without holding all results: emit is called once per input,
+// in input order, from a single goroutine. Reading, decoding and resizing run
+// in Options.DecodeWorkers goroutines ahead of batched inference; at most
+// 2×BatchSize+DecodeWorkers images are in memory at once, whatever len(inputs)
+// is. An error from emit stops the run and is returned.
+func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, r Result) error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	bs, workers := e.opts.BatchSize, e.opts.DecodeWorkers
+	window := 2*bs + workers
+	per := tensorLen(e.card)
+	free := make(chan []float32, window)
+	getBuf := func() []float32 {
+		select {
+		case b := <-free:
+			return b
+		default:
+			return make([]float32, per)
+		}
+	}
+
+	type job struct {
+		idx int
+		in  Input
+	}
+	type item struct {
+		idx    int
+		res    Result
+		tensor []float32 // nil when res is final (cache hit or error)
+	}
+	// Both channels hold at most `window` items, the in-flight bound, so
+	// neither sender ever blocks.
+	jobs := make(chan job, window)
+	ready := make(chan item, window)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if err := ctx.Err(); err != nil {
+					ready <- item{idx: j.idx, res: Result{ID: j.in.ID, Err: err}}
+					continue
+				}
+				res, tensor := e.prepare(j.in, getBuf)
+				ready <- item{idx: j.idx, res: res, tensor: tensor}
+			}
+		}()
+	}
+	defer func() {
+		close(jobs)
+		wg.Wait()
+	}()
+
+	batchIn := make([]float32, bs*per)
+	var batch []item
+	pending := make(map[int]Result, window) // finished, waiting for earlier ones
+	next, inflight, outstanding, emitted := 0, 0, 0, 0
+
+	runBatch := func() error {
+		n := len(batch)
+		for i, it := range batch {
+			copy(batchIn[i*per:(i+1)*per], it.tensor)
+			select {
+			case free <- it.tensor:
+			default:
+			}
+		}
+		vecs, _, errs, err := e.infer(batchIn[:n*per], n)
+		if err != nil {
+			return err
+		}
+		var put []Entry
+		for i, it := range batch {
+			r := it.res
+			if errs[i] != nil {
+				r.Err = fmt.Errorf("embed %s: %w", it.res.ID, errs[i])
+			} else {
+				r.Vector = vecs[i]
+				put = append(put, Entry{ImageSHA256: r.ImageSHA256, Vector: r.Vector})
+			}
+			pending[it.idx] = r
+		}
+		batch = batch[:0]
+		if e.cache != nil && len(put) > 0 {
+			if err := e.cache.PutBatch(e.card.SHA256, put); err != nil {
+				slog.Warn("vector cache write failed; vectors are still returned", "err", err)
+			}
+		}
+		return nil
+	}
+
+	for emitted < len(inputs) {
+		for next < len(inputs) && inflight < window {
+			jobs <- job{idx: next, in: inputs[next]}
+			next++
+			inflight++
+			outstanding++
+		}
+		switch {
+		case len(batch) == bs || (len(batch) > 0 && outstanding == 0):
+			if err := runBatch(); err != nil {
+				return err
+			}
+		default:
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("embed: %w", ctx.Err())
+			case it := <-ready:
+				outstanding--
+				if it.tensor == nil {
+					pending[it.idx] = it.res
+				} else {
+					batch = append(batch, it)
+				}
+			}
+		}
+		for {
+			r, ok := pending[emitted]
+			if !ok {
+				break
+			}
+			delete(pending, emitted)
+			if err := emit(emitted, r); err != nil {
+				return err
+			}
+			emitted++
+			inflight--
+		}
+	}
+	return nil
+}
+
+// prepare reads one file, answers from the cache when it can, and otherwise
+// decodes and resizes it into a tensor buffer from getBuf.
+func (e *Embedder) prepare(in Input, getBuf func() []float32) (Result, []float32) {
+	res := Result{ID: in.ID}
+	data, sum, err := readImageFile(in.Path)
+	if err != nil {
+		res.Err = err
+		return res, nil
+	}
+	res.ImageSHA256 = sum
+	if e.cache != nil {
+		v, err := e.cache.Get(e.card.SHA256, sum, e.card.Dims)
+		if err != nil {
+			slog.Warn("vector cache read failed; re-embedding", "image", in.Path, "err", err)
+		}
+		if v != nil {
+			res.Vector, res.Cached = v, true
+			return res, nil
+		}
+	}
+	img, err := decodeImage(in.Path, data, e.opts.MaxPixels)
+	if err != nil {
+		res.Err = err
+		return res, nil
+	}
+	pic, at := resizeImage(e.card, img)
+	buf := getBuf()
+	fillTensor(e.card, pic, at, buf)
+	return res, buf
+}
