@@ -90,9 +90,14 @@ func New(card *Card, opts Options) (*Embedder, error) {
 	return e, nil
 }
 
-// Close releases the ONNX Runtime session and closes the cache.
+// Close releases the ONNX Runtime session and closes the cache. Calling it
+// again does nothing.
 func (e *Embedder) Close() error {
-	return errors.Join(e.sess.close(), e.cache.Close())
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	err := errors.Join(e.sess.close(), e.cache.Close())
+	e.sess, e.cache = nil, nil
+	return err
 }
 
 // Dims is the length of every vector this Embedder returns.

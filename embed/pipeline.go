@@ -2,6 +2,7 @@ package embed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -50,6 +51,9 @@ func (e *Embedder) Embed(ctx context.Context, inputs []Input, progress func(done
 func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, r Result) error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.sess == nil {
+		return errors.New("embed: Embedder is closed")
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 

@@ -1,0 +1,92 @@
+package embed
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"testing"
+)
+
+func imagenetClasses(t *testing.T) []string {
+	f, err := os.Open(filepath.Join(testdata, "models", "imagenet_classes.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var names []string
+	for s := bufio.NewScanner(f); s.Scan(); {
+		names = append(names, s.Text())
+	}
+	if len(names) != 1000 {
+		t.Fatalf("%d ImageNet classes, want 1000", len(names))
+	}
+	return names
+}
+
+// top5 runs the default model's classifier head on one image.
+func top5(t *testing.T, e *Embedder, path string, classes []string) []string {
+	res, tensor := e.prepare(Input{ID: path, Path: path}, func() []float32 { return make([]float32, tensorLen(e.card)) })
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	_, logits, errs, err := e.infer(tensor, 1)
+	if err != nil || errs[0] != nil {
+		t.Fatal(err, errs[0])
+	}
+	idx := make([]int, len(logits[0]))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return logits[0][idx[a]] > logits[0][idx[b]] })
+	var names []string
+	for _, i := range idx[:5] {
+		names = append(names, classes[i])
+	}
+	return names
+}
+
+// TestDefaultModelClassifiesPhotos proves the shipped model, its weights and
+// the card's preprocessing fit together: real photos get their ImageNet class
+// in the top 5. Wrong mean/std, channel order, layout or resize would break it.
+func TestDefaultModelClassifiesPhotos(t *testing.T) {
+	path, err := DefaultCardPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	card, err := LoadCard(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEmbedder(t, card, Options{IntraOpThreads: 2})
+	classes := imagenetClasses(t)
+	tests := []struct {
+		photo string
+		any   []string // one of these must be in the top 5
+	}{
+		{"chelsea.jpg", []string{"tabby", "tiger cat", "Egyptian cat"}},
+		{"coffee.jpg", []string{"espresso", "cup", "coffee mug"}},
+		{"rocket.jpg", []string{"missile", "projectile", "space shuttle"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.photo, func(t *testing.T) {
+			got := top5(t, e, img("photos", tt.photo), classes)
+			t.Logf("%s: top 5 %q", tt.photo, got)
+			if !slices.ContainsFunc(got, func(s string) bool { return slices.Contains(tt.any, s) }) {
+				t.Errorf("%s: top 5 %q has none of %q", tt.photo, got, tt.any)
+			}
+			if !slices.Contains(tt.any, got[0]) {
+				t.Logf("%s: top 1 is %q", tt.photo, got[0])
+			}
+		})
+	}
+	res, err := e.Embed(context.Background(), []Input{{"cat", img("photos", "chelsea.jpg")}}, nil)
+	if err != nil || res[0].Err != nil || len(res[0].Vector) != 1280 || !unitLength(res[0].Vector) {
+		t.Fatalf("Embed: %v %+v", err, res[0].Err)
+	}
+	if e.Fingerprint() != "efficientnet-lite0@"+card.SHA256[:12] {
+		t.Errorf("fingerprint %q", e.Fingerprint())
+	}
+}
