@@ -112,7 +112,7 @@ func TestRenderSchema(t *testing.T) {
 		}
 	}
 	got := strings.Join(names, " ")
-	if want := "url_strings_not_indexed strings_as_text_and_keyword decimals_as_float_never_vectors integers_as_long"; got != want {
+	if want := "url_strings_not_indexed strings_as_text_and_keyword decimals_as_double_never_vectors integers_as_double_too"; got != want {
 		t.Errorf("dynamic templates = %q, want %q (order matters: first match wins)", got, want)
 	}
 	var url struct {
