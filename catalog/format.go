@@ -107,12 +107,21 @@ func decodeLine(line []byte, lineNo int, emit func(record)) bool {
 		}
 		return true
 	}
-	if !json.Valid(line) {
-		var v any
-		emit(badLine(lineNo, json.Unmarshal(line, &v)))
+	if line[0] == '{' {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(line, &fields); err != nil {
+			emit(badLine(lineNo, err))
+			return false
+		}
+		emit(record{line: lineNo, fields: fields})
+		return true
+	}
+	var v any
+	if err := json.Unmarshal(line, &v); err != nil {
+		emit(badLine(lineNo, err))
 		return false
 	}
-	emit(objectRecord(line, lineNo))
+	emit(objectRecord(line, lineNo)) // valid JSON, but not an object
 	return true
 }
 

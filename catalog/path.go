@@ -52,6 +52,15 @@ func (d imagesDir) resolve(name string) (string, SkipKind, string) {
 			"image name %q leads outside the images folder %s: remove the ../ and name a file inside the folder", name, d.abs)
 	}
 	path := filepath.Join(d.abs, name)
+	clean := filepath.Clean(name)
+	if !strings.ContainsRune(clean, filepath.Separator) {
+		// Fast path for the usual flat folder: a plain file directly inside
+		// the (already resolved) folder involves no symlink, so one lstat
+		// settles it instead of one per path component.
+		if st, err := os.Lstat(filepath.Join(d.real, clean)); err == nil && st.Mode().IsRegular() {
+			return path, "", ""
+		}
+	}
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
