@@ -1,11 +1,222 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/essync/essync/catalog"
+	"github.com/essync/essync/embed"
+	"github.com/essync/essync/npy"
+	"github.com/urfave/cli/v2"
+)
 
 func embedCommand() *cli.Command {
 	return &cli.Command{
-		Name:   "embed",
-		Usage:  "not ready: see issue 3",
-		Action: notReady("embed", "3"),
+		Name:  "embed",
+		Usage: "embed product images into vectors.npy + ids.json + report.json",
+		Description: `Reads the catalog, embeds each product's image with the model (default: the shipped
+EfficientNet-Lite0) and writes to --out:
+  vectors.npy  float32 N×D, C order, one L2-normalised row per embedded product
+  ids.json     the product ids, in row order
+  report.json  the model, counts, and every skipped product with its reason
+Without --catalog every image file in --images is embedded, with its file name as id.
+The vector cache (keyed by model and image content) makes re-runs embed only new or
+changed images.
+
+Exit codes: 0 success, 1 failure, 2 usage error, 3 finished but more than
+--max-skipped products were skipped.`,
+		Flags: []cli.Flag{
+			&cli.PathFlag{Name: "catalog", Usage: "product catalog (JSON array, NDJSON, or NDJSON of arrays); omit to embed every image in --images"},
+			&cli.PathFlag{Name: "images", Usage: "folder of the images (required)"},
+			&cli.PathFlag{Name: "out", Usage: "output folder, created if needed (required)"},
+			&cli.StringFlag{Name: "id-field", Value: catalog.DefaultIDField, Usage: "catalog field holding the product id"},
+			&cli.StringFlag{Name: "image-field", Value: catalog.DefaultImageField, Usage: "catalog field holding the image file name"},
+			&cli.PathFlag{Name: "model", Usage: "model card JSON (default: the shipped EfficientNet-Lite0)", EnvVars: []string{"ESSYNC_MODEL"}},
+			&cli.PathFlag{Name: "ort-lib", Usage: "ONNX Runtime shared library (default: " + embed.ORTEnv + ", then .cache/ort from scripts/install-ort)", EnvVars: []string{embed.ORTEnv}},
+			&cli.IntFlag{Name: "batch", Value: 16, Usage: "images per inference batch"},
+			&cli.IntFlag{Name: "threads", Value: 0, Usage: "ONNX Runtime intra-op threads (0 = all cores)"},
+			&cli.IntFlag{Name: "decode-workers", Value: 0, Usage: "parallel image decoders (0 = all cores)"},
+			&cli.IntFlag{Name: "max-pixels", Value: embed.DefaultMaxPixels, Usage: "refuse images whose header says more pixels than this"},
+			&cli.PathFlag{Name: "cache", Usage: "vector cache file (default: the user cache folder)", EnvVars: []string{"ESSYNC_CACHE"}},
+			&cli.BoolFlag{Name: "no-cache", Usage: "embed every image, read and write no cache"},
+			&cli.IntFlag{Name: "max-skipped", Value: -1, Usage: "exit 3 if more products than this are skipped (-1: no limit)"},
+		},
+		Action: runEmbed,
 	}
+}
+
+// embedSkip is one product left out of vectors.npy, in report.json.
+type embedSkip struct {
+	Row    int    `json:"row,omitempty"`
+	Line   int    `json:"line,omitempty"`
+	ID     string `json:"id,omitempty"`
+	Image  string `json:"image,omitempty"`
+	Kind   string `json:"kind"`
+	Reason string `json:"reason"`
+}
+
+// embedReport is report.json of essync embed.
+type embedReport struct {
+	Model           string      `json:"model"`
+	Dims            int         `json:"dims"`
+	Products        int         `json:"products"`
+	Embedded        int         `json:"embedded"`
+	FromCache       int         `json:"from_cache"`
+	Skipped         []embedSkip `json:"skipped"`
+	Seconds         float64     `json:"seconds"`
+	ImagesPerSecond float64     `json:"images_per_second"`
+}
+
+func runEmbed(c *cli.Context) error {
+	start := time.Now()
+	imagesDir, outDir := c.Path("images"), c.Path("out")
+	if imagesDir == "" || outDir == "" {
+		return cli.Exit("--images and --out are required (see essync embed --help)", exitUsage)
+	}
+	if st, err := os.Stat(imagesDir); err != nil || !st.IsDir() {
+		return cli.Exit(fmt.Sprintf("--images %s is not a folder", imagesDir), exitUsage)
+	}
+	if c.Int("batch") < 1 || c.Int("threads") < 0 || c.Int("decode-workers") < 0 || c.Int("max-pixels") < 1 {
+		return cli.Exit("--batch and --max-pixels must be at least 1; --threads and --decode-workers at least 0", exitUsage)
+	}
+	rep := embedReport{Skipped: []embedSkip{}}
+	var inputs []embed.Input
+	var rows []embedSkip // row/line/image of each input, for skip entries
+	if path := c.Path("catalog"); path != "" {
+		products, skipped, err := catalog.Read(path, catalog.Options{
+			IDField: c.String("id-field"), ImageField: c.String("image-field"), ImagesDir: imagesDir,
+		})
+		if err != nil {
+			return cli.Exit(err.Error(), exitFailure)
+		}
+		for _, s := range skipped {
+			rep.Skipped = append(rep.Skipped, embedSkip{Row: s.Row, Line: s.Line, ID: s.ID, Image: s.ImageName, Kind: string(s.Kind), Reason: s.Reason})
+		}
+		for _, p := range products {
+			inputs = append(inputs, embed.Input{ID: p.ID, Path: p.ImagePath})
+			rows = append(rows, embedSkip{Row: p.Row, Line: p.Line, ID: p.ID, Image: p.ImageName})
+		}
+		rep.Products = len(products) + len(skipped)
+	} else {
+		entries, err := os.ReadDir(imagesDir)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("--images: %v", err), exitFailure)
+		}
+		for _, ent := range entries {
+			if ent.Type().IsRegular() && ent.Name()[0] != '.' {
+				inputs = append(inputs, embed.Input{ID: ent.Name(), Path: filepath.Join(imagesDir, ent.Name())})
+				rows = append(rows, embedSkip{ID: ent.Name(), Image: ent.Name()})
+			}
+		}
+		rep.Products = len(inputs)
+	}
+
+	e, err := openCLIEmbedder(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	defer e.Close()
+	rep.Model, rep.Dims = e.Fingerprint(), e.Dims()
+	slog.Info("embedding", "images", len(inputs), "model", rep.Model, "batch", e.Options().BatchSize,
+		"threads", e.Options().IntraOpThreads, "cache", e.Options().CachePath)
+
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ids := make([]string, 0, len(inputs))
+	vectors := make([]float32, 0, len(inputs)*e.Dims())
+	progress := newProgress()("embed", len(inputs))
+	err = e.Stream(ctx, inputs, func(i int, r embed.Result) error {
+		progress(i + 1)
+		if r.Err != nil {
+			s := rows[i]
+			s.Kind, s.Reason = "image", r.Err.Error()
+			if !errors.Is(r.Err, embed.ErrImage) {
+				s.Kind = "embedding"
+			}
+			rep.Skipped = append(rep.Skipped, s)
+			return nil
+		}
+		ids = append(ids, r.ID)
+		vectors = append(vectors, r.Vector...)
+		if r.Cached {
+			rep.FromCache++
+		}
+		return nil
+	})
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("embed: %v (nothing written)", err), exitFailure)
+	}
+	rep.Embedded = len(ids)
+	rep.Seconds = time.Since(start).Seconds()
+	rep.ImagesPerSecond = float64(len(inputs)) / max(rep.Seconds, 1e-9)
+	sort.SliceStable(rep.Skipped, func(a, b int) bool { return rep.Skipped[a].Row < rep.Skipped[b].Row })
+	if err := writeEmbedOutputs(outDir, ids, vectors, e.Dims(), &rep); err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	slog.Info("embed done", "out", outDir, "embedded", rep.Embedded, "from_cache", rep.FromCache,
+		"skipped", len(rep.Skipped), "seconds", fmt.Sprintf("%.1f", rep.Seconds))
+	if limit := c.Int("max-skipped"); limit >= 0 && len(rep.Skipped) > limit {
+		return cli.Exit(fmt.Sprintf("%d products skipped, more than --max-skipped %d; see %s", len(rep.Skipped), limit,
+			filepath.Join(outDir, "report.json")), exitTooManySkip)
+	}
+	return nil
+}
+
+// openCLIEmbedder builds the Embedder from the model, ORT, batch and cache flags.
+func openCLIEmbedder(c *cli.Context) (*embed.Embedder, error) {
+	cardPath := c.Path("model")
+	if cardPath == "" {
+		p, err := embed.DefaultCardPath()
+		if err != nil {
+			return nil, err
+		}
+		cardPath = p
+	}
+	card, err := embed.LoadCard(cardPath)
+	if err != nil {
+		return nil, err
+	}
+	cachePath := c.Path("cache")
+	if cachePath == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			dir = os.TempDir()
+		}
+		cachePath = filepath.Join(dir, "essync", "vectors.bolt")
+	}
+	if c.Bool("no-cache") {
+		cachePath = ""
+	}
+	return embed.New(card, embed.Options{
+		ORTLib: c.Path("ort-lib"), BatchSize: c.Int("batch"), IntraOpThreads: c.Int("threads"),
+		DecodeWorkers: c.Int("decode-workers"), MaxPixels: c.Int("max-pixels"), CachePath: cachePath,
+	})
+}
+
+// writeEmbedOutputs writes vectors.npy, ids.json and report.json into dir.
+func writeEmbedOutputs(dir string, ids []string, vectors []float32, dims int, rep *embedReport) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if err := npy.WriteFile(filepath.Join(dir, "vectors.npy"), len(ids), dims, vectors); err != nil {
+		return fmt.Errorf("write vectors.npy: %w", err)
+	}
+	for name, v := range map[string]any{"ids.json": ids, "report.json": rep} {
+		data, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), append(data, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/essync/essync/embed"
+	"github.com/essync/essync/npy"
+)
+
+func needORTLib(t *testing.T) {
+	t.Helper()
+	if _, err := embed.FindORTLibrary(""); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("ONNX Runtime is required in CI: %v", err)
+		}
+		t.Skipf("ONNX Runtime not installed (run scripts/install-ort): %v", err)
+	}
+}
+
+func TestEmbedCommandFolder(t *testing.T) {
+	needORTLib(t)
+	images := t.TempDir()
+	copyFile := func(src, name string) {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(images, name), data, 0o644)
+	}
+	copyFile("../../testdata/images/photos/chelsea.jpg", "a-cat.jpg")
+	copyFile("../../testdata/images/broken/text.jpg", "b-text.jpg")
+	copyFile("../../testdata/images/photos/coffee.jpg", "c-coffee.jpg")
+	copyFile("../../testdata/images/broken/bomb.png", "d-bomb.png")
+	out := filepath.Join(t.TempDir(), "out")
+	card := "../../testdata/models/tiny-nchw-pad.json"
+	args := []string{"essync", "embed", "--images", images, "--out", out, "--model", card, "--cache", filepath.Join(t.TempDir(), "c.bolt")}
+	for run := 0; run < 2; run++ {
+		if code := runArgs(args...); code != exitOK {
+			t.Fatalf("run %d: exit %d", run, code)
+		}
+	}
+	data, rows, cols, err := npy.ReadFile(filepath.Join(out, "vectors.npy"))
+	if err != nil || rows != 2 || cols != 16 || len(data) != 32 {
+		t.Fatalf("vectors.npy: %d×%d, %v", rows, cols, err)
+	}
+	var ids []string
+	readJSON(t, filepath.Join(out, "ids.json"), &ids)
+	if !slices.Equal(ids, []string{"a-cat.jpg", "c-coffee.jpg"}) {
+		t.Errorf("ids %v", ids)
+	}
+	var rep embedReport
+	readJSON(t, filepath.Join(out, "report.json"), &rep)
+	if rep.Products != 4 || rep.Embedded != 2 || rep.FromCache != 2 || len(rep.Skipped) != 2 ||
+		rep.Skipped[0].ID != "b-text.jpg" || rep.Skipped[1].ID != "d-bomb.png" || rep.Dims != 16 {
+		t.Errorf("report %+v", rep)
+	}
+	if code := runArgs(append(args, "--max-skipped", "1")...); code != exitTooManySkip {
+		t.Errorf("--max-skipped 1 with 2 skipped: exit %d, want %d", code, exitTooManySkip)
+	}
+}
+
+func TestEmbedCommandUsage(t *testing.T) {
+	tests := [][]string{
+		{"essync", "embed", "--out", t.TempDir()},
+		{"essync", "embed", "--images", "/does/not/exist", "--out", t.TempDir()},
+		{"essync", "embed", "--images", t.TempDir(), "--out", t.TempDir(), "--batch", "0"},
+	}
+	for _, args := range tests {
+		if code := runArgs(args...); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
+		}
+	}
+}
+
+func runArgs(args ...string) int { return run(args) }
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
