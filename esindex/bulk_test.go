@@ -12,8 +12,6 @@ import (
 	"github.com/essync/essync/esindex/estest"
 )
 
-func esURL() string { return estest.URL() }
-
 func docs(n int) iter.Seq[esindex.Op] {
 	return func(yield func(esindex.Op) bool) {
 		for i := range n {
@@ -34,9 +32,10 @@ func TestBulkDeliversEveryDocumentExactlyOnceThroughFaults(t *testing.T) {
 	if err := esindex.CreateIndex(ctx, es, index, []byte(testMapping)); err != nil {
 		t.Fatal(err)
 	}
-	schedule := []fault{reject429, dropBefore, itemRejections, dropAfter, none, reject429, reject429, reject429,
-		itemRejections, dropAfter, dropBefore, dropBefore, dropBefore, itemRejections, dropAfter, reject429}
-	proxy := newFaultProxy(t, esURL(), schedule)
+	schedule := []estest.Fault{estest.Reject429, estest.DropBefore, estest.ItemRejections, estest.DropAfter, estest.None,
+		estest.Reject429, estest.Reject429, estest.Reject429, estest.ItemRejections, estest.DropAfter, estest.DropBefore,
+		estest.DropBefore, estest.DropBefore, estest.ItemRejections, estest.DropAfter, estest.Reject429}
+	proxy := estest.NewFaultProxy(t, estest.URL(), schedule)
 	client, err := esindex.NewClient(esindex.Config{URLs: []string{proxy.URL}, MaxRetries: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -59,8 +58,8 @@ func TestBulkDeliversEveryDocumentExactlyOnceThroughFaults(t *testing.T) {
 	if res.Retried == 0 || res.Rounds < 2 {
 		t.Errorf("faults should have forced item retries: %+v", res)
 	}
-	for _, f := range []fault{reject429, dropBefore, dropAfter, itemRejections} {
-		if proxy.counts[f] == 0 {
+	for _, f := range []estest.Fault{estest.Reject429, estest.DropBefore, estest.DropAfter, estest.ItemRejections} {
+		if proxy.Count(f) == 0 {
 			t.Errorf("fault %d was never injected; the test did not exercise it", f)
 		}
 	}
@@ -119,11 +118,11 @@ func TestBulkGivesUpAfterBoundedTimeWithClearError(t *testing.T) {
 	if err := esindex.CreateIndex(ctx, es, index, []byte(testMapping)); err != nil {
 		t.Fatal(err)
 	}
-	always := make([]fault, 200)
+	always := make([]estest.Fault, 200)
 	for i := range always {
-		always[i] = reject429
+		always[i] = estest.Reject429
 	}
-	proxy := newFaultProxy(t, esURL(), always)
+	proxy := estest.NewFaultProxy(t, estest.URL(), always)
 	client, err := esindex.NewClient(esindex.Config{URLs: []string{proxy.URL}, MaxRetries: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package esindex_test
+package estest
 
 import (
 	"bytes"
@@ -13,11 +13,12 @@ import (
 	"testing"
 )
 
-// faultProxy sits on loopback in front of the real Elasticsearch and breaks
+// FaultProxy sits on loopback in front of the real Elasticsearch and breaks
 // some _bulk requests in the ways a flaky cluster does. Faults follow a fixed
 // schedule over the first bulk requests, so every test loop ends by itself.
-type faultProxy struct {
-	t      *testing.T
+// It is a fault injector in front of the real server, never a stand-in for it.
+type FaultProxy struct {
+	t      testing.TB
 	target *url.URL
 	proxy  *httputil.ReverseProxy
 	srv    *http.Server
@@ -25,27 +26,34 @@ type faultProxy struct {
 
 	mu       sync.Mutex
 	bulks    int
-	schedule []fault // fault for the n-th bulk request; past the end, none
-	counts   map[fault]int
+	schedule []Fault // fault for the n-th bulk request; past the end, None
+	counts   map[Fault]int
+	stalled  chan struct{} // closed when the first Stall request arrives
+	stallOne sync.Once
 }
 
-type fault int
+// Fault is what the proxy does to one _bulk request.
+type Fault int
 
+// The faults a FaultProxy can inject.
 const (
-	none           fault = iota
-	reject429            // answer 429 without forwarding
-	dropBefore           // close the connection without forwarding
-	dropAfter            // forward, then close the connection without answering
-	itemRejections       // forward, then mark every other item as a 429 in the answer
+	None           Fault = iota // forward unchanged
+	Reject429                   // answer 429 without forwarding
+	DropBefore                  // close the connection without forwarding
+	DropAfter                   // forward, then close the connection without answering
+	ItemRejections              // forward, then mark every other item as a 429 in the answer
+	Stall                       // hold the request until the client goes away or the proxy closes
 )
 
-func newFaultProxy(t *testing.T, esURL string, schedule []fault) *faultProxy {
+// NewFaultProxy starts a proxy to esURL on 127.0.0.1; the n-th _bulk request
+// gets schedule[n]. Other requests pass through. It stops with the test.
+func NewFaultProxy(t testing.TB, esURL string, schedule []Fault) *FaultProxy {
 	t.Helper()
 	target, err := url.Parse(esURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &faultProxy{t: t, target: target, schedule: schedule, counts: map[fault]int{}}
+	p := &FaultProxy{t: t, target: target, schedule: schedule, counts: map[Fault]int{}, stalled: make(chan struct{})}
 	p.proxy = httputil.NewSingleHostReverseProxy(target)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -58,10 +66,21 @@ func newFaultProxy(t *testing.T, esURL string, schedule []fault) *faultProxy {
 	return p
 }
 
-func (p *faultProxy) next() fault {
+// Count returns how often fault f was injected so far, so a test can prove
+// it exercised what it meant to.
+func (p *FaultProxy) Count(f Fault) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	f := none
+	return p.counts[f]
+}
+
+// Stalled is closed once the first Stall fault holds a request.
+func (p *FaultProxy) Stalled() <-chan struct{} { return p.stalled }
+
+func (p *FaultProxy) next() Fault {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := None
 	if p.bulks < len(p.schedule) {
 		f = p.schedule[p.bulks]
 	}
@@ -70,24 +89,28 @@ func (p *faultProxy) next() fault {
 	return f
 }
 
-func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasSuffix(r.URL.Path, "/_bulk") {
 		p.proxy.ServeHTTP(w, r)
 		return
 	}
 	switch p.next() {
-	case reject429:
+	case Stall:
+		p.stallOne.Do(func() { close(p.stalled) })
+		<-r.Context().Done()
+		hangUp(w)
+	case Reject429:
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Elastic-Product", "Elasticsearch")
 		w.WriteHeader(http.StatusTooManyRequests)
 		io.WriteString(w, `{"error":{"type":"es_rejected_execution_exception","reason":"injected by test proxy"},"status":429}`)
-	case dropBefore:
+	case DropBefore:
 		hangUp(w)
-	case dropAfter:
+	case DropAfter:
 		res := p.forward(r)
 		res.Body.Close()
 		hangUp(w)
-	case itemRejections:
+	case ItemRejections:
 		res := p.forward(r)
 		body, _ := io.ReadAll(res.Body)
 		res.Body.Close()
@@ -99,7 +122,7 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (p *faultProxy) forward(r *http.Request) *http.Response {
+func (p *FaultProxy) forward(r *http.Request) *http.Response {
 	out := r.Clone(r.Context())
 	out.URL.Scheme, out.URL.Host, out.RequestURI = p.target.Scheme, p.target.Host, ""
 	out.Header.Del("Accept-Encoding") // the answer is rewritten as plain JSON
@@ -132,7 +155,7 @@ func copyHeader(w http.ResponseWriter, res *http.Response) {
 // rejectEveryOtherItem rewrites a bulk answer so that every other item
 // reports a 429, as Elasticsearch does when its write queue is full. The
 // documents were in fact written, so a retry must not duplicate them.
-func rejectEveryOtherItem(t *testing.T, body []byte) []byte {
+func rejectEveryOtherItem(t testing.TB, body []byte) []byte {
 	var blk map[string]any
 	if err := json.Unmarshal(body, &blk); err != nil {
 		t.Errorf("proxy: bulk answer: %v", err)
