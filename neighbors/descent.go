@@ -181,7 +181,7 @@ func (g *Graph) approximate(live []int32) float64 {
 	start := time.Now()
 	rng := rand.New(rand.NewPCG(uint64(o.Seed), 0x5eed))
 	sample := sampleOf(live, 500, rng)
-	truth := g.exactRows(sample, live, nil)
+	truth := g.exactRows(sample, live, o.K, nil)
 	slog.Debug("neighbors: recall sample ready", "items", len(sample), "took", time.Since(start))
 	leaf := o.LeafSize
 	if leaf == 0 {

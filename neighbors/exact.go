@@ -63,12 +63,11 @@ func (g *Graph) mergeLists(local []*lists, items []int32) {
 	})
 }
 
-// exactRows returns the exact top-K of each query qs[r] among cs (itself
+// exactRows returns the exact top-k of each query qs[r] among cs (itself
 // excluded), as lists whose row r belongs to qs[r]. When offer is not nil it
 // also receives every (c, q, s) whose score reaches c's current floor in g.l,
 // so callers can update the items on the other side of new queries.
-func (g *Graph) exactRows(qs, cs []int32, offer func(w int, c, q int32, s float32)) *lists {
-	k := g.opts.K
+func (g *Graph) exactRows(qs, cs []int32, k int, offer func(w int, c, q int32, s float32)) *lists {
 	res := newLists(len(qs), k, &g.ids)
 	nq := (len(qs) + exactBlock - 1) / exactBlock
 	const colBlock = 4 * exactBlock

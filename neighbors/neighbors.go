@@ -174,6 +174,11 @@ func (g *Graph) Neighbors(id string) []Neighbor {
 	if !ok {
 		return nil
 	}
+	return g.neighborsOf(i)
+}
+
+// neighborsOf is Neighbors by row index.
+func (g *Graph) neighborsOf(i int32) []Neighbor {
 	idx, sim := g.l.row(i)
 	idx, sim = idx[:min(len(idx), g.opts.K)], sim[:min(len(sim), g.opts.K)]
 	out := make([]Neighbor, len(idx))

@@ -1,11 +1,183 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 
+	"github.com/urfave/cli/v2"
+
+	"github.com/essync/essync/neighbors"
+	"github.com/essync/essync/npy"
+)
+
+// neighborsCommand computes every product's top-K similar products from a
+// vectors.npy + ids.json pair and writes the old pipeline's
+// nearest_neighbors.json rows.
 func neighborsCommand() *cli.Command {
 	return &cli.Command{
-		Name:   "neighbors",
-		Usage:  "not ready: see issue 4",
-		Action: notReady("neighbors", "4"),
+		Name:      "neighbors",
+		Usage:     "compute every product's most similar products (cosine) from embedded vectors",
+		UsageText: "essync neighbors --vectors DIR --out FILE [--k 20] [--exact | --recall 0.99]",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "vectors", Usage: "folder with vectors.npy and ids.json (as written by essync embed), or a float32 .npy file", Required: true},
+			&cli.StringFlag{Name: "ids", Usage: "JSON array of ids in row order (default: ids.json beside the vectors; row numbers if absent)"},
+			&cli.StringFlag{Name: "out", Usage: "where to write nearest_neighbors.json", Required: true},
+			&cli.IntFlag{Name: "k", Value: 20, Usage: "neighbours per product"},
+			&cli.BoolFlag{Name: "exact", Usage: "brute force: the true top-K"},
+			&cli.Float64Flag{Name: "recall", Value: 0.99, Usage: "recall@K target of the approximate search"},
+			&cli.IntFlag{Name: "trees", Usage: "approximate search: number of trees (0 = auto, fixes the effort when set)"},
+			&cli.IntFlag{Name: "leaf-size", Usage: "approximate search: most items per leaf (0 = auto)"},
+			&cli.IntFlag{Name: "rounds", Usage: "approximate search: refinement rounds (0 = auto, fixes the effort when set)"},
+			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "seed of the approximate search (same seed, same result)"},
+			&cli.IntFlag{Name: "workers", Usage: "goroutines to use (0 = all cores)"},
+		},
+		Action: runNeighbors,
 	}
+}
+
+func runNeighbors(c *cli.Context) error {
+	opts := neighbors.Options{
+		K: c.Int("k"), Exact: c.Bool("exact"), Recall: c.Float64("recall"),
+		Trees: c.Int("trees"), LeafSize: c.Int("leaf-size"), Rounds: c.Int("rounds"),
+		Seed: c.Int64("seed"), Workers: c.Int("workers"),
+	}
+	switch {
+	case opts.K < 1:
+		return cli.Exit(fmt.Sprintf("--k must be at least 1, got %d", opts.K), exitUsage)
+	case opts.Recall <= 0 || opts.Recall > 1:
+		return cli.Exit(fmt.Sprintf("--recall must be in (0, 1], got %v", opts.Recall), exitUsage)
+	case opts.Exact && c.IsSet("recall"):
+		return cli.Exit("--exact and --recall exclude each other", exitUsage)
+	case opts.Trees < 0 || opts.LeafSize < 0 || opts.Rounds < 0 || opts.Workers < 0:
+		return cli.Exit("--trees, --leaf-size, --rounds and --workers must not be negative", exitUsage)
+	}
+	if (opts.Trees > 0 || opts.Rounds > 0) && !c.IsSet("recall") {
+		opts.Recall = 0 // knobs fix the effort
+	}
+	ids, vecs, dims, err := readVectors(c.String("vectors"), c.String("ids"))
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	start := time.Now()
+	g, err := neighbors.Build(ids, vecs, dims, opts)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	took := time.Since(start)
+	if err := writeNeighbors(c.String("out"), g, ids); err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	mode := "approximate"
+	if g.Exact() {
+		mode = "exact"
+	}
+	fmt.Fprintf(c.App.Writer, "neighbors: %d items × %d dims, k=%d, %s, recall@%d %.4f, %.2fs, peak RSS %s → %s\n",
+		len(ids), dims, opts.K, mode, opts.K, g.Recall(), took.Seconds(), peakRSS(), c.String("out"))
+	return nil
+}
+
+// readVectors loads the matrix and its ids. path is a folder holding
+// vectors.npy (+ ids.json) or an .npy file; without ids, row numbers are ids.
+func readVectors(path, idsPath string) ([]string, []float32, int, error) {
+	npyPath := path
+	if st, err := os.Stat(path); err != nil {
+		return nil, nil, 0, fmt.Errorf("--vectors: %w", err)
+	} else if st.IsDir() {
+		npyPath = filepath.Join(path, "vectors.npy")
+	}
+	vecs, rows, cols, err := npy.ReadFile(npyPath)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("read vectors: %w", err)
+	}
+	if idsPath == "" {
+		idsPath = filepath.Join(filepath.Dir(npyPath), "ids.json")
+		if _, err := os.Stat(idsPath); errors.Is(err, fs.ErrNotExist) {
+			slog.Info("no ids.json beside the vectors: using row numbers as ids", "vectors", npyPath)
+			ids := make([]string, rows)
+			for i := range ids {
+				ids[i] = strconv.Itoa(i)
+			}
+			return ids, vecs, cols, nil
+		}
+	}
+	raw, err := os.ReadFile(idsPath)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("read ids: %w", err)
+	}
+	var ids []string
+	if err := json.Unmarshal(raw, &ids); err != nil {
+		return nil, nil, 0, fmt.Errorf("%s: want a JSON array of id strings: %w", idsPath, err)
+	}
+	if len(ids) != rows {
+		return nil, nil, 0, fmt.Errorf("%s has %d ids but %s has %d rows: they must come from the same embed run", idsPath, len(ids), npyPath, rows)
+	}
+	return ids, vecs, cols, nil
+}
+
+// neighborRow is one row of the old pipeline's nearest_neighbors.json.
+type neighborRow struct {
+	Similarity json.Number `json:"similarity"`
+	MasterPI   string      `json:"master_pi"`
+	SimilarPI  string      `json:"similar_pi"`
+}
+
+// writeNeighbors writes every (product, similar product) pair, products in
+// input order, most similar first, as a JSON array; atomically via a temp file.
+func writeNeighbors(path string, g *neighbors.Graph, ids []string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".nearest-*.json")
+	if err != nil {
+		return fmt.Errorf("write neighbours: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	w := bufio.NewWriterSize(tmp, 1<<20)
+	sep := "[\n"
+	for _, id := range ids {
+		for _, n := range g.Neighbors(id) {
+			row, err := json.Marshal(neighborRow{json.Number(strconv.FormatFloat(float64(n.Similarity), 'f', -1, 32)), id, n.ID})
+			if err != nil {
+				return fmt.Errorf("write neighbours of %q: %w", id, err)
+			}
+			w.WriteString(sep)
+			w.Write(row)
+			sep = ",\n"
+		}
+	}
+	if sep == "[\n" {
+		w.WriteString("[")
+	}
+	w.WriteString("\n]\n")
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// peakRSS is the process's peak resident memory as Linux reports it (VmHWM),
+// or "n/a" elsewhere.
+func peakRSS() string {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "n/a"
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "n/a"
 }

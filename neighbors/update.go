@@ -1,0 +1,198 @@
+package neighbors
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+)
+
+// Incremental maintenance. Removing an item only changes the lists that held
+// it (its reverse neighbours): those are recomputed. Adding an item changes
+// its own list and the lists of the items it now beats: new items are scored
+// against every item by brute force, and the same scores are offered to the
+// other side. Both steps are exact, so in exact mode Update gives what a fresh
+// Build would; in approximate mode the untouched lists keep their recall.
+
+// repairBudget bounds the pairs (affected items × all items) for which the
+// reverse neighbours of removed items are recomputed by brute force in
+// approximate mode; above it they search their two-hop neighbourhood instead.
+const repairBudget = 64 << 20
+
+// Update adds items (an id already present is replaced: its image changed)
+// and removes ids, and returns, sorted, every id whose top-K changed: the new
+// items and every existing item whose list gained or lost an entry. Unknown
+// ids in remove are ignored; running the same Update twice changes nothing.
+func (g *Graph) Update(add map[string][]float32, remove []string) ([]string, error) {
+	addIDs := make([]string, 0, len(add))
+	for id, v := range add {
+		if id == "" {
+			return nil, fmt.Errorf("neighbors: update: empty id")
+		}
+		if len(v) != g.m.dims {
+			return nil, fmt.Errorf("neighbors: update: %q has %d dims, want %d", id, len(v), g.m.dims)
+		}
+		var s float64
+		for _, x := range v {
+			s += float64(x) * float64(x)
+		}
+		if !(math.Abs(s-1) <= unitTolerance) {
+			return nil, fmt.Errorf("neighbors: update: %q has norm %.6g, want unit length", id, math.Sqrt(s))
+		}
+		addIDs = append(addIDs, id)
+	}
+	sort.Strings(addIDs)
+	for _, id := range remove {
+		if _, ok := add[id]; ok {
+			return nil, fmt.Errorf("neighbors: update: %q is both added and removed", id)
+		}
+	}
+
+	before := map[int32][]Neighbor{}
+	touch := func(i int32) {
+		if _, ok := before[i]; !ok {
+			before[i] = g.neighborsOf(i)
+		}
+	}
+
+	// Removals (replaced ids count as removed, then added again).
+	gone := map[int32]bool{}
+	for _, id := range append(slices.Clone(remove), addIDs...) {
+		if i, ok := g.index[id]; ok {
+			gone[i] = true
+		}
+	}
+	var affected []int32
+	lost := map[int32][]int32{} // affected item → former lists of the removed items it held
+	if len(gone) > 0 {
+		for i, r := range g.m.rows {
+			if r == nil || gone[int32(i)] {
+				continue
+			}
+			idx, _ := g.l.row(int32(i))
+			for _, j := range idx {
+				if gone[j] {
+					if _, seen := lost[int32(i)]; !seen {
+						touch(int32(i))
+						affected = append(affected, int32(i))
+					}
+					jdx, _ := g.l.row(j)
+					lost[int32(i)] = append(lost[int32(i)], jdx...)
+				}
+			}
+		}
+		for _, i := range affected {
+			for j := range gone {
+				g.l.remove(i, j)
+			}
+		}
+		for i := range gone {
+			delete(g.index, g.ids[i])
+			g.ids[i] = ""
+			g.m.rows[i] = nil
+			g.l.clearRow(i)
+		}
+	}
+
+	// Additions: brute force each new item against everything, offering the
+	// scores to the other side too.
+	var fresh []int32
+	for _, id := range addIDs {
+		i := int32(len(g.ids))
+		g.ids = append(g.ids, id)
+		g.index[id] = i
+		g.m.rows = append(g.m.rows, slices.Clone(add[id]))
+		fresh = append(fresh, i)
+	}
+	g.l.grow(len(g.ids))
+	live := g.live()
+	if len(fresh) > 0 {
+		offers := make([][]offer, g.opts.Workers)
+		isFresh := func(c int32) bool { return c >= fresh[0] }
+		res := g.exactRows(fresh, live, g.l.k, func(w int, c, q int32, s float32) {
+			if !isFresh(c) {
+				offers[w] = append(offers[w], offer{c, q, s})
+			}
+		})
+		for t, i := range fresh {
+			idx, sim := res.row(int32(t))
+			for e, j := range idx {
+				g.l.insert(i, j, sim[e], 0)
+			}
+		}
+		for _, p := range offers {
+			for _, o := range p {
+				if s := o.s; s >= g.l.floor(o.to) {
+					touch(o.to)
+					g.l.insert(o.to, o.from, s, 0)
+				}
+			}
+		}
+	}
+
+	// Reverse neighbours of removed items: recompute their lists.
+	if len(affected) > 0 {
+		if g.exact || len(affected)*len(live) <= repairBudget {
+			res := g.exactRows(affected, live, g.l.k, nil)
+			for t, i := range affected {
+				g.l.clearRow(i)
+				idx, sim := res.row(int32(t))
+				for e, j := range idx {
+					g.l.insert(i, j, sim[e], 0)
+				}
+			}
+		} else {
+			g.repairTwoHop(affected, lost)
+		}
+	}
+
+	changed := make([]string, 0, len(fresh)+len(before))
+	for _, i := range fresh {
+		changed = append(changed, g.ids[i])
+	}
+	for i, old := range before {
+		if g.m.rows[i] != nil && !slices.Equal(old, g.neighborsOf(i)) {
+			changed = append(changed, g.ids[i])
+		}
+	}
+	sort.Strings(changed)
+	return changed, nil
+}
+
+// repairTwoHop refills the lists of items that lost entries from their
+// neighbours' neighbours and the removed items' former neighbours, scored
+// exactly. Candidates are gathered before any list changes.
+func (g *Graph) repairTwoHop(items []int32, lost map[int32][]int32) {
+	cands := make([][]int32, len(items))
+	parallel(g.opts.Workers, len(items), func(_, t int) {
+		i := items[t]
+		seen := map[int32]bool{i: true}
+		var cs []int32
+		add := func(j int32) {
+			if !seen[j] && g.m.rows[j] != nil {
+				seen[j] = true
+				cs = append(cs, j)
+			}
+		}
+		idx, _ := g.l.row(i)
+		for _, j := range idx {
+			add(j)
+			nj, _ := g.l.row(j)
+			for _, x := range nj {
+				add(x)
+			}
+		}
+		for _, j := range lost[i] {
+			add(j)
+		}
+		cands[t] = cs
+	})
+	parallel(g.opts.Workers, len(items), func(_, t int) {
+		i, cs := items[t], cands[t]
+		sims := make([]float32, len(cs))
+		g.m.dots(i, cs, sims)
+		for e, j := range cs {
+			g.l.insert(i, j, sims[e], 0)
+		}
+	})
+}

@@ -1,0 +1,164 @@
+package neighbors
+
+import (
+	"slices"
+	"testing"
+)
+
+// rebuild returns a fresh exact graph over the given ids/rows.
+func rebuildExact(t *testing.T, ids []string, rows map[string][]float32, dims, k int) *Graph {
+	t.Helper()
+	vecs := make([]float32, 0, len(ids)*dims)
+	for _, id := range ids {
+		vecs = append(vecs, rows[id]...)
+	}
+	g, err := Build(ids, vecs, dims, Options{K: k, Exact: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func TestUpdateExactEqualsRebuild(t *testing.T) {
+	const dims, k = 24, 5
+	ids, vecs := clustered(400, dims, 4, 21)
+	rows := map[string][]float32{}
+	for i, id := range ids {
+		rows[id] = vecs[i*dims : (i+1)*dims]
+	}
+	_, extra := clustered(30, dims, 3, 22)
+	tests := []struct {
+		name   string
+		add    []string // ids to add, taking vectors from extra in order
+		remove []string
+	}{
+		{"nothing", nil, nil},
+		{"add only", []string{"n-1", "n-2", "n-3"}, nil},
+		{"remove only", nil, []string{"p-0", "p-17", "p-399"}},
+		{"add and remove", []string{"n-1", "n-9"}, []string{"p-5", "p-6", "p-7", "p-8"}},
+		{"replace a vector", []string{"p-10"}, nil},
+		{"unknown removal", nil, []string{"nope"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, err := Build(ids, vecs, dims, Options{K: k, Exact: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := map[string][]Neighbor{}
+			for _, id := range ids {
+				old[id] = g.Neighbors(id)
+			}
+			add := map[string][]float32{}
+			next := map[string][]float32{}
+			for id, v := range rows {
+				next[id] = v
+			}
+			for e, id := range tt.add {
+				add[id] = extra[e*dims : (e+1)*dims]
+				next[id] = add[id]
+			}
+			for _, id := range tt.remove {
+				delete(next, id)
+			}
+			changed, err := g.Update(add, tt.remove)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nextIDs := make([]string, 0, len(next))
+			for id := range next {
+				nextIDs = append(nextIDs, id)
+			}
+			slices.Sort(nextIDs)
+			want := rebuildExact(t, nextIDs, next, dims, k)
+			var wantChanged []string
+			for _, id := range nextIDs {
+				got := g.Neighbors(id)
+				if !sameIDs(got, want.Neighbors(id)) {
+					t.Fatalf("%s after update: %v, rebuild: %v", id, got, want.Neighbors(id))
+				}
+				if _, isNew := add[id]; isNew || !slices.Equal(old[id], got) {
+					wantChanged = append(wantChanged, id)
+				}
+			}
+			if !slices.Equal(changed, wantChanged) {
+				t.Fatalf("changed = %v, want %v", changed, wantChanged)
+			}
+			if g.Len() != len(nextIDs) {
+				t.Fatalf("Len() = %d, want %d", g.Len(), len(nextIDs))
+			}
+			again, err := g.Update(nil, tt.remove)
+			if err != nil || len(again) != 0 {
+				t.Fatalf("second update changed %v (err %v), want nothing", again, err)
+			}
+		})
+	}
+}
+
+func TestUpdateRejectsBadInput(t *testing.T) {
+	g, err := Build([]string{"a", "b"}, []float32{1, 0, 0, 1}, 2, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tt := range map[string]struct {
+		add    map[string][]float32
+		remove []string
+	}{
+		"wrong dims":     {map[string][]float32{"c": {1, 0, 0}}, nil},
+		"not unit":       {map[string][]float32{"c": {1, 1}}, nil},
+		"empty id":       {map[string][]float32{"": {1, 0}}, nil},
+		"add and remove": {map[string][]float32{"c": {1, 0}}, []string{"c"}},
+	} {
+		if _, err := g.Update(tt.add, tt.remove); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	if g.Len() != 2 {
+		t.Fatalf("failed updates changed the graph: %d items", g.Len())
+	}
+}
+
+func TestUpdateApproximateKeepsRecall(t *testing.T) {
+	const dims = 64
+	ids, vecs := clustered(5000, dims, 8, 31)
+	g, err := Build(ids[:4500], vecs[:4500*dims], dims, Options{Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := map[string][]float32{}
+	for i := 4500; i < 5000; i++ {
+		add[ids[i]] = vecs[i*dims : (i+1)*dims]
+	}
+	var remove []string
+	for i := 0; i < 300; i++ {
+		remove = append(remove, ids[i*7])
+	}
+	changed, err := g.Update(add, remove)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changed) < 500 {
+		t.Fatalf("only %d changed ids, want at least the 500 new ones", len(changed))
+	}
+	keep := map[string][]float32{}
+	var keepIDs []string
+	gone := map[string]bool{}
+	for _, id := range remove {
+		gone[id] = true
+	}
+	for i, id := range ids {
+		if !gone[id] {
+			keep[id] = vecs[i*dims : (i+1)*dims]
+			keepIDs = append(keepIDs, id)
+		}
+	}
+	exact := rebuildExact(t, keepIDs, keep, dims, 20)
+	if r := recallOf(t, exact, g, keepIDs); r < 0.98 {
+		t.Fatalf("recall after update %.4f, want ≥ 0.98", r)
+	}
+	for _, id := range remove {
+		if g.Neighbors(id) != nil {
+			t.Fatalf("removed %s still has neighbours", id)
+		}
+	}
+}

@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+"""Benchmark essync neighbors against numpy (exact), Annoy, pynndescent and hnswlib.
+
+All tools get the same synthetic clustered unit vectors (or a folder written by
+`essync embed`) and must produce every item's top-K others. For each we report
+wall time to the full graph, recall@K against numpy's exact result and the
+peak resident memory (VmHWM) of the process doing the work (each tool runs in
+its own subprocess). Run through scripts/bench-neighbors.sh,
+which installs the baselines into .cache/venv-bench.
+
+  scripts/bench-neighbors.sh --n 10000 --dims 1280 [--tools ours-exact,numpy,...]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+K = 20
+TOOLS = ["numpy", "ours-exact", "ours", "annoy", "annoy-10000", "pynndescent", "hnswlib"]
+
+
+def make_data(n, dims, seed, folder):
+    """Clustered unit vectors shaped like image embeddings: n/25 Gaussian
+    clusters of varied spread in a 64-d latent space, lifted to dims by a
+    random map, plus a little isotropic noise (same recipe as the Go tests)."""
+    vec_path = os.path.join(folder, "vectors.npy")
+    if os.path.exists(vec_path):
+        return
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    latent = 64
+    lift = rng.standard_normal((latent, dims)) / np.sqrt(latent)
+    nc = max(1, n // 25)
+    centres = rng.standard_normal((nc, latent))
+    spread = 0.2 + 0.6 * rng.random(nc)
+    c = rng.integers(0, nc, n)
+    z = centres[c] + spread[c, None] * rng.standard_normal((n, latent))
+    x = z @ lift + 0.05 * rng.standard_normal((n, dims))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    np.save(vec_path, x.astype(np.float32))
+    with open(os.path.join(folder, "ids.json"), "w") as f:
+        json.dump([f"p-{i}" for i in range(n)], f)
+
+
+def topk_from_scores(s, k, offset):
+    """Top-k column indices of each row of s, self excluded, best first."""
+    rows = np.arange(s.shape[0])
+    s[rows, rows + offset] = -np.inf
+    part = np.argpartition(-s, k, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(s, part, 1), axis=1)
+    return np.take_along_axis(part, order, 1)
+
+
+def run_numpy(x, args):
+    out = np.empty((x.shape[0], K), dtype=np.int64)
+    b = 2048
+    for lo in range(0, x.shape[0], b):
+        s = x[lo:lo + b] @ x.T
+        out[lo:lo + b] = topk_from_scores(s, K, lo)
+    return out, {}
+
+
+def run_annoy(x, args, trees=None, search_k=None):
+    import annoy
+    n, d = x.shape
+    trees = trees or args.annoy_trees
+    idx = annoy.AnnoyIndex(d, "angular")
+    for i in range(n):
+        idx.add_item(i, x[i])
+    idx.build(trees, n_jobs=-1)
+    sk = search_k if search_k is not None else args.annoy_search_k
+    out = np.empty((n, K), dtype=np.int64)
+    for i in range(n):
+        r = [j for j in idx.get_nns_by_item(i, K + 1, search_k=sk) if j != i][:K]
+        r += [r[-1]] * (K - len(r))
+        out[i] = r
+    return out, {"trees": trees, "search_k": sk}
+
+
+def run_pynndescent(x, args):
+    import pynndescent
+    # Compile numba code on a small input first: JIT time is not search time.
+    warm = x[:2000].copy()
+    pynndescent.NNDescent(warm, metric="dot", n_neighbors=K + 1, random_state=1).neighbor_graph
+    t0 = time.perf_counter()
+    nnd = pynndescent.NNDescent(x, metric="dot", n_neighbors=K + 1, random_state=1,
+                                n_jobs=-1, diversify_prob=1.0)
+    ind, _ = nnd.neighbor_graph
+    took = time.perf_counter() - t0
+    out = np.array([[j for j in row if j != i][:K] for i, row in enumerate(ind)])
+    return out, {"took_inner": took}
+
+
+def run_hnswlib(x, args):
+    import hnswlib
+    n, d = x.shape
+    p = hnswlib.Index(space="ip", dim=d)
+    p.init_index(max_elements=n, ef_construction=args.hnsw_efc, M=args.hnsw_m, random_seed=1)
+    p.add_items(x, np.arange(n), num_threads=os.cpu_count())
+    p.set_ef(args.hnsw_ef)
+    labels, _ = p.knn_query(x, k=K + 1, num_threads=os.cpu_count())
+    out = np.array([[j for j in row if j != i][:K] for i, row in enumerate(labels)])
+    return out, {"M": args.hnsw_m, "ef_construction": args.hnsw_efc, "ef": args.hnsw_ef}
+
+
+def run_ours(folder, args, exact):
+    outp = os.path.join(folder, "ours.json")
+    cmd = [args.essync, "neighbors", "--vectors", folder, "--out", outp, "--k", str(K)]
+    cmd += ["--exact"] if exact else ["--recall", str(args.recall)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"essync failed: {res.stderr}")
+    with open(os.path.join(folder, "ids.json")) as f:
+        pos = {pid: i for i, pid in enumerate(json.load(f))}
+    with open(outp) as f:
+        rows = json.load(f)
+    n = len(pos)
+    out = np.zeros((n, K), dtype=np.int64)
+    fill = np.zeros(n, dtype=np.int64)
+    for r in rows:
+        i = pos[r["master_pi"]]
+        out[i, fill[i]] = pos[r["similar_pi"]]
+        fill[i] += 1
+    os.remove(outp)
+    rep = res.stdout.strip()
+    peak = rep.split("peak RSS ")[1].split(" kB")[0]
+    return out, {"reported": rep, "peak_mib": int(peak) / 1024}
+
+
+def vm_hwm_mib():
+    """This process's peak resident memory (Linux VmHWM)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def child(args):
+    """Run one tool in this process and save its graph; the parent times it."""
+    folder = args.folder
+    x = np.load(os.path.join(folder, "vectors.npy"))
+    t0 = time.perf_counter()
+    if args.child == "numpy":
+        out, info = run_numpy(x, args)
+    elif args.child == "annoy":
+        out, info = run_annoy(x, args)
+    elif args.child == "annoy-10000":
+        out, info = run_annoy(x, args, trees=10000, search_k=-1)
+    elif args.child == "pynndescent":
+        out, info = run_pynndescent(x, args)
+    elif args.child == "hnswlib":
+        out, info = run_hnswlib(x, args)
+    elif args.child in ("ours", "ours-exact"):
+        del x
+        out, info = run_ours(folder, args, args.child == "ours-exact")
+    info["took"] = info.pop("took_inner", time.perf_counter() - t0)
+    if "peak_mib" not in info:
+        info["peak_mib"] = vm_hwm_mib()
+    np.save(os.path.join(folder, f"graph-{args.child}.npy"), out)
+    with open(os.path.join(folder, f"info-{args.child}.json"), "w") as f:
+        json.dump(info, f)
+
+
+def recall(x, got, truth):
+    """Share of true top-K found; a neighbour as similar as the true K-th counts."""
+    n = x.shape[0]
+    hits = 0
+    for lo in range(0, n, 4096):
+        xs = x[lo:lo + 4096]
+        kth = np.einsum("nd,nd->n", xs, x[truth[lo:lo + 4096, -1]])
+        sims = np.einsum("nd,nkd->nk", xs, x[got[lo:lo + 4096]])
+        hits += int((sims >= kth[:, None] - 1e-5).sum())
+    return hits / (n * K)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=10000)
+    ap.add_argument("--dims", type=int, default=1280)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--vectors", help="folder with vectors.npy + ids.json instead of synthetic data")
+    ap.add_argument("--tools", default=",".join(TOOLS))
+    ap.add_argument("--recall", type=float, default=0.99)
+    ap.add_argument("--annoy-trees", type=int, default=50)
+    ap.add_argument("--annoy-search-k", type=int, default=-1)
+    ap.add_argument("--hnsw-m", type=int, default=16)
+    ap.add_argument("--hnsw-efc", type=int, default=200)
+    ap.add_argument("--hnsw-ef", type=int, default=100)
+    ap.add_argument("--essync", default="essync")
+    ap.add_argument("--cache", default=os.path.join(os.path.dirname(__file__), "..", ".cache", "bench"))
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--folder", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        return child(args)
+
+    folder = args.vectors or os.path.join(args.cache, f"clustered-{args.n}x{args.dims}-s{args.seed}")
+    if not args.vectors:
+        make_data(args.n, args.dims, args.seed, folder)
+    x = np.load(os.path.join(folder, "vectors.npy"))
+    raw_mb = x.nbytes / 2**20
+    print(f"data: {folder} ({x.shape[0]} × {x.shape[1]}, raw {raw_mb:.0f} MiB), K={K}, cpus={os.cpu_count()}", flush=True)
+    tools = args.tools.split(",")
+    if "numpy" not in tools and not os.path.exists(os.path.join(folder, "graph-numpy.npy")):
+        tools.insert(0, "numpy")
+    rows = []
+    for tool in tools:
+        cmd = [sys.executable, __file__, "--child", tool, "--folder", folder] + sys.argv[1:]
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd)
+        status = proc.wait()
+        wall = time.perf_counter() - t0
+        if status != 0:
+            print(f"{tool}: failed (status {status})", flush=True)
+            continue
+        with open(os.path.join(folder, f"info-{tool}.json")) as f:
+            info = json.load(f)
+        rows.append((tool, info, wall, info["peak_mib"]))
+        print(f"{tool}: {info['took']:.2f}s (process {wall:.2f}s), {info}", flush=True)
+    truth = np.load(os.path.join(folder, "graph-numpy.npy"))
+    base = {t: i["took"] for t, i, _, _ in rows}
+    ref = base.get("numpy")
+    print()
+    print("(peak RSS is the whole process: interpreter or binary, the loaded vectors and the index)")
+    print(f"| tool | settings | time to top-{K} graph (s) | × numpy | recall@{K} | peak RSS (MiB) | RSS over raw vectors |")
+    print("|---|---|---|---|---|---|---|")
+    for tool, info, wall, rss in rows:
+        got = np.load(os.path.join(folder, f"graph-{tool}.npy"))
+        r = recall(x, got, truth)
+        settings = ", ".join(f"{k}={v}" for k, v in info.items() if k not in ("took", "reported", "peak_mib"))
+        ratio = f"{info['took']/ref:.2f}" if ref else "-"
+        print(f"| {tool} | {settings} | {info['took']:.2f} | {ratio} | {r:.4f} | {rss:.0f} | {100*(rss-raw_mb)/raw_mb:+.0f}% |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
