@@ -56,16 +56,29 @@ type SkipKind string
 
 // The reasons a row can be skipped.
 const (
-	SkipInvalidJSON      SkipKind = "invalid-json"
-	SkipNotObject        SkipKind = "not-an-object"
-	SkipMissingID        SkipKind = "missing-id"
-	SkipBadID            SkipKind = "bad-id"
-	SkipDuplicateID      SkipKind = "duplicate-id"
-	SkipMissingImage     SkipKind = "missing-image-field"
-	SkipBadImageName     SkipKind = "bad-image-name"
-	SkipImageOutside     SkipKind = "image-outside-folder"
-	SkipImageNotFound    SkipKind = "image-not-found"
-	SkipImageNotAFile    SkipKind = "image-not-a-file"
+	// SkipInvalidJSON: an NDJSON line (or one record) is not valid JSON.
+	SkipInvalidJSON SkipKind = "invalid-json"
+	// SkipNotObject: a record is valid JSON but not an object.
+	SkipNotObject SkipKind = "not-an-object"
+	// SkipMissingID: the id field is absent, null, empty or blank.
+	SkipMissingID SkipKind = "missing-id"
+	// SkipBadID: the id is not a string or number, or cannot be a document id.
+	SkipBadID SkipKind = "bad-id"
+	// SkipDuplicateID: an earlier row with the same id was kept.
+	SkipDuplicateID SkipKind = "duplicate-id"
+	// SkipMissingImage: the image field is absent, null, empty or not a string.
+	SkipMissingImage SkipKind = "missing-image-field"
+	// SkipBadImageName: the image name cannot be a file name (NUL byte).
+	SkipBadImageName SkipKind = "bad-image-name"
+	// SkipImageOutside: the image name is absolute, climbs out with ../, or
+	// is a symlink that leads out of the images folder.
+	SkipImageOutside SkipKind = "image-outside-folder"
+	// SkipImageNotFound: no file by that name (or a dangling symlink).
+	SkipImageNotFound SkipKind = "image-not-found"
+	// SkipImageNotAFile: the name is a folder or a device, fifo or socket.
+	SkipImageNotAFile SkipKind = "image-not-a-file"
+	// SkipImageUnreachable: the file exists but cannot be examined
+	// (permissions).
 	SkipImageUnreachable SkipKind = "image-unreadable"
 )
 

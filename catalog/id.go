@@ -12,6 +12,10 @@ import (
 // with a reason instead of a megabyte of zeros.
 const maxIDExponent = 64
 
+// maxIDBytes is Elasticsearch's limit on a document _id; a longer id would
+// be rejected at load time, so it is reported here with the row.
+const maxIDBytes = 512
+
 // readID returns the product id as text, or the skip kind and reason.
 // Strings are taken as written; numbers become their exact decimal text
 // (12345678901234567890 stays exact, 1.50 becomes "1.5", 1e3 becomes "1000"),
@@ -30,6 +34,10 @@ func readID(fields map[string]json.RawMessage, field string) (string, SkipKind, 
 		}
 		if strings.TrimSpace(s) == "" {
 			return "", SkipMissingID, fmt.Sprintf("%q is empty: add a product id", field)
+		}
+		if len(s) > maxIDBytes {
+			return "", SkipBadID, fmt.Sprintf("%q is %d bytes long, more than the %d bytes Elasticsearch allows in a document id: shorten it",
+				field, len(s), maxIDBytes)
 		}
 		return s, "", ""
 	case len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9'):

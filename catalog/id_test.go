@@ -59,6 +59,8 @@ func TestReadID(t *testing.T) {
 		{raw: `[1]`, kind: SkipBadID, inReason: "got an array"},
 		{raw: `{"a":1}`, kind: SkipBadID, inReason: "got an object"},
 		{raw: `1e400`, kind: SkipBadID, inReason: "write the id as a string"},
+		{raw: `"` + strings.Repeat("x", 512) + `"`, want: strings.Repeat("x", 512)},
+		{raw: `"` + strings.Repeat("é", 257) + `"`, kind: SkipBadID, inReason: "514 bytes long"},
 	}
 	for _, tc := range tests {
 		fields := map[string]json.RawMessage{}
