@@ -12,25 +12,33 @@ import (
 // utf8BOM is skipped at the start of a catalog: some Windows tools write it.
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
+// firstLineLimit is how much of the first line is looked at to choose the
+// format. A first line longer than this that opens an array is a JSON array
+// written on one line (json.dump without indent): it is streamed, never held
+// in memory whole.
+const firstLineLimit = 1 << 20
+
 // decode reads every record of the catalog and hands it to emit in file
 // order. The format is detected from the first non-blank line:
 //
-//   - a line that starts with '[' and is not complete JSON by itself opens a
-//     JSON array spread over many lines: it is streamed element by element
-//     and a syntax error in it is fatal (the rest cannot be found reliably);
+//   - a line that starts with '[' and is not complete JSON by itself, or is
+//     longer than firstLineLimit, opens a JSON array: it (and any arrays
+//     after it) is streamed element by element, and a syntax error in it is
+//     fatal (the rest cannot be found reliably);
 //   - anything else is read line by line (NDJSON): each line is an object or
-//     an array of objects (Scrapy's shape), a compact one-line JSON array
+//     an array of objects (Scrapy's shape), a short one-line JSON array
 //     included, and a line that is not valid JSON becomes a skipped record.
 //
 // A file where no line at all is valid JSON is not a catalog: fatal.
 func decode(r io.Reader, name string, emit func(record)) error {
-	br := bufio.NewReaderSize(r, 64<<10)
+	br := bufio.NewReaderSize(r, firstLineLimit)
 	if b, err := br.Peek(len(utf8BOM)); err == nil && bytes.Equal(b, utf8BOM) {
 		_, _ = br.Discard(len(utf8BOM))
 	}
 	lineNo := 0
 	for {
-		line, err := readLine(br)
+		chunk, err := br.ReadSlice('\n')
+		line := bytes.Clone(chunk) // chunk is only valid until the next read
 		if len(line) == 0 && err != nil {
 			if err == io.EOF {
 				return nil // empty file: the caller reports it
@@ -39,17 +47,21 @@ func decode(r io.Reader, name string, emit func(record)) error {
 		}
 		lineNo++
 		trimmed := bytes.TrimSpace(line)
+		if err == bufio.ErrBufferFull && len(trimmed) > 0 && trimmed[0] == '[' {
+			return decodeArray(io.MultiReader(bytes.NewReader(line), br), name, lineNo, emit)
+		}
+		if err == bufio.ErrBufferFull { // a very long first line that is not an array
+			rest, rerr := br.ReadBytes('\n')
+			line, err = append(line, rest...), rerr
+			trimmed = bytes.TrimSpace(line)
+		}
 		if len(trimmed) == 0 {
 			continue
 		}
 		if trimmed[0] == '[' && !json.Valid(trimmed) {
-			if err == nil {
-				line = append(line, '\n') // keep line numbers right in the stream
-			}
-			rest := io.MultiReader(bytes.NewReader(line), br)
-			return decodeArray(rest, name, lineNo, emit)
+			return decodeArray(io.MultiReader(bytes.NewReader(line), br), name, lineNo, emit)
 		}
-		return decodeLines(br, name, lineNo, line, err, emit)
+		return decodeLines(br, name, lineNo, bytes.TrimSuffix(line, []byte("\n")), err, emit)
 	}
 }
 

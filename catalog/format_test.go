@@ -97,3 +97,36 @@ func TestDecodeLongArrayLines(t *testing.T) {
 		}
 	}
 }
+
+// A compact JSON array on one line longer than the format-detection window
+// (json.dump without indent) is streamed; a long first object line is still
+// NDJSON.
+func TestDecodeLongFirstLine(t *testing.T) {
+	pad := strings.Repeat("x", 1000)
+	var arr strings.Builder
+	arr.WriteString("[")
+	const n = 3000 // ~3 MB on one line
+	for i := range n {
+		if i > 0 {
+			arr.WriteString(",")
+		}
+		fmt.Fprintf(&arr, `{"id":%d,"pad":%q}`, i, pad)
+	}
+	arr.WriteString("]\n")
+	got, err := collect(t, arr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n || got[0] != "1:0" || got[n-1] != fmt.Sprintf("1:%d", n-1) {
+		t.Fatalf("got %d records, first %v", len(got), got[:min(3, len(got))])
+	}
+
+	long := fmt.Sprintf(`{"id":1,"pad":%q}`, strings.Repeat("y", firstLineLimit+10)) + "\n{oops\n" + `{"id":3}` + "\n"
+	got, err = collect(t, long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := strings.Join(got, " "); s != "1:1 2:!invalid-json 3:3" {
+		t.Errorf("long first object line: got %q", s)
+	}
+}
