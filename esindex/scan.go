@@ -17,7 +17,8 @@ type StoredDoc struct {
 
 // Scan reads every document of target (index or alias) through a
 // point-in-time with search_after paging, so it sees one consistent snapshot
-// however long it takes, and calls fn for each. fields limits _source.
+// however long it takes, and calls fn for each. fields limits _source
+// (nil: the whole document, as it was sent).
 func Scan(ctx context.Context, es *elasticsearch.Client, target string, fields []string, pageSize int, fn func(StoredDoc) error) error {
 	if pageSize <= 0 {
 		pageSize = 1000
@@ -44,8 +45,10 @@ func Scan(ctx context.Context, es *elasticsearch.Client, target string, fields [
 			"size":             pageSize,
 			"pit":              map[string]any{"id": pit.ID, "keep_alive": "5m"},
 			"sort":             []any{map[string]any{"_shard_doc": "asc"}},
-			"_source":          fields,
 			"track_total_hits": false,
+		}
+		if fields != nil {
+			req["_source"] = fields
 		}
 		if after != nil {
 			req["search_after"] = after
