@@ -68,7 +68,8 @@ const (
 	SkipDuplicateID SkipKind = "duplicate-id"
 	// SkipMissingImage: the image field is absent, null, empty or not a string.
 	SkipMissingImage SkipKind = "missing-image-field"
-	// SkipBadImageName: the image name cannot be a file name (NUL byte).
+	// SkipBadImageName: the image name cannot be a file name (a NUL byte)
+	// or is a URL instead of a file name.
 	SkipBadImageName SkipKind = "bad-image-name"
 	// SkipImageOutside: the image name is absolute, climbs out with ../, or
 	// is a symlink that leads out of the images folder.

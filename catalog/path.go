@@ -43,6 +43,10 @@ func (d imagesDir) resolve(name string) (string, SkipKind, string) {
 	if strings.ContainsRune(name, 0) {
 		return "", SkipBadImageName, "image name contains a NUL byte: fix the image name"
 	}
+	if strings.Contains(name, "://") {
+		return "", SkipBadImageName, fmt.Sprintf(
+			"image name %q is a URL: essync reads image files from the images folder; download the image and name the file", name)
+	}
 	if filepath.IsAbs(name) {
 		return "", SkipImageOutside, fmt.Sprintf(
 			"image name %q is an absolute path: image names must be relative to the images folder %s", name, d.abs)

@@ -75,6 +75,7 @@ func TestResolve(t *testing.T) {
 		{name: ".", kind: SkipImageNotAFile, inReason: "is a folder"},
 		{name: "sub", kind: SkipImageNotAFile, inReason: "is a folder"},
 		{name: "a\x00.jpg", kind: SkipBadImageName, inReason: "NUL"},
+		{name: "https://cdn.example/a.jpg", kind: SkipBadImageName, inReason: "is a URL"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
