@@ -113,12 +113,14 @@ func IndexName(t testing.TB, base string) string {
 // whose name starts with name+"-", resolving wildcards itself so it works on
 // servers where action.destructive_requires_name is true (the 8.x default).
 func DeleteWithPrefix(ctx context.Context, es *elasticsearch.Client, name string) error {
-	patterns := []string{name, name + "-*"}
-	res, err := es.Indices.ResolveIndex(patterns,
+	// Only a wildcard resolves to nothing (rather than 404) once the test has
+	// deleted its indices itself; the matches are filtered to name and name-*.
+	pattern := name + "*"
+	res, err := es.Indices.ResolveIndex([]string{pattern},
 		es.Indices.ResolveIndex.WithContext(ctx),
 		es.Indices.ResolveIndex.WithExpandWildcards("all"))
 	if err != nil {
-		return fmt.Errorf("resolve %v: %w", patterns, err)
+		return fmt.Errorf("resolve %s: %w", pattern, err)
 	}
 	var resolved struct {
 		Indices []struct {
@@ -130,11 +132,14 @@ func DeleteWithPrefix(ctx context.Context, es *elasticsearch.Client, name string
 		} `json:"aliases"`
 	}
 	if err := decode(res, &resolved); err != nil {
-		return fmt.Errorf("resolve %v: %w", patterns, err)
+		return fmt.Errorf("resolve %s: %w", pattern, err)
 	}
+	owned := func(ix string) bool { return ix == name || strings.HasPrefix(ix, name+"-") }
 	var indices []string
 	for _, ix := range resolved.Indices {
-		indices = append(indices, ix.Name)
+		if owned(ix.Name) {
+			indices = append(indices, ix.Name)
+		}
 	}
 	if len(indices) > 0 {
 		res, err := es.Indices.Delete(indices,
@@ -150,9 +155,12 @@ func DeleteWithPrefix(ctx context.Context, es *elasticsearch.Client, name string
 	// An alias called name that points at indices outside the prefix survives
 	// the deletes above; remove just the alias, never those indices.
 	for _, alias := range resolved.Aliases {
+		if !owned(alias.Name) {
+			continue
+		}
 		var outside []string
 		for _, ix := range alias.Indices {
-			if ix != name && !strings.HasPrefix(ix, name+"-") {
+			if !owned(ix) {
 				outside = append(outside, ix)
 			}
 		}
