@@ -19,7 +19,7 @@ type group struct{ news, olds []int32 }
 
 // offerBatch is how many groups are scored before their offers are applied;
 // it bounds the memory the pending offers take.
-const offerBatch = 4096
+const offerBatch = 1024
 
 type offer struct {
 	to, from int32
@@ -147,7 +147,9 @@ func (g *Graph) descend(live []int32, round int32, rng *rand.Rand) int {
 			}
 		}
 		for _, b := range revNew[int(s)*k : int(s)*k+min(k, int(seenNew[s]))] {
-			add(b)
+			if int(int32(len(members))-starts[t]) < k {
+				add(b)
+			}
 		}
 		newCount[t] = int32(len(members)) - starts[t]
 		for e, b := range idx {
@@ -157,7 +159,9 @@ func (g *Graph) descend(live []int32, round int32, rng *rand.Rand) int {
 			_ = e
 		}
 		for _, b := range revOld[int(s)*k : int(s)*k+min(k, int(seenOld[s]))] {
-			add(b)
+			if int(int32(len(members))-starts[t]-newCount[t]) < k {
+				add(b)
+			}
 		}
 	}
 	starts[len(live)] = int32(len(members))
@@ -180,7 +184,7 @@ func (g *Graph) approximate(live []int32) float64 {
 	o := g.opts
 	start := time.Now()
 	rng := rand.New(rand.NewPCG(uint64(o.Seed), 0x5eed))
-	sample := sampleOf(live, 500, rng)
+	sample := sampleOf(live, 300, rng)
 	truth := g.exactRows(sample, live, o.K, nil)
 	slog.Debug("neighbors: recall sample ready", "items", len(sample), "took", time.Since(start))
 	leaf := o.LeafSize

@@ -13,7 +13,7 @@ import (
 // so leaves seed every item's candidate list.
 
 const (
-	splitSample = 48 // items the two-means looks at per node
+	splitSample = 32 // items the two-means looks at per node
 	splitIters  = 4  // two-means iterations
 )
 
@@ -35,22 +35,25 @@ type treeBuilder struct {
 	normal  []float32
 	next    []float32
 	margins []float32
-	sample  []int32
-	out     *tree
+	// sampleMargins holds the two-means sample's projections.
+	sampleMargins []float32
+	sample        []int32
+	out           *tree
 }
 
 // buildTree splits items (copied) into leaves of at most leafSize.
 func (m *matrix) buildTree(items []int32, leafSize int, seed uint64) *tree {
 	b := &treeBuilder{
-		m:       m,
-		leaf:    max(2, leafSize),
-		rng:     rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)),
-		c0:      make([]float32, m.dims),
-		c1:      make([]float32, m.dims),
-		normal:  make([]float32, m.dims),
-		next:    make([]float32, m.dims),
-		margins: make([]float32, len(items)),
-		out:     &tree{items: slices.Clone(items), bounds: []int32{0}},
+		m:             m,
+		leaf:          max(2, leafSize),
+		rng:           rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)),
+		c0:            make([]float32, m.dims),
+		c1:            make([]float32, m.dims),
+		normal:        make([]float32, m.dims),
+		next:          make([]float32, m.dims),
+		margins:       make([]float32, len(items)),
+		sampleMargins: make([]float32, splitSample),
+		out:           &tree{items: slices.Clone(items), bounds: []int32{0}},
 	}
 	b.split(0, len(items))
 	return b.out
@@ -92,42 +95,48 @@ func (b *treeBuilder) hyperplane(items []int32) {
 		s = append(s, items[b.rng.IntN(len(items))])
 	}
 	b.sample = s
-	copy(b.c0, b.m.rows[s[0]])
-	second := s[1]
+	c0, c1 := b.m.rows[s[0]], b.m.rows[s[1]]
 	for _, x := range s[1:] {
-		if dotOne(b.m.rows[x], b.c0) < 0.9999 {
-			second = x
+		if dotOne(b.m.rows[x], c0) < 0.9999 {
+			c1 = b.m.rows[x]
 			break
 		}
-	}
-	copy(b.c1, b.m.rows[second])
-	for range splitIters {
-		next0, next1 := b.normal, b.next
-		clear(next0)
-		clear(next1)
-		n0, n1 := 0, 0
-		for _, x := range s {
-			v := b.m.rows[x]
-			var d [4]float32
-			dot1x4(v, [4][]float32{b.c0, b.c1, b.c0, b.c1}, &d)
-			if d[0] >= d[1] {
-				addTo(next0, v)
-				n0++
-			} else {
-				addTo(next1, v)
-				n1++
-			}
-		}
-		if n0 == 0 || n1 == 0 {
-			break
-		}
-		normalizeVec(next0)
-		normalizeVec(next1)
-		copy(b.c0, next0)
-		copy(b.c1, next1)
 	}
 	for i := range b.normal {
-		b.normal[i] = b.c0[i] - b.c1[i]
+		b.normal[i] = c0[i] - c1[i]
+	}
+	// Assigning a point to the nearer (by cosine) of two unit centroids is the
+	// sign of its projection on their difference; the two sums add up to the
+	// sample's total, so only one needs accumulating.
+	total := b.c1
+	clear(total)
+	for _, x := range s {
+		addTo(total, b.m.rows[x])
+	}
+	margins := b.sampleMargins[:len(s)]
+	for range splitIters {
+		b.m.project(b.normal, s, margins)
+		sum0 := b.c0
+		clear(sum0)
+		n0 := 0
+		for t, x := range s {
+			if margins[t] >= 0 {
+				addTo(sum0, b.m.rows[x])
+				n0++
+			}
+		}
+		if n0 == 0 || n0 == len(s) {
+			break
+		}
+		sum1 := b.next
+		for i := range sum1 {
+			sum1[i] = total[i] - sum0[i]
+		}
+		normalizeVec(sum0)
+		normalizeVec(sum1)
+		for i := range b.normal {
+			b.normal[i] = sum0[i] - sum1[i]
+		}
 	}
 }
 
@@ -193,8 +202,16 @@ func quickselect(xs []float32, k int, rng *rand.Rand) float32 {
 }
 
 func addTo(dst, v []float32) {
-	for i, x := range v {
-		dst[i] += x
+	dst = dst[:len(v)]
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		dst[i] += v[i]
+		dst[i+1] += v[i+1]
+		dst[i+2] += v[i+2]
+		dst[i+3] += v[i+3]
+	}
+	for ; i < len(v); i++ {
+		dst[i] += v[i]
 	}
 }
 

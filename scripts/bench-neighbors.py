@@ -111,7 +111,9 @@ def run_ours(folder, args, exact):
     outp = os.path.join(folder, "ours.json")
     cmd = [args.essync, "neighbors", "--vectors", folder, "--out", outp, "--k", str(K)]
     cmd += ["--exact"] if exact else ["--recall", str(args.recall)]
+    t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True)
+    took = time.perf_counter() - t0
     if res.returncode != 0:
         raise SystemExit(f"essync failed: {res.stderr}")
     with open(os.path.join(folder, "ids.json")) as f:
@@ -128,7 +130,7 @@ def run_ours(folder, args, exact):
     os.remove(outp)
     rep = res.stdout.strip()
     peak = rep.split("peak RSS ")[1].split(" kB")[0]
-    return out, {"reported": rep, "peak_mib": int(peak) / 1024}
+    return out, {"reported": rep, "peak_mib": int(peak) / 1024, "took_inner": took}
 
 
 def vm_hwm_mib():

@@ -1,0 +1,90 @@
+package neighbors
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+// Benchmarks. The kernels report GFLOP/s and the SIMD/pure-Go ratio in the
+// same run; the builds report their heap overhead over the raw vectors.
+//
+//	go test -run '^$' -bench . -benchtime 3x ./neighbors/
+
+var benchData = sync.OnceValues(func() ([]string, []float32) { return clustered(20000, 1280, 25, 42) })
+
+func benchKernel(b *testing.B, simd bool) {
+	if simd && !haveAVX2 {
+		b.Skip("no AVX2+FMA")
+	}
+	defer func(old bool) { useSIMD = old }(useSIMD)
+	useSIMD = simd
+	rng := rand.New(rand.NewPCG(1, 1))
+	m := matrix{rows: randRows(rng, 128, 1280), dims: 1280}
+	rs := make([]int32, 64)
+	cs := make([]int32, 64)
+	for i := range rs {
+		rs[i], cs[i] = int32(i), int32(64+i)
+	}
+	out := make([]float32, 64*64)
+	b.ResetTimer()
+	for range b.N {
+		m.tile(rs, cs, out)
+	}
+	b.ReportMetric(float64(b.N)*64*64*1280*2/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkTileSIMD and BenchmarkTileGo time one 64×64 tile at 1280 dims.
+func BenchmarkTileSIMD(b *testing.B) { benchKernel(b, true) }
+func BenchmarkTileGo(b *testing.B)   { benchKernel(b, false) }
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+func benchBuild(b *testing.B, n int, opts Options) {
+	ids, vecs := benchData()
+	ids, vecs = ids[:n], vecs[:n*1280]
+	raw := float64(len(vecs) * 4)
+	b.ResetTimer()
+	var g *Graph
+	for range b.N {
+		before := heapInUse()
+		var err error
+		if g, err = Build(ids, vecs, 1280, opts); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(100*float64(heapInUse()-before)/raw, "%index/raw")
+	}
+	b.ReportMetric(g.Recall(), "recall")
+}
+
+// BenchmarkBuildExact and BenchmarkBuildApprox build the top-20 graph of
+// 20 000 clustered 1280-d vectors.
+func BenchmarkBuildExact(b *testing.B)  { benchBuild(b, 20000, Options{Exact: true}) }
+func BenchmarkBuildApprox(b *testing.B) { benchBuild(b, 20000, Options{Recall: 0.99}) }
+
+// BenchmarkTree times one angular tree over 20 000 items.
+func BenchmarkTree(b *testing.B) {
+	ids, vecs := benchData()
+	m := matrix{rows: make([][]float32, len(ids)), dims: 1280}
+	items := make([]int32, len(ids))
+	for i := range ids {
+		m.rows[i] = vecs[i*1280 : (i+1)*1280]
+		items[i] = int32(i)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		t := m.buildTree(items, 32, uint64(i))
+		if i == 0 {
+			b.ReportMetric(float64(t.leaves()), "leaves")
+		}
+	}
+}
+
+var _ = fmt.Sprint
