@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Options tune an Embedder. Zero values pick sensible defaults.
@@ -35,6 +36,8 @@ type Embedder struct {
 	sess  *session
 	cache *Cache
 	mu    sync.Mutex // serialises Embed: one session, one batch at a time
+
+	tensorAllocs atomic.Int64 // image tensors ever allocated: tests check the in-flight bound
 }
 
 // New loads the ONNX Runtime library (once per process), verifies the model

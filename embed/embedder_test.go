@@ -200,3 +200,26 @@ func needORTFromLocal(t *testing.T) string {
 	t.Setenv(ORTEnv, "")
 	return needORT(t)
 }
+
+func TestEmbedMemoryIsBounded(t *testing.T) {
+	// 400 inputs, batch 4, 2 workers: never more than 2×4+2 image tensors exist.
+	e := newTestEmbedder(t, tinyCard(t, "tiny-nchw-crop"), Options{BatchSize: 4, DecodeWorkers: 2})
+	inputs := make([]Input, 400)
+	for i := range inputs {
+		inputs[i] = Input{ID: string(rune('a' + i%26)), Path: img("formats", "baseline.jpg")}
+	}
+	n := 0
+	err := e.Stream(context.Background(), inputs, func(i int, r Result) error {
+		if i != n || r.Err != nil {
+			t.Fatalf("emit %d (want %d): %v", i, n, r.Err)
+		}
+		n++
+		return nil
+	})
+	if err != nil || n != len(inputs) {
+		t.Fatalf("%v after %d", err, n)
+	}
+	if got := e.tensorAllocs.Load(); got > 10 {
+		t.Errorf("%d image tensors allocated for %d inputs, want ≤ 10", got, len(inputs))
+	}
+}

@@ -66,6 +66,7 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 		case b := <-free:
 			return b
 		default:
+			e.tensorAllocs.Add(1)
 			return make([]float32, per)
 		}
 	}
