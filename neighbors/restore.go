@@ -1,0 +1,86 @@
+package neighbors
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+)
+
+// Restore rebuilds a Graph from top-K lists computed earlier — read back from
+// the index by an incremental sync — without searching again: each item's
+// list is taken as given and its similarities are recomputed exactly from the
+// vectors. Update then only has to repair what the changes touch.
+//
+// lists[i] holds item i's neighbour ids. Entries naming unknown ids (or the
+// item itself) are dropped; a row left shorter than min(K, n-1) is recomputed
+// by brute force, and its id is returned in repaired, so a store that lost
+// entries heals instead of serving short lists. Recall is estimated on a
+// sample against brute force, as Build does.
+func Restore(ids []string, vectors []float32, dims int, lists [][]string, opts Options) (g *Graph, repaired []string, err error) {
+	opts, err = normalize(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if dims <= 0 || len(vectors) != len(ids)*dims {
+		return nil, nil, fmt.Errorf("neighbors: restore: %d floats for %d ids of %d dims", len(vectors), len(ids), dims)
+	}
+	if len(lists) != len(ids) {
+		return nil, nil, fmt.Errorf("neighbors: restore: %d lists for %d ids", len(lists), len(ids))
+	}
+	g = &Graph{opts: opts, index: make(map[string]int32, len(ids)), m: matrix{dims: dims}}
+	g.ids = slices.Clone(ids)
+	g.m.rows = make([][]float32, len(ids))
+	for i, id := range ids {
+		if err := g.addID(id, int32(i)); err != nil {
+			return nil, nil, err
+		}
+		g.m.rows[i] = vectors[i*dims : (i+1)*dims : (i+1)*dims]
+	}
+	if err := checkUnit(g.m.rows, ids, opts.Workers); err != nil {
+		return nil, nil, err
+	}
+	g.exact = opts.Exact || len(ids) < exactBelow
+	width := opts.K
+	if !g.exact {
+		width = opts.K + (opts.K+1)/2
+	}
+	g.l = newLists(len(ids), width, &g.ids)
+	want := min(opts.K, len(ids)-1)
+	var short []int32
+	for i, row := range lists {
+		cs := make([]int32, 0, len(row))
+		for _, id := range row {
+			if j, ok := g.index[id]; ok && j != int32(i) && !slices.Contains(cs, j) {
+				cs = append(cs, j)
+			}
+		}
+		sims := make([]float32, len(cs))
+		g.m.dots(int32(i), cs, sims)
+		for e, j := range cs {
+			g.l.insert(int32(i), j, sims[e], 0)
+		}
+		if len(cs) < want {
+			short = append(short, int32(i))
+		}
+	}
+	live := g.live()
+	if len(short) > 0 {
+		res := g.exactRows(short, live, g.l.k, nil)
+		for t, i := range short {
+			g.l.clearRow(i)
+			idx, sim := res.row(int32(t))
+			for e, j := range idx {
+				g.l.insert(i, j, sim[e], 0)
+			}
+			repaired = append(repaired, g.ids[i])
+		}
+	}
+	g.recall = 1
+	if !g.exact {
+		rng := rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed))
+		sample := sampleOf(live, 256, rng)
+		g.recall = g.sampleRecall(sample, g.exactRows(sample, live, opts.K, nil))
+	}
+	slices.Sort(repaired)
+	return g, repaired, nil
+}
