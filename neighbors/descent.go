@@ -51,7 +51,7 @@ func (g *Graph) join(n int, round int32, get func(i int, into *group)) {
 				bufs[w] = make([]float32, need)
 			}
 			out := bufs[w][:len(rs)*len(cs)]
-			g.m.tile(rs, cs, out)
+			g.m.tileUpper(rs, cs, len(rs), out)
 			p := pending[w]
 			for r, a := range rs {
 				fa := g.l.floor(a)
@@ -186,7 +186,7 @@ func (g *Graph) approximate(live []int32) float64 {
 	rng := rand.New(rand.NewPCG(uint64(o.Seed), 0x5eed))
 	sample := sampleOf(live, 300, rng)
 	truth := g.exactRows(sample, live, o.K, nil)
-	slog.Debug("neighbors: recall sample ready", "items", len(sample), "took", time.Since(start))
+	slog.Debug("neighbors: recall sample ready", "items", len(sample), "took", time.Since(start), "cpu", cpuTime())
 	leaf := o.LeafSize
 	if leaf == 0 {
 		leaf = max(32, o.K+12)
@@ -209,7 +209,7 @@ func (g *Graph) approximate(live []int32) float64 {
 	}
 	plantUpTo(trees)
 	recall := g.sampleRecall(sample, truth)
-	slog.Debug("neighbors: forest planted", "trees", planted, "leaf", leaf, "recall", recall, "took", time.Since(start))
+	slog.Debug("neighbors: forest planted", "trees", planted, "leaf", leaf, "recall", recall, "took", time.Since(start), "cpu", cpuTime())
 	converged := max(1, len(live)*o.K/1000)
 	for rounds := 1; ; rounds++ {
 		if o.Rounds > 0 && rounds > o.Rounds {
@@ -221,7 +221,7 @@ func (g *Graph) approximate(live []int32) float64 {
 		round++
 		changed := g.descend(live, round, rng)
 		recall = g.sampleRecall(sample, truth)
-		slog.Debug("neighbors: descent round", "round", rounds, "changed", changed, "recall", recall, "took", time.Since(start))
+		slog.Debug("neighbors: descent round", "round", rounds, "changed", changed, "recall", recall, "took", time.Since(start), "cpu", cpuTime())
 		if changed >= converged {
 			continue
 		}

@@ -88,7 +88,12 @@ func dot4x3(q *[4][]float32, x *[3][]float32, out *[12]float32) {
 // tile sets out[r*len(cs)+c] = row(rs[r])·row(cs[c]) for every r, c. It walks
 // the dimensions in kernelChunk slices, 3 items at a time against 4 queries at
 // a time, so each item panel is reused from L1 across all the queries.
-func (m *matrix) tile(rs, cs []int32, out []float32) {
+func (m *matrix) tile(rs, cs []int32, out []float32) { m.tileUpper(rs, cs, 0, out) }
+
+// tileUpper is tile for callers that need, among the first upper columns,
+// only the entries above the diagonal (c > r): kernel calls entirely below it
+// are skipped and leave unspecified values there.
+func (m *matrix) tileUpper(rs, cs []int32, upper int, out []float32) {
 	nr, nc := len(rs), len(cs)
 	out = out[:nr*nc]
 	clear(out)
@@ -105,7 +110,11 @@ func (m *matrix) tile(rs, cs []int32, out []float32) {
 				x[j] = m.rows[cs[min(c+j, nc-1)]][off:end]
 			}
 			cw := min(3, nc-c)
-			for r := 0; r < nr; r += 4 {
+			rEnd := nr
+			if c+cw <= upper {
+				rEnd = min(nr, c+cw-1)
+			}
+			for r := 0; r < rEnd; r += 4 {
 				for i := range 4 {
 					q[i] = m.rows[rs[min(r+i, nr-1)]][off:end]
 				}

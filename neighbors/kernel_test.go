@@ -63,6 +63,33 @@ func TestKernelsAgree(t *testing.T) {
 	useSIMD = haveAVX2
 }
 
+// TestTileUpper checks the entries tileUpper promises: above the diagonal in
+// the first upper columns, everything after them.
+func TestTileUpper(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 4))
+	m := matrix{rows: randRows(rng, 40, 72), dims: 72}
+	for _, shape := range [][3]int{{10, 25, 10}, {7, 7, 7}, {13, 40, 13}, {5, 9, 5}} {
+		rs := make([]int32, shape[0])
+		cs := make([]int32, shape[1])
+		for i := range cs {
+			cs[i] = int32(rng.IntN(40))
+		}
+		copy(rs, cs)
+		out := make([]float32, len(rs)*len(cs))
+		m.tileUpper(rs, cs, shape[2], out)
+		for r := range rs {
+			for c := range cs {
+				if c < shape[2] && c <= r {
+					continue
+				}
+				if want := refDot(m.rows[rs[r]], m.rows[cs[c]]); math.Abs(float64(out[r*len(cs)+c])-want) > 1e-3 {
+					t.Fatalf("shape %v: [%d][%d] = %v, want %v", shape, r, c, out[r*len(cs)+c], want)
+				}
+			}
+		}
+	}
+}
+
 // TestTile checks the blocked tile, including ragged edges, against single dots.
 func TestTile(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))

@@ -35,8 +35,10 @@ type Options struct {
 	Workers int
 }
 
-// exactBelow is the size under which the approximate search is not worth it.
-const exactBelow = 2000
+// exactBelow is the size under which brute force is faster than the
+// approximate search (measured crossover ≈ 20 000 items at 1280 dims; both
+// scale with the dimension), so smaller inputs get exact results.
+const exactBelow = 16000
 
 // unitTolerance is how far a row's squared norm may stray from 1.
 const unitTolerance = 1e-3

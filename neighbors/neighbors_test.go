@@ -193,25 +193,25 @@ func recallOf(t *testing.T, exact, approx *Graph, ids []string) float64 {
 }
 
 func TestApproximateMeetsRecallAndIsDeterministic(t *testing.T) {
-	ids, vecs := clustered(6000, 96, 8, 11)
-	exact, err := Build(ids, vecs, 96, Options{Exact: true})
+	ids, vecs := clustered(exactBelow+500, 48, 8, 11)
+	exact, err := Build(ids, vecs, 48, Options{Exact: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, target := range []float64{0.9, 0.99} {
 		t.Run(fmt.Sprint(target), func(t *testing.T) {
-			a, err := Build(ids, vecs, 96, Options{Recall: target, Seed: 3, Workers: 2})
+			a, err := Build(ids, vecs, 48, Options{Recall: target, Seed: 3, Workers: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if a.Exact() {
-				t.Fatal("6000 items should use the approximate search")
+				t.Fatal("items above exactBelow should use the approximate search")
 			}
 			full := recallOf(t, exact, a, ids)
 			if a.Recall() < target || full < target-0.01 {
 				t.Fatalf("recall measured %.4f, over all items %.4f, want ≥ %v", a.Recall(), full, target)
 			}
-			b, err := Build(ids, vecs, 96, Options{Recall: target, Seed: 3, Workers: 1})
+			b, err := Build(ids, vecs, 48, Options{Recall: target, Seed: 3, Workers: 1})
 			if err != nil {
 				t.Fatal(err)
 			}

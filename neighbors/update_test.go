@@ -120,13 +120,13 @@ func TestUpdateRejectsBadInput(t *testing.T) {
 
 func TestUpdateApproximateKeepsRecall(t *testing.T) {
 	const dims = 64
-	ids, vecs := clustered(5000, dims, 8, 31)
-	g, err := Build(ids[:4500], vecs[:4500*dims], dims, Options{Seed: 2})
+	ids, vecs := clustered(exactBelow+2000, dims, 8, 31)
+	g, err := Build(ids[:exactBelow+1500], vecs[:(exactBelow+1500)*dims], dims, Options{Seed: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	add := map[string][]float32{}
-	for i := 4500; i < 5000; i++ {
+	for i := exactBelow + 1500; i < len(ids); i++ {
 		add[ids[i]] = vecs[i*dims : (i+1)*dims]
 	}
 	var remove []string

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -67,6 +68,9 @@ func runNeighbors(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)
 	}
+	// The vectors dominate the heap; the default GC target (100% of live
+	// heap) would let garbage grow as large as them.
+	defer debug.SetGCPercent(debug.SetGCPercent(25))
 	start := time.Now()
 	g, err := neighbors.Build(ids, vecs, dims, opts)
 	if err != nil {
