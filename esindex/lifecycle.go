@@ -102,7 +102,7 @@ func FinishLoad(ctx context.Context, es *elasticsearch.Client, index string, rep
 	if got != want {
 		return fmt.Errorf("index %s holds %d documents, want %d; not going live", index, got, want)
 	}
-	return setMeta(ctx, es, index, map[string]any{"complete": true, "documents": want})
+	return SetMeta(ctx, es, index, map[string]any{"complete": true, "documents": want})
 }
 
 // Refresh makes everything written to index visible to searches.
@@ -136,13 +136,17 @@ func Count(ctx context.Context, es *elasticsearch.Client, index string) (int, er
 type Meta struct {
 	Model     string `json:"model"`
 	Dims      int    `json:"dims"`
-	Complete  bool   `json:"complete"`
-	Documents int    `json:"documents"`
+	Complete  bool   `json:"complete"`  // loaded and verified by a full run
+	Documents int    `json:"documents"` // documents at the last verified write
+	// Pending is set while an incremental run writes into the live index and
+	// cleared when it has finished: a later run that finds it set knows the
+	// stored neighbour lists may be half-updated and recomputes them all.
+	Pending bool `json:"incremental_pending"`
 }
 
-// setMeta merges fields into _meta.essync of index. _meta is replaced as a
+// SetMeta merges fields into _meta.essync of index. _meta is replaced as a
 // whole by Elasticsearch, so it reads, merges and writes back.
-func setMeta(ctx context.Context, es *elasticsearch.Client, index string, fields map[string]any) error {
+func SetMeta(ctx context.Context, es *elasticsearch.Client, index string, fields map[string]any) error {
 	metas, err := readMeta(ctx, es, index)
 	if err != nil {
 		return err

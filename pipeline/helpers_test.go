@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"path/filepath"
 	"slices"
@@ -148,3 +149,5 @@ func sameUpToTies(doc storedDoc, want []string, docs map[string]storedDoc) bool 
 	}
 	return true
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

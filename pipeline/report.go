@@ -12,8 +12,9 @@ import (
 
 // Skipped is one product that did not reach the index, and why.
 type Skipped struct {
-	Stage  string `json:"stage"` // catalog, embed or index
-	Row    int    `json:"row,omitempty"`
+	Stage  string `json:"stage"`          // catalog, embed or index
+	Row    int    `json:"row,omitempty"`  // record number in the catalog
+	Line   int    `json:"line,omitempty"` // line in the catalog file where the record starts
 	ID     string `json:"id,omitempty"`
 	Image  string `json:"image,omitempty"`
 	Kind   string `json:"kind,omitempty"`

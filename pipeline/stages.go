@@ -37,7 +37,7 @@ func readCatalog(cfg *Config, rep *Report) ([]catalog.Product, error) {
 		}
 		for _, s := range skips {
 			slog.Warn("catalog: skipped", "row", s.Row, "line", s.Line, "id", s.ID, "reason", s.Reason)
-			rep.skip(Skipped{Stage: "catalog", Row: s.Row, ID: s.ID, Image: s.ImageName, Kind: string(s.Kind), Reason: s.Reason})
+			rep.skip(Skipped{Stage: "catalog", Row: s.Row, Line: s.Line, ID: s.ID, Image: s.ImageName, Kind: string(s.Kind), Reason: s.Reason})
 		}
 		rep.CatalogRows = len(products) + len(skips)
 		rep.Products = len(products)
@@ -88,7 +88,7 @@ func embedProducts(ctx context.Context, cfg *Config, e *embed.Embedder, products
 			p := products[i]
 			if r.Err != nil {
 				slog.Warn("embed: skipped", "row", p.Row, "id", p.ID, "image", p.ImageName, "err", r.Err)
-				rep.skip(Skipped{Stage: "embed", Row: p.Row, ID: p.ID, Image: p.ImageName, Kind: "image", Reason: r.Err.Error()})
+				rep.skip(Skipped{Stage: "embed", Row: p.Row, Line: p.Line, ID: p.ID, Image: p.ImageName, Kind: "image", Reason: r.Err.Error()})
 				continue
 			}
 			if r.Cached {

@@ -1,11 +1,23 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"github.com/essync/essync/pipeline"
+	"github.com/urfave/cli/v2"
+)
 
 func incrementalCommand() *cli.Command {
 	return &cli.Command{
-		Name:   "incremental",
-		Usage:  "not ready: see issue 6",
-		Action: notReady("incremental", "6"),
+		Name:  "incremental",
+		Usage: "update the live index with new, changed and deleted products only",
+		Description: `Reads the live index behind the alias and the catalog, embeds only new and
+changed images, updates the stored neighbour lists incrementally (reverse
+neighbours included) and writes only the documents that changed: new ones,
+changed ones, partial list updates, and deletions. A second run writes nothing.
+Refuses, saying to run essync full, when the index was built with another model.
+
+Exit codes: 0 success, 1 failure, 2 usage error, 3 finished but more than
+--max-skipped products were skipped.`,
+		Flags:  syncFlags(),
+		Action: func(c *cli.Context) error { return runSync(c, pipeline.Incremental) },
 	}
 }

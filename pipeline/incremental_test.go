@@ -1,0 +1,242 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/essync/essync/esindex"
+	"github.com/essync/essync/esindex/estest"
+	"github.com/essync/essync/pipeline"
+)
+
+// catalogVariants writes the e2e catalog as A (before) and A ∪ B − C (after):
+// six products are new, five deleted (a whole group, so its members sit in
+// many lists), one image changed and one title changed.
+func catalogVariants(t *testing.T) (before, after string, added, deleted []string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(e2eDir, "catalog.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal(b, &rows); err != nil {
+		t.Fatal(err)
+	}
+	var a, final []map[string]any
+	for _, r := range rows {
+		id := r["productId"].(string)
+		group := r["group"].(string)
+		if group != "camera" {
+			a = append(a, r)
+		} else {
+			added = append(added, id)
+		}
+		if group == "coffee" && id != "coffee-orig" {
+			deleted = append(deleted, id)
+			continue
+		}
+		r2 := map[string]any{}
+		for k, v := range r {
+			r2[k] = v
+		}
+		switch id {
+		case "cat-half":
+			r2["imageName"] = "rocket-half.jpg" // image changed
+		case "hubble-orig":
+			r2["title"] = "Hubble deep field, new title" // field changed
+		}
+		final = append(final, r2)
+	}
+	dir := t.TempDir()
+	write := func(name string, v any) string {
+		p := filepath.Join(dir, name)
+		b, _ := json.MarshalIndent(v, "", " ")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	return write("before.json", a), write("after.json", final), added, deleted
+}
+
+// comparable strips what may differ between equivalent documents.
+func comparable(t *testing.T, es *elasticsearch.Client, alias string) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	err := esindex.Scan(context.Background(), es, alias, nil, 500, func(d esindex.StoredDoc) error {
+		var m map[string]any
+		if err := json.Unmarshal(d.Source, &m); err != nil {
+			return err
+		}
+		delete(m, "synced_at")
+		out[d.ID] = m
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func assertSameDocuments(t *testing.T, got, want map[string]map[string]any) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%d documents, want %d", len(got), len(want))
+	}
+	for id, w := range want {
+		g, ok := got[id]
+		if !ok {
+			t.Errorf("%s missing", id)
+			continue
+		}
+		for k, wv := range w {
+			if !reflect.DeepEqual(g[k], wv) {
+				if k == "image_vector" {
+					t.Errorf("%s: image_vector differs", id)
+				} else {
+					t.Errorf("%s: %s = %v, full run has %v", id, k, g[k], wv)
+				}
+			}
+		}
+		for k := range g {
+			if _, ok := w[k]; !ok {
+				t.Errorf("%s: extra field %s", id, k)
+			}
+		}
+	}
+}
+
+func TestIncrementalEqualsFullAndIsIdempotent(t *testing.T) {
+	es := estest.Client(t)
+	before, after, added, deleted := catalogVariants(t)
+	ctx := context.Background()
+
+	live := estest.IndexName(t, "incr")
+	cfg := e2eConfig(t, live)
+	cfg.CatalogPath = before
+	if _, err := pipeline.Full(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.CatalogPath = after
+	rep, err := pipeline.Incremental(ctx, cfg)
+	if err != nil {
+		t.Fatalf("incremental: %v", err)
+	}
+	c := rep.Changes
+	if c.New != len(added) || c.Deleted != len(deleted) || c.ImageChanged != 1 || c.FieldsChanged != 1 {
+		t.Errorf("changes %+v, want %d new, %d deleted, 1 image and 1 field change", c, len(added), len(deleted))
+	}
+	if rep.Embedded+rep.FromCache != len(added)+1 {
+		t.Errorf("embedded %d (+%d cached), want only the %d new and changed images", rep.Embedded, rep.FromCache, len(added)+1)
+	}
+	if c.ListsChanged == 0 || c.Unchanged == 0 {
+		t.Errorf("expected some list-only updates and some untouched documents: %+v", c)
+	}
+
+	reference := estest.IndexName(t, "incref")
+	ref := e2eConfig(t, reference)
+	ref.CatalogPath = after
+	if _, err := pipeline.Full(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	got, want := comparable(t, es, live), comparable(t, es, reference)
+	assertSameDocuments(t, got, want)
+	for id, doc := range got {
+		for _, pi := range doc["similar_pi"].([]any) {
+			if slices.Contains(deleted, pi.(string)) {
+				t.Errorf("%s still lists deleted %s", id, pi)
+			}
+		}
+	}
+
+	again, err := pipeline.Incremental(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Changes.Written != 0 || again.Index.Bulk.Requests != 0 || again.Embedded != 0 {
+		t.Errorf("second run wrote %d documents in %d requests and embedded %d images, want nothing", again.Changes.Written, again.Index.Bulk.Requests, again.Embedded)
+	}
+}
+
+func TestIncrementalRefusesAnIndexOfAnotherModelOrNone(t *testing.T) {
+	es := estest.Client(t)
+	ctx := context.Background()
+	alias := estest.IndexName(t, "foreign")
+	cfg := e2eConfig(t, alias)
+	if _, err := pipeline.Incremental(ctx, cfg); err == nil || !errorsIs(err, pipeline.ErrNeedsFull) {
+		t.Fatalf("no alias: err %v, want ErrNeedsFull", err)
+	}
+	// An index with the alias that essync did not build.
+	index := alias + "-manual"
+	res, err := es.Indices.Create(index)
+	if err != nil || res.IsError() {
+		t.Fatalf("create: %v %v", err, res)
+	}
+	res, err = es.Indices.PutAlias([]string{index}, alias)
+	if err != nil || res.IsError() {
+		t.Fatalf("alias: %v %v", err, res)
+	}
+	if _, err := pipeline.Incremental(ctx, cfg); !errorsIs(err, pipeline.ErrNeedsFull) {
+		t.Fatalf("foreign index: err %v, want ErrNeedsFull", err)
+	}
+}
+
+// TestIncrementalKilledMidWriteThenRerunEndsLikeAnUninterruptedRun kills a
+// real essync incremental while it writes into the live index, then reruns.
+func TestIncrementalKilledMidWriteThenRerunEndsLikeAnUninterruptedRun(t *testing.T) {
+	es := estest.Client(t)
+	before, after, _, _ := catalogVariants(t)
+	ctx := context.Background()
+	live := estest.IndexName(t, "incrkill")
+	cfg := e2eConfig(t, live)
+	cfg.CatalogPath = before
+	if _, err := pipeline.Full(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+
+	bin := filepath.Join(t.TempDir(), "essync")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/essync/essync/cmd/essync").CombinedOutput(); err != nil {
+		t.Fatalf("build essync: %v\n%s", err, out)
+	}
+	proxy := estest.NewFaultProxy(t, estest.URL(), []estest.Fault{estest.None, estest.Stall})
+	cmd := exec.Command(bin, "incremental", "--catalog", after, "--images", cfg.Catalog.ImagesDir,
+		"--es-url", proxy.URL, "--index", live, "--exact", "--bulk-workers", "1", "--bulk-bytes", "30000",
+		"--cache", filepath.Join(t.TempDir(), "cache.bolt"), "--report", filepath.Join(t.TempDir(), "r.json"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-proxy.Stalled():
+	case <-time.After(3 * time.Minute):
+		cmd.Process.Kill()
+		t.Fatal("the run never reached its second bulk request")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if _, meta, err := esindex.ReadMeta(ctx, es, live); err != nil || !meta.Pending {
+		t.Fatalf("after the kill the index should carry the pending mark: %+v %v", meta, err)
+	}
+
+	cfg.CatalogPath = after
+	if _, err := pipeline.Incremental(ctx, cfg); err != nil {
+		t.Fatalf("rerun: %v", err)
+	}
+	reference := estest.IndexName(t, "incrkillref")
+	ref := e2eConfig(t, reference)
+	ref.CatalogPath = after
+	if _, err := pipeline.Full(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	assertSameDocuments(t, comparable(t, es, live), comparable(t, es, reference))
+	if _, meta, _ := esindex.ReadMeta(ctx, es, live); meta.Pending {
+		t.Error("the pending mark is still set after a successful rerun")
+	}
+}
