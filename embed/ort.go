@@ -81,6 +81,10 @@ func initORT(path string) error {
 	return nil
 }
 
+// ortSpin lets idle ORT worker threads busy-wait (ORT's default). Off: the
+// decode goroutines need those cycles. A variable so benchmarks can compare.
+var ortSpin = os.Getenv("ESSYNC_BENCH_ORT_SPIN") == "1"
+
 // session is one ONNX Runtime session plus the names it reads and writes.
 type session struct {
 	s       *ort.DynamicAdvancedSession
@@ -109,6 +113,13 @@ func newSession(card *Card, model []byte, threads int) (*session, error) {
 	}
 	if err := opts.SetInterOpNumThreads(1); err != nil {
 		return nil, fmt.Errorf("onnxruntime inter-op threads: %w", err)
+	}
+	if !ortSpin {
+		// Idle ORT threads sleep instead of spinning, leaving the cores to the
+		// decode goroutines between batches.
+		if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
+			return nil, fmt.Errorf("onnxruntime spinning: %w", err)
+		}
 	}
 	outputs := []string{card.OutputName}
 	if card.LogitsName != "" {
