@@ -17,6 +17,13 @@ import (
 // group is one local join: every pair within news, and news × olds.
 type group struct{ news, olds []int32 }
 
+// Effort limits of the recall targeting: working lists up to maxWidth×K
+// entries, then up to maxTrees trees.
+const (
+	maxWidth = 3
+	maxTrees = 128
+)
+
 // offerBatch is how many groups are scored before their offers are applied;
 // it bounds the memory the pending offers take.
 const offerBatch = 1024
@@ -193,14 +200,15 @@ func (g *Graph) approximate(live []int32) float64 {
 	}
 	trees := o.Trees
 	if trees == 0 {
-		trees = 8
+		trees = 16
 	}
 	planted := 0
 	round := int32(0)
+	sk := g.m.sketch(live, uint64(o.Seed), o.Workers)
 	plantUpTo := func(total int) {
 		built := make([]*tree, total-planted)
 		parallel(o.Workers, len(built), func(_, t int) {
-			built[t] = g.m.buildTree(live, leaf, uint64(o.Seed)*1000003+uint64(planted+t)+1)
+			built[t] = sk.buildTree(live, leaf, uint64(o.Seed)*1000003+uint64(planted+t)+1)
 		})
 		for _, t := range built {
 			g.plant(t, round)
@@ -225,13 +233,23 @@ func (g *Graph) approximate(live []int32) float64 {
 		if changed >= converged {
 			continue
 		}
-		if o.Recall == 0 || recall >= o.Recall || o.Trees > 0 || planted >= 64 {
+		if o.Recall == 0 || recall >= o.Recall {
 			break
 		}
-		// Converged below target: fresh trees bring candidates the descent
-		// cannot reach from its current lists.
-		plantUpTo(planted * 2)
-		slog.Debug("neighbors: more trees", "trees", planted, "recall", g.sampleRecall(sample, truth))
+		// Converged below target. Longer working lists give the descent
+		// more paths to the true neighbours; beyond that, fresh trees bring
+		// candidates it cannot reach from its current lists.
+		switch {
+		case g.l.k < maxWidth*o.K:
+			g.l.widen(min(maxWidth*o.K, g.l.k+(o.K+1)/2))
+			slog.Debug("neighbors: wider lists", "width", g.l.k)
+		case o.Trees == 0 && planted < maxTrees:
+			plantUpTo(planted * 2)
+			slog.Debug("neighbors: more trees", "trees", planted, "recall", g.sampleRecall(sample, truth))
+		default:
+			slog.Warn("neighbors: recall target not reached at full effort", "target", o.Recall, "recall", recall)
+			return recall
+		}
 	}
 	return recall
 }

@@ -108,3 +108,17 @@ func (l *lists) remove(i, j int32) bool {
 	}
 	return false
 }
+
+// widen makes every row hold up to k entries (k ≥ l.k), keeping their
+// contents, and marks all entries new so the next join revisits them.
+func (l *lists) widen(k int) {
+	n := len(l.count)
+	idx := make([]int32, n*k)
+	sim := make([]float32, n*k)
+	stamp := make([]int32, n*k)
+	for i := range n {
+		copy(idx[i*k:], l.idx[i*l.k:i*l.k+int(l.count[i])])
+		copy(sim[i*k:], l.sim[i*l.k:i*l.k+int(l.count[i])])
+	}
+	l.k, l.idx, l.sim, l.stamp = k, idx, sim, stamp
+}

@@ -193,14 +193,23 @@ func recallOf(t *testing.T, exact, approx *Graph, ids []string) float64 {
 }
 
 func TestApproximateMeetsRecallAndIsDeterministic(t *testing.T) {
-	ids, vecs := clustered(exactBelow+500, 48, 8, 11)
-	exact, err := Build(ids, vecs, 48, Options{Exact: true})
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		dims   int
+		target float64
+	}{
+		{48, 0.9}, // trees on the vectors themselves
+		{48, 0.99},
+		{256, 0.99}, // trees on the random-projection sketch
 	}
-	for _, target := range []float64{0.9, 0.99} {
-		t.Run(fmt.Sprint(target), func(t *testing.T) {
-			a, err := Build(ids, vecs, 48, Options{Recall: target, Seed: 3, Workers: 2})
+	for _, tt := range tests {
+		dims, target := tt.dims, tt.target
+		ids, vecs := clustered(exactBelow+500, dims, 8, 11)
+		exact, err := Build(ids, vecs, dims, Options{Exact: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(fmt.Sprint(dims, "d@", target), func(t *testing.T) {
+			a, err := Build(ids, vecs, dims, Options{Recall: target, Seed: 3, Workers: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -211,7 +220,7 @@ func TestApproximateMeetsRecallAndIsDeterministic(t *testing.T) {
 			if a.Recall() < target || full < target-0.01 {
 				t.Fatalf("recall measured %.4f, over all items %.4f, want ≥ %v", a.Recall(), full, target)
 			}
-			b, err := Build(ids, vecs, 48, Options{Recall: target, Seed: 3, Workers: 1})
+			b, err := Build(ids, vecs, dims, Options{Recall: target, Seed: 3, Workers: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
