@@ -221,7 +221,7 @@ func BenchmarkStages(b *testing.B) {
 			b.Fatal(err)
 		}
 		datas[i] = d
-		if imgs[i], err = decodeImage(p, d, 0); err != nil {
+		if imgs[i], err = decodeImage(p, d, 0, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -232,15 +232,40 @@ func BenchmarkStages(b *testing.B) {
 			}
 		}
 	})
-	b.Run("decode-jpeg", func(b *testing.B) {
+	b.Run("decode-jpeg-go", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			if _, err := decodeImage(paths[i%len(paths)], datas[i%len(datas)], 0); err != nil {
+			if _, err := decodeGo(datas[i%len(datas)], "jpeg"); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
+	if turboJPEG() != "" {
+		b.Run("decode-jpeg-turbo-full", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := decodeJPEGTurbo(datas[i%len(datas)], 0, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("decode-jpeg-turbo-scaled", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := decodeJPEGTurbo(datas[i%len(datas)], card.Size, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		small, err := decodeJPEGTurbo(datas[0], card.Size, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("resize-bicubic-from-%dpx", small.Bounds().Dx()), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				resizeImage(card, small)
+			}
+		})
+	}
 	for _, filter := range []string{FilterBicubic, FilterBilinear} {
-		b.Run("resize-"+filter, func(b *testing.B) {
+		b.Run("resize-"+filter+"-from-800px", func(b *testing.B) {
 			c := *card
 			c.Filter = filter
 			for i := 0; i < b.N; i++ {

@@ -11,6 +11,7 @@ import (
 	_ "image/jpeg"
 	_ "image/png"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/disintegration/imaging"
@@ -64,8 +65,10 @@ func readImageFile(path string) ([]byte, string, error) {
 
 // decodeImage decodes JPEG, PNG, GIF (first frame) or WebP from data,
 // applying the JPEG EXIF orientation. It reads the header first and refuses
-// images above maxPixels before allocating anything for them.
-func decodeImage(path string, data []byte, maxPixels int) (image.Image, error) {
+// images above maxPixels before allocating anything for them. With a card,
+// JPEGs may be decoded already shrunk towards the card's input size (by
+// libjpeg-turbo, when installed); with nil, at full size.
+func decodeImage(path string, data []byte, maxPixels int, c *Card) (image.Image, error) {
 	if maxPixels <= 0 {
 		maxPixels = DefaultMaxPixels
 	}
@@ -83,11 +86,29 @@ func decodeImage(path string, data []byte, maxPixels int) (image.Image, error) {
 		return nil, imageError(path, "%s is %d×%d = %d pixels, above the limit of %d (refused without decoding)",
 			format, cfg.Width, cfg.Height, int64(cfg.Width)*int64(cfg.Height), maxPixels)
 	}
-	img, err := imaging.Decode(bytes.NewReader(data), imaging.AutoOrientation(format == "jpeg"))
+	if format == "jpeg" {
+		minSide, longer := 0, false
+		if c != nil {
+			minSide, longer = c.Size, c.Resize == ResizePad
+		}
+		img, err := decodeJPEGTurbo(data, minSide, longer)
+		if err == nil {
+			return img, nil
+		}
+		if !errors.Is(err, errTurboUnsupported) {
+			slog.Debug("libjpeg-turbo refused the file; trying Go's decoder", "image", path, "err", err)
+		}
+	}
+	img, err := decodeGo(data, format)
 	if err != nil {
 		return nil, imageError(path, "broken %s (%d×%d header): %v", format, cfg.Width, cfg.Height, err)
 	}
 	return img, nil
+}
+
+// decodeGo decodes with the Go decoders, honouring JPEG EXIF orientation.
+func decodeGo(data []byte, format string) (image.Image, error) {
+	return imaging.Decode(bytes.NewReader(data), imaging.AutoOrientation(format == "jpeg"))
 }
 
 func prefix(data []byte) []byte {

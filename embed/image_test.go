@@ -50,7 +50,7 @@ func TestDecodeFormats(t *testing.T) {
 			if err != nil || len(sum) != 64 {
 				t.Fatalf("read: %v (sha %q)", err, sum)
 			}
-			m, err := decodeImage(path, data, 0)
+			m, err := decodeImage(path, data, 0, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -97,7 +97,7 @@ func TestDecodeRefusesBadFiles(t *testing.T) {
 			runtime.ReadMemStats(&before)
 			data, _, err := readImageFile(path)
 			if err == nil {
-				_, err = decodeImage(path, data, 0)
+				_, err = decodeImage(path, data, 0, nil)
 			}
 			runtime.ReadMemStats(&after)
 			if err == nil || !errors.Is(err, ErrImage) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tt.want) {
@@ -116,10 +116,10 @@ func TestDecodeMaxPixelsConfigurable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := decodeImage(path, data, 96*64-1); err == nil || !strings.Contains(err.Error(), "above the limit of 6143") {
+	if _, err := decodeImage(path, data, 96*64-1, nil); err == nil || !strings.Contains(err.Error(), "above the limit of 6143") {
 		t.Errorf("limit 6143: err = %v", err)
 	}
-	if _, err := decodeImage(path, data, 96*64); err != nil {
+	if _, err := decodeImage(path, data, 96*64, nil); err != nil {
 		t.Errorf("limit 6144: %v", err)
 	}
 }

@@ -203,7 +203,7 @@ func (e *Embedder) prepare(in Input, getBuf func() []float32) (Result, []float32
 			return res, nil
 		}
 	}
-	img, err := decodeImage(in.Path, data, e.opts.MaxPixels)
+	img, err := decodeImage(in.Path, data, e.opts.MaxPixels, e.card)
 	if err != nil {
 		res.Err = err
 		return res, nil
