@@ -26,7 +26,7 @@ const (
 
 // offerBatch is how many groups are scored before their offers are applied;
 // it bounds the memory the pending offers take.
-const offerBatch = 1024
+const offerBatch = 64
 
 type offer struct {
 	to, from int32
@@ -103,15 +103,17 @@ func (g *Graph) plant(t *tree, round int32) {
 }
 
 // descend runs one NN-descent round and returns how many entries it changed.
-func (g *Graph) descend(live []int32, round int32, rng *rand.Rand) int {
+func (g *Graph) descend(live []int32, round int32, rng *rand.Rand, sc *scratch) int {
 	k := g.l.k
 	// Reverse neighbours, capped at k new and k old per item by reservoir
 	// sampling in item order, so the result is deterministic.
 	n := len(g.ids)
-	revNew := make([]int32, n*k)
-	revOld := make([]int32, n*k)
-	seenNew := make([]int32, n)
-	seenOld := make([]int32, n)
+	revNew := sc.ints(&sc.revNew, n*k)
+	revOld := sc.ints(&sc.revOld, n*k)
+	seenNew := sc.ints(&sc.seenNew, n)
+	seenOld := sc.ints(&sc.seenOld, n)
+	clear(seenNew)
+	clear(seenOld)
 	for _, a := range live {
 		idx, _ := g.l.row(a)
 		base := int(a) * k
@@ -130,10 +132,10 @@ func (g *Graph) descend(live []int32, round int32, rng *rand.Rand) int {
 		}
 	}
 	// Freeze each item's group before the join changes any list.
-	starts := make([]int32, len(live)+1)
-	members := make([]int32, 0, len(live)*2*k)
-	newCount := make([]int32, len(live))
-	mark := make([]int32, n)
+	starts := sc.ints(&sc.starts, len(live)+1)
+	members := sc.members[:0]
+	newCount := sc.ints(&sc.newCount, len(live))
+	mark := sc.ints(&sc.mark, n)
 	for i := range mark {
 		mark[i] = -1
 	}
@@ -172,6 +174,7 @@ func (g *Graph) descend(live []int32, round int32, rng *rand.Rand) int {
 		}
 	}
 	starts[len(live)] = int32(len(members))
+	sc.members = members
 	g.join(len(live), round, func(t int, gr *group) {
 		m := members[starts[t]:starts[t+1]]
 		gr.news = append(gr.news[:0], m[:newCount[t]]...)
@@ -184,6 +187,21 @@ func (g *Graph) descend(live []int32, round int32, rng *rand.Rand) int {
 		}
 	}
 	return changed
+}
+
+// scratch is the descent's working memory, reused across rounds so a round
+// makes no garbage.
+type scratch struct {
+	revNew, revOld, seenNew, seenOld, starts, newCount, mark, members []int32
+}
+
+// ints returns *buf resized to n, reallocating only when it is too small.
+func (sc *scratch) ints(buf *[]int32, n int) []int32 {
+	if cap(*buf) < n {
+		*buf = make([]int32, n)
+	}
+	*buf = (*buf)[:n]
+	return *buf
 }
 
 // approximate fills g.l for live items and returns the measured recall.
@@ -204,16 +222,23 @@ func (g *Graph) approximate(live []int32) float64 {
 	}
 	planted := 0
 	round := int32(0)
-	sk := g.m.sketch(live, uint64(o.Seed), o.Workers)
+	var sc scratch
 	plantUpTo := func(total int) {
-		built := make([]*tree, total-planted)
-		parallel(o.Workers, len(built), func(_, t int) {
-			built[t] = sk.buildTree(live, leaf, uint64(o.Seed)*1000003+uint64(planted+t)+1)
-		})
-		for _, t := range built {
-			g.plant(t, round)
+		// The sketch lives only while trees are built: it would otherwise be
+		// the largest structure besides the lists during the descent.
+		sk := g.m.sketch(live, uint64(o.Seed), o.Workers)
+		// A batch of trees is built in parallel (one per worker), then each
+		// tree's leaves are joined in parallel; only a batch is held at once.
+		for planted < total {
+			built := make([]*tree, min(o.Workers, total-planted))
+			parallel(o.Workers, len(built), func(_, t int) {
+				built[t] = sk.buildTree(live, leaf, uint64(o.Seed)*1000003+uint64(planted+t)+1)
+			})
+			for _, t := range built {
+				g.plant(t, round)
+			}
+			planted += len(built)
 		}
-		planted = total
 	}
 	plantUpTo(trees)
 	recall := g.sampleRecall(sample, truth)
@@ -227,7 +252,7 @@ func (g *Graph) approximate(live []int32) float64 {
 			break
 		}
 		round++
-		changed := g.descend(live, round, rng)
+		changed := g.descend(live, round, rng, &sc)
 		recall = g.sampleRecall(sample, truth)
 		slog.Debug("neighbors: descent round", "round", rounds, "changed", changed, "recall", recall, "took", time.Since(start), "cpu", cpuTime())
 		if changed >= converged {
