@@ -10,6 +10,7 @@ import (
 	"github.com/essync/essync/catalog"
 	"github.com/essync/essync/embed"
 	"github.com/essync/essync/esindex"
+	"github.com/essync/essync/neighbors"
 )
 
 // Config is everything a run needs. The CLI fills it from flags; tests fill
@@ -49,6 +50,10 @@ type ProgressFunc func(stage string, total int) func(done int)
 // ErrTooManySkipped is returned (wrapped) when a run finished but skipped
 // more products than Config.MaxSkipped allows.
 var ErrTooManySkipped = fmt.Errorf("too many products skipped")
+
+func (c *Config) neighborOptions() neighbors.Options {
+	return neighbors.Options{K: c.K, Exact: c.Exact, Recall: c.Recall, Seed: c.Seed}
+}
 
 func (c *Config) defaults() {
 	if c.K <= 0 {

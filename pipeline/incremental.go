@@ -177,17 +177,12 @@ func planChanges(ctx context.Context, cfg *Config, e *embed.Embedder, products [
 func updateGraph(cfg *Config, state map[string]*stored, p *plan, dims int, pending bool, rep *Report) (*neighbors.Graph, error) {
 	var g *neighbors.Graph
 	err := rep.timed("neighbors", func() error {
-		opts := neighbors.Options{K: cfg.K, Exact: cfg.Exact, Recall: cfg.Recall, Seed: cfg.Seed}
+		opts := cfg.neighborOptions()
 		if pending {
 			slog.Warn("the previous incremental run did not finish: recomputing every neighbour list")
 			items := slices.Collect(maps.Values(p.final))
 			slices.SortFunc(items, func(a, b item) int { return a.Row - b.Row })
-			ids := make([]string, len(items))
-			vectors := make([]float32, 0, len(items)*dims)
-			for i, it := range items {
-				ids[i] = it.ID
-				vectors = append(vectors, it.Vector...)
-			}
+			ids, vectors := matrixOf(items, dims)
 			var err error
 			g, err = neighbors.Build(ids, vectors, dims, opts)
 			return err

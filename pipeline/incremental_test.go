@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/essync/essync/esindex"
@@ -202,25 +200,8 @@ func TestIncrementalKilledMidWriteThenRerunEndsLikeAnUninterruptedRun(t *testing
 		t.Fatal(err)
 	}
 
-	bin := filepath.Join(t.TempDir(), "essync")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/essync/essync/cmd/essync").CombinedOutput(); err != nil {
-		t.Fatalf("build essync: %v\n%s", err, out)
-	}
-	proxy := estest.NewFaultProxy(t, estest.URL(), []estest.Fault{estest.None, estest.Stall})
-	cmd := exec.Command(bin, "incremental", "--catalog", after, "--images", cfg.Catalog.ImagesDir,
-		"--es-url", proxy.URL, "--index", live, "--exact", "--bulk-workers", "1", "--bulk-bytes", "30000",
-		"--cache", filepath.Join(t.TempDir(), "cache.bolt"), "--report", filepath.Join(t.TempDir(), "r.json"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-proxy.Stalled():
-	case <-time.After(3 * time.Minute):
-		cmd.Process.Kill()
-		t.Fatal("the run never reached its second bulk request")
-	}
-	cmd.Process.Kill()
-	cmd.Wait()
+	killDuringSecondBulk(t, "incremental", "--catalog", after, "--images", cfg.Catalog.ImagesDir,
+		"--index", live, "--exact", "--bulk-bytes", "30000")
 	if _, meta, err := esindex.ReadMeta(ctx, es, live); err != nil || !meta.Pending {
 		t.Fatalf("after the kill the index should carry the pending mark: %+v %v", meta, err)
 	}

@@ -27,25 +27,8 @@ func TestFullKilledMidLoadLeavesTheAliasAndTheNextRunCompletes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bin := filepath.Join(t.TempDir(), "essync")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/essync/essync/cmd/essync").CombinedOutput(); err != nil {
-		t.Fatalf("build essync: %v\n%s", err, out)
-	}
-	proxy := estest.NewFaultProxy(t, estest.URL(), []estest.Fault{estest.None, estest.Stall})
-	cmd := exec.Command(bin, "full", "--catalog", cfg.CatalogPath, "--images", cfg.Catalog.ImagesDir,
-		"--es-url", proxy.URL, "--index", alias, "--exact", "--replicas", "0", "--bulk-workers", "1",
-		"--bulk-bytes", "40000", "--cache", filepath.Join(t.TempDir(), "cache.bolt"), "--report", filepath.Join(t.TempDir(), "r.json"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-proxy.Stalled():
-	case <-time.After(3 * time.Minute):
-		cmd.Process.Kill()
-		t.Fatal("the run never reached its second bulk request")
-	}
-	cmd.Process.Kill()
-	cmd.Wait()
+	killDuringSecondBulk(t, "full", "--catalog", cfg.CatalogPath, "--images", cfg.Catalog.ImagesDir,
+		"--index", alias, "--exact", "--replicas", "0", "--bulk-bytes", "40000")
 
 	live, err := esindex.AliasIndices(ctx, es, alias)
 	if err != nil || !slices.Equal(live, []string{first.Index.Live}) {
@@ -75,4 +58,30 @@ func TestFullKilledMidLoadLeavesTheAliasAndTheNextRunCompletes(t *testing.T) {
 	if n, _ := esindex.Count(ctx, es, alias); n != 48 {
 		t.Fatalf("alias counts %d after the next run", n)
 	}
+}
+
+// killDuringSecondBulk runs a real essync process with args, through a proxy
+// that holds its second bulk request, and SIGKILLs it there: the process gets
+// no chance to clean up, as when a machine dies mid-run.
+func killDuringSecondBulk(t *testing.T, args ...string) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "essync")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/essync/essync/cmd/essync").CombinedOutput(); err != nil {
+		t.Fatalf("build essync: %v\n%s", err, out)
+	}
+	proxy := estest.NewFaultProxy(t, estest.URL(), []estest.Fault{estest.None, estest.Stall})
+	args = append(args, "--es-url", proxy.URL, "--bulk-workers", "1",
+		"--cache", filepath.Join(t.TempDir(), "cache.bolt"), "--report", filepath.Join(t.TempDir(), "r.json"))
+	cmd := exec.Command(bin, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-proxy.Stalled():
+	case <-time.After(3 * time.Minute):
+		cmd.Process.Kill()
+		t.Fatal("the run never reached its second bulk request")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
 }

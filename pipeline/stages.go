@@ -107,14 +107,9 @@ func embedProducts(ctx context.Context, cfg *Config, e *embed.Embedder, products
 func buildGraph(cfg *Config, items []item, dims int, rep *Report) (*neighbors.Graph, error) {
 	var g *neighbors.Graph
 	err := rep.timed("neighbors", func() error {
-		ids := make([]string, len(items))
-		vectors := make([]float32, 0, len(items)*dims)
-		for i, it := range items {
-			ids[i] = it.ID
-			vectors = append(vectors, it.Vector...)
-		}
+		ids, vectors := matrixOf(items, dims)
 		var err error
-		g, err = neighbors.Build(ids, vectors, dims, neighbors.Options{K: cfg.K, Exact: cfg.Exact, Recall: cfg.Recall, Seed: cfg.Seed})
+		g, err = neighbors.Build(ids, vectors, dims, cfg.neighborOptions())
 		if err != nil {
 			return fmt.Errorf("neighbors: %w", err)
 		}
@@ -122,6 +117,17 @@ func buildGraph(cfg *Config, items []item, dims int, rep *Report) (*neighbors.Gr
 		return nil
 	})
 	return g, err
+}
+
+// matrixOf lays the items' vectors out as the row-major matrix neighbors wants.
+func matrixOf(items []item, dims int) (ids []string, vectors []float32) {
+	ids = make([]string, len(items))
+	vectors = make([]float32, 0, len(items)*dims)
+	for i, it := range items {
+		ids[i] = it.ID
+		vectors = append(vectors, it.Vector...)
+	}
+	return ids, vectors
 }
 
 // NearestNeighborsRow is one row of the old pipeline's nearest_neighbors.json.
