@@ -65,6 +65,23 @@ type Graph struct {
 // dims floats, row-major; the Graph keeps a reference to it instead of copying,
 // so the caller must not modify it afterwards.
 func Build(ids []string, vectors []float32, dims int, opts Options) (*Graph, error) {
+	g, err := newGraph(ids, vectors, dims, opts)
+	if err != nil {
+		return nil, err
+	}
+	live := g.live()
+	if g.exact {
+		g.exactAll(live)
+		g.recall = 1
+		return g, nil
+	}
+	g.recall = g.approximate(live)
+	return g, nil
+}
+
+// newGraph validates the input and returns a Graph with empty lists, shared
+// by Build and Restore.
+func newGraph(ids []string, vectors []float32, dims int, opts Options) (*Graph, error) {
 	opts, err := normalize(opts)
 	if err != nil {
 		return nil, err
@@ -87,10 +104,6 @@ func Build(ids []string, vectors []float32, dims int, opts Options) (*Graph, err
 	if err := checkUnit(g.m.rows, ids, opts.Workers); err != nil {
 		return nil, err
 	}
-	live := make([]int32, len(ids))
-	for i := range live {
-		live[i] = int32(i)
-	}
 	g.exact = opts.Exact || len(ids) < exactBelow
 	width := opts.K
 	if !g.exact {
@@ -99,12 +112,6 @@ func Build(ids []string, vectors []float32, dims int, opts Options) (*Graph, err
 		width = opts.K + (opts.K+1)/2
 	}
 	g.l = newLists(len(ids), width, &g.ids)
-	if g.exact {
-		g.exactAll(live)
-		g.recall = 1
-		return g, nil
-	}
-	g.recall = g.approximate(live)
 	return g, nil
 }
 

@@ -17,34 +17,14 @@ import (
 // entries heals instead of serving short lists. Recall is estimated on a
 // sample against brute force, as Build does.
 func Restore(ids []string, vectors []float32, dims int, lists [][]string, opts Options) (g *Graph, repaired []string, err error) {
-	opts, err = normalize(opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	if dims <= 0 || len(vectors) != len(ids)*dims {
-		return nil, nil, fmt.Errorf("neighbors: restore: %d floats for %d ids of %d dims", len(vectors), len(ids), dims)
-	}
 	if len(lists) != len(ids) {
 		return nil, nil, fmt.Errorf("neighbors: restore: %d lists for %d ids", len(lists), len(ids))
 	}
-	g = &Graph{opts: opts, index: make(map[string]int32, len(ids)), m: matrix{dims: dims}}
-	g.ids = slices.Clone(ids)
-	g.m.rows = make([][]float32, len(ids))
-	for i, id := range ids {
-		if err := g.addID(id, int32(i)); err != nil {
-			return nil, nil, err
-		}
-		g.m.rows[i] = vectors[i*dims : (i+1)*dims : (i+1)*dims]
+	g, err = newGraph(ids, vectors, dims, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("restore: %w", err)
 	}
-	if err := checkUnit(g.m.rows, ids, opts.Workers); err != nil {
-		return nil, nil, err
-	}
-	g.exact = opts.Exact || len(ids) < exactBelow
-	width := opts.K
-	if !g.exact {
-		width = opts.K + (opts.K+1)/2
-	}
-	g.l = newLists(len(ids), width, &g.ids)
+	opts = g.opts
 	want := min(opts.K, len(ids)-1)
 	var short []int32
 	for i, row := range lists {
