@@ -1,6 +1,8 @@
 package embed
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,5 +66,27 @@ func TestLoadCardInvalid(t *testing.T) {
 				t.Errorf("LoadCard: %v; want an error naming %s and mentioning %q", err, p, tt.want)
 			}
 		})
+	}
+}
+
+func TestExampleCardsValidate(t *testing.T) {
+	paths, _ := filepath.Glob("../models/examples/*.json")
+	if len(paths) == 0 {
+		t.Fatal("no example cards")
+	}
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		var c Card
+		if err := dec.Decode(&c); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
 	}
 }
