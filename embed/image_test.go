@@ -41,6 +41,7 @@ func TestDecodeFormats(t *testing.T) {
 		{"palette.png", false},
 		{"anim.gif", false}, // first frame is the picture, the second is all green
 		{"lossless.webp", false},
+		{"lossy.webp", false},
 		{"png-named.jpg", false}, // content decides, not the extension
 	}
 	for _, tt := range tests {
@@ -121,5 +122,28 @@ func TestDecodeMaxPixelsConfigurable(t *testing.T) {
 	}
 	if _, err := decodeImage(path, data, 96*64, nil); err != nil {
 		t.Errorf("limit 6144: %v", err)
+	}
+}
+
+func TestAlphaPNGCompositedOnWhite(t *testing.T) {
+	// alpha.png: opaque red left half, fully transparent (blue) right half.
+	path := img("formats", "alpha.png")
+	data, _, err := readImageFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := decodeImage(path, data, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Card{Size: 32, Resize: ResizeCrop, Layout: LayoutNCHW, Scaling: ScalingUnit, Filter: FilterBilinear}
+	pic, at := resizeImage(c, m) // centre 64×64 crop: left half red, right half transparent
+	buf := make([]float32, tensorLen(c))
+	fillTensor(c, pic, at, buf)
+	if got := pixel(c, buf, 6, 24); !close3(got, [3]float32{220. / 255, 30. / 255, 30. / 255}, 0.03) {
+		t.Errorf("opaque part %v, want red", got)
+	}
+	if got := pixel(c, buf, 28, 24); !close3(got, [3]float32{1, 1, 1}, 0.01) {
+		t.Errorf("transparent part %v, want white (not blue, not black)", got)
 	}
 }

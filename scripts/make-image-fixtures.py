@@ -8,7 +8,7 @@ photos/   chelsea (cat), coffee (espresso cup), rocket, astronaut from scikit-im
           shorter side scaled to 320, JPEG q88. Licences in photos/LICENSE.txt.
 formats/  one picture — left half red, right half blue, a white square top-left — in every format
           embed must read: baseline, progressive, grayscale, CMYK and EXIF-rotated JPEG; 8-bit,
-          16-bit, palette and alpha PNG; a 2-frame GIF; WebP; a PNG named .jpg.
+          16-bit, palette and alpha PNG; a 2-frame GIF; lossless and lossy WebP; a PNG named .jpg.
 broken/   files embed must refuse with a reason: truncated JPEG, empty file, text named .jpg,
           a PNG whose header claims 60000x60000 pixels (a few hundred bytes: a decoder that trusts
           the header allocates ~14 GB), a JPEG whose data stops after its header.
@@ -89,6 +89,7 @@ def main():
     second = Image.fromarray(np.full((H, W, 3), (30, 200, 30), np.uint8))
     pic.save(p("formats", "anim.gif"), save_all=True, append_images=[second], duration=100, loop=0)
     pic.save(p("formats", "lossless.webp"), lossless=True)
+    pic.save(p("formats", "lossy.webp"), quality=90)
     with open(p("formats", "png-named.jpg"), "wb") as f:
         f.write(open(p("formats", "rgb8.png"), "rb").read())
 
