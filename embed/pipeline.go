@@ -185,8 +185,14 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 
 // prepare reads one file, answers from the cache when it can, and otherwise
 // decodes and resizes it into a tensor buffer from getBuf.
-func (e *Embedder) prepare(in Input, getBuf func() []float32) (Result, []float32) {
-	res := Result{ID: in.ID}
+func (e *Embedder) prepare(in Input, getBuf func() []float32) (res Result, tensor []float32) {
+	res = Result{ID: in.ID}
+	defer func() {
+		// A decoder bug on a crafted file must cost one product, not the run.
+		if r := recover(); r != nil {
+			res, tensor = Result{ID: in.ID, ImageSHA256: res.ImageSHA256, Err: imageError(in.Path, "decoder crashed: %v", r)}, nil
+		}
+	}()
 	data, sum, err := readImageFile(in.Path)
 	if err != nil {
 		res.Err = err
