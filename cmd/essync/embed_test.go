@@ -88,3 +88,46 @@ func readJSON(t *testing.T, path string, v any) {
 		t.Fatalf("%s: %v", path, err)
 	}
 }
+
+func TestEmbedCommandCatalog(t *testing.T) {
+	needORTLib(t)
+	images := t.TempDir()
+	for name, src := range map[string]string{"cat.jpg": "photos/chelsea.jpg", "cup.jpg": "photos/coffee.jpg", "bad.jpg": "broken/truncated.jpg"} {
+		data, err := os.ReadFile("../../testdata/images/" + src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(images, name), data, 0o644)
+	}
+	cat := filepath.Join(t.TempDir(), "catalog.ndjson")
+	os.WriteFile(cat, []byte(`{"productId":"p-1","imageName":"cat.jpg","title":"cat"}
+{"productId":"p-2","imageName":"missing.jpg"}
+{"productId":"p-3","imageName":"bad.jpg"}
+{"productId":"p-4","imageName":"cup.jpg"}
+`), 0o644)
+	out := filepath.Join(t.TempDir(), "out")
+	if code := runArgs("essync", "embed", "--catalog", cat, "--images", images, "--out", out,
+		"--model", "../../testdata/models/tiny-nhwc-crop.json", "--no-cache"); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	var ids []string
+	readJSON(t, filepath.Join(out, "ids.json"), &ids)
+	if !slices.Equal(ids, []string{"p-1", "p-4"}) {
+		t.Errorf("ids %v", ids)
+	}
+	var rep embedReport
+	readJSON(t, filepath.Join(out, "report.json"), &rep)
+	if rep.Products != 4 || rep.Embedded != 2 || len(rep.Skipped) != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	if s := rep.Skipped[0]; s.ID != "p-2" || s.Row != 2 || s.Kind != "image-not-found" {
+		t.Errorf("first skip %+v", s)
+	}
+	if s := rep.Skipped[1]; s.ID != "p-3" || s.Row != 3 || s.Kind != "image" || s.Image != "bad.jpg" {
+		t.Errorf("second skip %+v", s)
+	}
+	_, rows, cols, err := npy.ReadFile(filepath.Join(out, "vectors.npy"))
+	if err != nil || rows != 2 || cols != 16 {
+		t.Errorf("vectors.npy %d×%d %v", rows, cols, err)
+	}
+}
