@@ -21,7 +21,9 @@ import (
 //	go test ./embed -run '^$' -bench . -benchtime 1x
 //
 // Every throughput benchmark reports images/s and its ratio to a baseline
-// measured in the same run.
+// measured in the same run. ESSYNC_BENCH_THREADS sets ORT's thread count,
+// ESSYNC_BENCH_ORT_SPIN=1 lets ORT threads spin, ESSYNC_TURBOJPEG_LIB=off
+// forces Go's JPEG decoder.
 
 const (
 	benchImages = 240
@@ -37,6 +39,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	ortSpin = os.Getenv("ESSYNC_BENCH_ORT_SPIN") == "1"
 	code := m.Run()
 	if benchDir != "" {
 		os.RemoveAll(benchDir)

@@ -82,8 +82,9 @@ func initORT(path string) error {
 }
 
 // ortSpin lets idle ORT worker threads busy-wait (ORT's default). Off: the
-// decode goroutines need those cycles. A variable so benchmarks can compare.
-var ortSpin = os.Getenv("ESSYNC_BENCH_ORT_SPIN") == "1"
+// decode goroutines need those cycles. A variable so benchmarks can compare
+// (ESSYNC_BENCH_ORT_SPIN=1 in bench_test.go).
+var ortSpin = false
 
 // session is one ONNX Runtime session plus the names it reads and writes.
 type session struct {
