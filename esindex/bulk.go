@@ -8,7 +8,6 @@ import (
 	"iter"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
@@ -37,7 +36,7 @@ type BulkOptions struct {
 	FlushBytes  int            // request size; default 8 MiB
 	GiveUpAfter time.Duration  // stop retrying failed items after this long; default 5m
 	RetryBase   time.Duration  // first retry pause for failed items; default 250ms
-	Progress    func(done int) // called with the count of finished operations (done or failed for good)
+	Progress    func(done int) // called, one call at a time, with the count of finished operations (done or failed for good)
 }
 
 // BulkResult counts what happened to every operation. Succeeded+len(Failed)
@@ -71,7 +70,8 @@ func Bulk(ctx context.Context, es *elasticsearch.Client, index string, ops iter.
 		opts.RetryBase = 250 * time.Millisecond
 	}
 	var res BulkResult
-	var done atomic.Int64
+	var done progressCounter
+	done.report = opts.Progress
 	deadline := time.Now().Add(opts.GiveUpAfter)
 	pause := Backoff(opts.RetryBase, 30*time.Second)
 	for round := 0; ; round++ {
@@ -107,6 +107,23 @@ func Bulk(ctx context.Context, es *elasticsearch.Client, index string, ops iter.
 	}
 }
 
+// progressCounter counts finished operations across rounds and reports the
+// count one call at a time, though the indexer's workers finish concurrently.
+type progressCounter struct {
+	mu     sync.Mutex
+	n      int
+	report func(int)
+}
+
+func (p *progressCounter) add() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n++
+	if p.report != nil {
+		p.report(p.n)
+	}
+}
+
 type retryItem struct {
 	op     Op
 	reason string
@@ -114,7 +131,7 @@ type retryItem struct {
 
 // bulkRound sends ops once and sorts each outcome into succeeded, failed for
 // good, or to retry. Every op gets exactly one outcome.
-func bulkRound(ctx context.Context, es *elasticsearch.Client, index string, ops iter.Seq[Op], opts BulkOptions, res *BulkResult, done *atomic.Int64) ([]retryItem, uint64, error) {
+func bulkRound(ctx context.Context, es *elasticsearch.Client, index string, ops iter.Seq[Op], opts BulkOptions, res *BulkResult, done *progressCounter) ([]retryItem, uint64, error) {
 	bi, err := esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
 		Client:        es,
 		Index:         index,
@@ -136,12 +153,7 @@ func bulkRound(ctx context.Context, es *elasticsearch.Client, index string, ops 
 		delete(pending, seq)
 		return op, ok
 	}
-	progress := func() {
-		n := done.Add(1)
-		if opts.Progress != nil {
-			opts.Progress(int(n))
-		}
-	}
+	progress := done.add
 	seq := 0
 	var addErr error
 	for op := range ops {
