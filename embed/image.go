@@ -117,3 +117,11 @@ func prefix(data []byte) []byte {
 	}
 	return data
 }
+
+// FileSHA256 returns the hex sha256 of an image file's bytes: the value
+// Result.ImageSHA256 carries and the vector cache keys on, so callers can tell
+// changed images from unchanged ones without embedding.
+func FileSHA256(path string) (string, error) {
+	_, sum, err := readImageFile(path)
+	return sum, err
+}

@@ -147,3 +147,23 @@ func TestAlphaPNGCompositedOnWhite(t *testing.T) {
 		t.Errorf("transparent part %v, want white (not blue, not black)", got)
 	}
 }
+
+func TestFileSHA256MatchesResult(t *testing.T) {
+	p := img("photos", "chelsea.jpg")
+	sum, err := FileSHA256(p)
+	if err != nil || len(sum) != 64 {
+		t.Fatalf("%q %v", sum, err)
+	}
+	other, _ := FileSHA256(img("photos", "coffee.jpg"))
+	if other == sum {
+		t.Error("different files, same sha256")
+	}
+	e := newTestEmbedder(t, tinyCard(t, "tiny-nchw-crop"), Options{})
+	res, err := e.Embed(t.Context(), []Input{{"cat", p}}, nil)
+	if err != nil || res[0].ImageSHA256 != sum {
+		t.Errorf("Result.ImageSHA256 %q, FileSHA256 %q (%v)", res[0].ImageSHA256, sum, err)
+	}
+	if _, err := FileSHA256(img("broken", "empty.jpg")); !errors.Is(err, ErrImage) {
+		t.Errorf("empty file: %v", err)
+	}
+}
