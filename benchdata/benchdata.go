@@ -169,11 +169,11 @@ func write(path string, img image.Image, opts Options) error {
 
 // shape is one filled figure of a scene, in scene coordinates (0..1).
 type shape struct {
-	kind       int // 0 disc, 1 rectangle, 2 ring, 3 stripes
-	cx, cy     float64
-	rx, ry     float64
-	col        [3]float64
-	angle, per float64
+	kind        int // 0 disc, 1 rectangle, 2 ring, 3 stripes
+	cx, cy      float64
+	rx, ry      float64
+	col         [3]float64
+	ca, sa, per float64 // stripe direction (cosine, sine) and period
 }
 
 // scene is what the variants of one product group share.
@@ -190,11 +190,11 @@ func newScene(id int, seed uint64) scene {
 	a := r.Float64() * 2 * math.Pi
 	s := scene{bg0: col(), bg1: col(), dx: math.Cos(a), dy: math.Sin(a), noise: 0.02 + 0.08*r.Float64()}
 	for range 2 + r.IntN(4) {
-		s.shapes = append(s.shapes, shape{
-			kind: r.IntN(4), cx: 0.15 + 0.7*r.Float64(), cy: 0.15 + 0.7*r.Float64(),
-			rx: 0.08 + 0.25*r.Float64(), ry: 0.08 + 0.25*r.Float64(), col: col(),
-			angle: r.Float64() * math.Pi, per: 0.03 + 0.1*r.Float64(),
-		})
+		sh := shape{kind: r.IntN(4), cx: 0.15 + 0.7*r.Float64(), cy: 0.15 + 0.7*r.Float64(),
+			rx: 0.08 + 0.25*r.Float64(), ry: 0.08 + 0.25*r.Float64(), col: col()}
+		a := r.Float64() * math.Pi
+		sh.ca, sh.sa, sh.per = math.Cos(a), math.Sin(a), 0.03+0.1*r.Float64()
+		s.shapes = append(s.shapes, sh)
 	}
 	return s
 }
@@ -270,8 +270,8 @@ func (sh shape) inside(x, y float64) bool {
 		if math.Abs(dx) > 1 || math.Abs(dy) > 1 {
 			return false
 		}
-		u := x*math.Cos(sh.angle) + y*math.Sin(sh.angle)
-		return math.Mod(math.Abs(u), sh.per) < sh.per/2
+		u := math.Abs(x*sh.ca+y*sh.sa) / sh.per
+		return u-math.Floor(u) < 0.5
 	}
 }
 
