@@ -197,3 +197,14 @@ func printStages(w io.Writer, stages map[string]float64) {
 		}
 	}
 }
+
+// loadAverage is the first three fields of /proc/loadavg: how busy the
+// machine was, which the benchmark reports next to its numbers.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}

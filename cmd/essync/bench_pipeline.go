@@ -133,7 +133,8 @@ func (r *benchRun) run(title string, job func(context.Context, pipeline.Config) 
 	if !m.Mem.RSSReset {
 		reset = " (since process start)"
 	}
-	fmt.Fprintf(r.w, "  memory: peak RSS %s%s, peak Go heap in use %s, Go runtime total %s\n", mib(m.Mem.RSS), reset, mib(m.Mem.Heap), mib(m.Mem.Sys))
+	fmt.Fprintf(r.w, "  memory: peak RSS %s%s, peak Go heap in use %s, Go runtime total %s; load average after: %s\n",
+		mib(m.Mem.RSS), reset, mib(m.Mem.Heap), mib(m.Mem.Sys), loadAverage())
 	return m, nil
 }
 
