@@ -65,6 +65,9 @@ func initORT(path string) error {
 	if err != nil {
 		return fmt.Errorf("onnxruntime %s: %w", path, err)
 	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real // the same file reached by two paths is the same library
+	}
 	if ortLoaded != "" {
 		if ortLoaded != abs {
 			return fmt.Errorf("onnxruntime: %s is already loaded in this process; cannot also load %s", ortLoaded, abs)
