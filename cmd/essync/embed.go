@@ -201,21 +201,39 @@ func openCLIEmbedder(c *cli.Context) (*embed.Embedder, error) {
 	})
 }
 
-// writeEmbedOutputs writes vectors.npy, ids.json and report.json into dir.
+// writeEmbedOutputs writes vectors.npy, ids.json and report.json into dir,
+// each through a temporary file and a rename, so a crash never leaves a
+// half-written file behind.
 func writeEmbedOutputs(dir string, ids []string, vectors []float32, dims int, rep *embedReport) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	if err := npy.WriteFile(filepath.Join(dir, "vectors.npy"), len(ids), dims, vectors); err != nil {
-		return fmt.Errorf("write vectors.npy: %w", err)
-	}
-	for name, v := range map[string]any{"ids.json": ids, "report.json": rep} {
-		data, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
+	place := func(name string, write func(tmp string) error) error {
+		final := filepath.Join(dir, name)
+		tmp := filepath.Join(dir, "."+name+".tmp")
+		if err := write(tmp); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("write %s: %w", final, err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, name), append(data, '\n'), 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
+		if err := os.Rename(tmp, final); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("write %s: %w", final, err)
+		}
+		return nil
+	}
+	if err := place("vectors.npy", func(tmp string) error { return npy.WriteFile(tmp, len(ids), dims, vectors) }); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		v    any
+	}{{"ids.json", ids}, {"report.json", rep}} {
+		data, err := json.MarshalIndent(f.v, "", "  ")
+		if err != nil {
+			return fmt.Errorf("write %s: %w", f.name, err)
+		}
+		if err := place(f.name, func(tmp string) error { return os.WriteFile(tmp, append(data, '\n'), 0o644) }); err != nil {
+			return err
 		}
 	}
 	return nil
