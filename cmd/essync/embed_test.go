@@ -43,6 +43,9 @@ func TestEmbedCommandFolder(t *testing.T) {
 			t.Fatalf("run %d: exit %d", run, code)
 		}
 	}
+	if left, _ := filepath.Glob(filepath.Join(out, ".*.tmp")); len(left) != 0 {
+		t.Errorf("temporary files left behind: %v", left)
+	}
 	data, rows, cols, err := npy.ReadFile(filepath.Join(out, "vectors.npy"))
 	if err != nil || rows != 2 || cols != 16 || len(data) != 32 {
 		t.Fatalf("vectors.npy: %d×%d, %v", rows, cols, err)
