@@ -26,7 +26,6 @@ func near(got [3]uint8, want [3]uint8, tol int) bool {
 }
 
 func TestDecodeFormats(t *testing.T) {
-	red, blue, white := [3]uint8{220, 30, 30}, [3]uint8{30, 30, 220}, [3]uint8{255, 255, 255}
 	tests := []struct {
 		file string
 		gray bool // only luminance survives
@@ -43,6 +42,13 @@ func TestDecodeFormats(t *testing.T) {
 		{"lossless.webp", false},
 		{"lossy.webp", false},
 		{"png-named.jpg", false}, // content decides, not the extension
+		{"exif-2.jpg", false},    // each EXIF orientation, stored so that it displays upright
+		{"exif-3.jpg", false},
+		{"exif-4.jpg", false},
+		{"exif-5.jpg", false},
+		{"exif-6.jpg", false},
+		{"exif-7.jpg", false},
+		{"exif-8.jpg", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -55,27 +61,43 @@ func TestDecodeFormats(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if b := m.Bounds(); b.Dx() != 96 || b.Dy() != 64 {
-				t.Fatalf("size %v, want 96×64 (upright)", b.Size())
-			}
-			tol := 40 // JPEG and palette quantisation
-			checks := []struct {
-				x, y int
-				want [3]uint8
-			}{{10, 10, white}, {30, 40, red}, {80, 40, blue}}
-			for _, c := range checks {
-				got := rgbAt(m, c.x, c.y)
-				if tt.gray {
-					if got[0] != got[1] || got[1] != got[2] {
-						t.Errorf("(%d,%d) = %v, want grey", c.x, c.y, got)
-					}
-					continue
+			checkPicture(t, m, tt.gray)
+			if format := string(data[:2]); format == "\xff\xd8" && !strings.Contains(tt.file, "cmyk") {
+				// The same file through Go's decoder (decodeImage used libjpeg-turbo if installed).
+				g, err := decodeGo(data, "jpeg")
+				if err != nil {
+					t.Fatal(err)
 				}
-				if !near(got, c.want, tol) {
-					t.Errorf("(%d,%d) = %v, want ≈%v", c.x, c.y, got, c.want)
-				}
+				checkPicture(t, g, tt.gray)
 			}
 		})
+	}
+}
+
+// checkPicture asserts m is the upright 96×64 fixture picture: white square
+// top-left, red left half, blue right half (or grey levels for gray).
+func checkPicture(t *testing.T, m image.Image, gray bool) {
+	t.Helper()
+	red, blue, white := [3]uint8{220, 30, 30}, [3]uint8{30, 30, 220}, [3]uint8{255, 255, 255}
+	if b := m.Bounds(); b.Dx() != 96 || b.Dy() != 64 {
+		t.Fatalf("size %v, want 96×64 (upright)", b.Size())
+	}
+	tol := 40 // JPEG and palette quantisation
+	checks := []struct {
+		x, y int
+		want [3]uint8
+	}{{10, 10, white}, {30, 40, red}, {80, 40, blue}}
+	for _, c := range checks {
+		got := rgbAt(m, c.x, c.y)
+		if gray {
+			if got[0] != got[1] || got[1] != got[2] {
+				t.Errorf("(%d,%d) = %v, want grey", c.x, c.y, got)
+			}
+			continue
+		}
+		if !near(got, c.want, tol) {
+			t.Errorf("(%d,%d) = %v, want ≈%v", c.x, c.y, got, c.want)
+		}
 	}
 }
 

@@ -7,7 +7,7 @@ Usage: python scripts/make-image-fixtures.py testdata/images
 photos/   chelsea (cat), coffee (espresso cup), rocket, astronaut from scikit-image's data folder,
           shorter side scaled to 320, JPEG q88. Licences in photos/LICENSE.txt.
 formats/  one picture — left half red, right half blue, a white square top-left — in every format
-          embed must read: baseline, progressive, grayscale, CMYK and EXIF-rotated JPEG; 8-bit,
+          embed must read: baseline, progressive, grayscale, CMYK and EXIF-rotated JPEG (and exif-2..8.jpg, one per orientation); 8-bit,
           16-bit, palette and alpha PNG; a 2-frame GIF; lossless and lossy WebP; a PNG named .jpg.
 broken/   files embed must refuse with a reason: truncated JPEG, empty file, text named .jpg,
           a PNG whose header claims 60000x60000 pixels (a few hundred bytes: a decoder that trusts
@@ -21,7 +21,7 @@ import sys
 import zlib
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 W, H = 96, 64
 
@@ -77,6 +77,14 @@ def main():
     # Orientation=6: a viewer that honours EXIF shows the original W×H picture.
     pic.transpose(Image.Transpose.ROTATE_90).save(p("formats", "exif-rotated.jpg"), quality=95,
                                                    exif=exif_orientation(6))
+    # Orientations 2..8: stored transformed so that a viewer honouring EXIF shows the upright picture.
+    T = Image.Transpose
+    inverse = {2: T.FLIP_LEFT_RIGHT, 3: T.ROTATE_180, 4: T.FLIP_TOP_BOTTOM, 5: T.TRANSPOSE,
+               6: T.ROTATE_90, 7: T.TRANSVERSE, 8: T.ROTATE_270}
+    for o, t in inverse.items():
+        path = p("formats", f"exif-{o}.jpg")
+        pic.transpose(t).save(path, quality=95, exif=exif_orientation(o))
+        assert ImageOps.exif_transpose(Image.open(path)).size == (W, H)
     pic.save(p("formats", "rgb8.png"))
     a16 = picture().astype(np.uint16) * 257
     rows = [a16[y].astype(">u2").tobytes() for y in range(H)]
