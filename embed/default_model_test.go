@@ -30,7 +30,7 @@ func imagenetClasses(t *testing.T) []string {
 
 // top5 runs the default model's classifier head on one image.
 func top5(t *testing.T, e *Embedder, path string, classes []string) []string {
-	res, tensor := e.prepare(Input{ID: path, Path: path}, func() []float32 { return make([]float32, tensorLen(e.card)) })
+	res, tensor := e.prepare(Input{ID: path, Path: path}, nil, func() []float32 { return make([]float32, tensorLen(e.card)) })
 	if res.Err != nil {
 		t.Fatal(res.Err)
 	}

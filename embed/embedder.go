@@ -38,6 +38,7 @@ type Embedder struct {
 	mu    sync.Mutex // serialises Embed: one session, one batch at a time
 
 	tensorAllocs atomic.Int64 // image tensors ever allocated: tests check the in-flight bound
+	inferred     atomic.Int64 // images run through the model: tests check duplicates are not
 }
 
 // New loads the ONNX Runtime library (once per process), verifies the model
@@ -120,6 +121,7 @@ func (e *Embedder) Options() Options { return e.opts }
 // and returns n normalised feature vectors, or a per-image error for a
 // zero/NaN/Inf vector. logits (if the card names them) are returned raw.
 func (e *Embedder) infer(input []float32, n int) (vecs [][]float32, logits [][]float32, errs []error, err error) {
+	e.inferred.Add(int64(n))
 	outs, err := e.sess.run(e.card, input, n)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("embed %s: %w", e.card.Name, err)

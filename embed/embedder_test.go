@@ -223,3 +223,30 @@ func TestEmbedMemoryIsBounded(t *testing.T) {
 		t.Errorf("%d image tensors allocated for %d inputs, want ≤ 10", got, len(inputs))
 	}
 }
+
+func TestEmbedRepeatedImageIsInferredOnce(t *testing.T) {
+	// A catalog where 60 products share one photo (a placeholder, say), no cache.
+	e := newTestEmbedder(t, tinyCard(t, "tiny-nchw-crop"), Options{BatchSize: 4, DecodeWorkers: 2})
+	inputs := make([]Input, 60)
+	for i := range inputs {
+		inputs[i] = Input{ID: string(rune('A' + i)), Path: img("photos", "chelsea.jpg")}
+	}
+	inputs = append(inputs, Input{"other", img("photos", "coffee.jpg")})
+	res, err := e.Embed(context.Background(), inputs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil || maxDiff(r.Vector, res[0].Vector) > 1e-6 && i < 60 {
+			t.Fatalf("%d: %v", i, r.Err)
+		}
+	}
+	res[1].Vector[0] = 42 // results do not share memory
+	if res[2].Vector[0] == 42 {
+		t.Error("duplicate results share one vector slice")
+	}
+	t.Logf("%d images inferred for %d inputs", e.inferred.Load(), len(inputs))
+	if n := e.inferred.Load(); n > 11 {
+		t.Errorf("%d images inferred for 2 distinct photos (window 10)", n)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 )
 
@@ -80,6 +81,7 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 		res    Result
 		tensor []float32 // nil when res is final (cache hit or error)
 	}
+	memo := &runMemo{m: make(map[string][]float32)}
 	// Both channels hold at most `window` items, the in-flight bound, so
 	// neither sender ever blocks.
 	jobs := make(chan job, window)
@@ -94,7 +96,7 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 					ready <- item{idx: j.idx, res: Result{ID: j.in.ID, Err: err}}
 					continue
 				}
-				res, tensor := e.prepare(j.in, getBuf)
+				res, tensor := e.prepare(j.in, memo, getBuf)
 				ready <- item{idx: j.idx, res: res, tensor: tensor}
 			}
 		}()
@@ -130,6 +132,7 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 			} else {
 				r.Vector = vecs[i]
 				put = append(put, Entry{ImageSHA256: r.ImageSHA256, Vector: r.Vector})
+				memo.put(r.ImageSHA256, r.Vector)
 			}
 			pending[it.idx] = r
 		}
@@ -185,7 +188,7 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 
 // prepare reads one file, answers from the cache when it can, and otherwise
 // decodes and resizes it into a tensor buffer from getBuf.
-func (e *Embedder) prepare(in Input, getBuf func() []float32) (res Result, tensor []float32) {
+func (e *Embedder) prepare(in Input, memo *runMemo, getBuf func() []float32) (res Result, tensor []float32) {
 	res = Result{ID: in.ID}
 	defer func() {
 		// A decoder bug on a crafted file must cost one product, not the run.
@@ -199,6 +202,10 @@ func (e *Embedder) prepare(in Input, getBuf func() []float32) (res Result, tenso
 		return res, nil
 	}
 	res.ImageSHA256 = sum
+	if v := memo.get(sum); v != nil {
+		res.Vector = v
+		return res, nil
+	}
 	if e.cache != nil {
 		v, err := e.cache.Get(e.card.SHA256, sum, e.card.Dims)
 		if err != nil {
@@ -218,4 +225,37 @@ func (e *Embedder) prepare(in Input, getBuf func() []float32) (res Result, tenso
 	buf := getBuf()
 	fillTensor(e.card, pic, at, buf)
 	return res, buf
+}
+
+// runMemoMax bounds the vectors one run remembers (4096 × 1280-d ≈ 20 MB).
+const runMemoMax = 4096
+
+// runMemo remembers the vectors computed earlier in one run by image content,
+// so a catalog that repeats an image (placeholders, variants sharing a photo)
+// decodes and infers it once, with or without the persistent cache.
+type runMemo struct {
+	mu sync.Mutex
+	m  map[string][]float32
+}
+
+// get returns a copy of the remembered vector, or nil.
+func (r *runMemo) get(sha string) []float32 {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	v := r.m[sha]
+	r.mu.Unlock()
+	return slices.Clone(v)
+}
+
+func (r *runMemo) put(sha string, v []float32) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	if len(r.m) < runMemoMax {
+		r.m[sha] = slices.Clone(v) // the caller may change the vector it was given
+	}
+	r.mu.Unlock()
 }
