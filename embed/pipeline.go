@@ -48,7 +48,8 @@ func (e *Embedder) Embed(ctx context.Context, inputs []Input, progress func(done
 // in input order, from a single goroutine. Reading, decoding and resizing run
 // in Options.DecodeWorkers goroutines ahead of batched inference; at most
 // 2×BatchSize+DecodeWorkers images are in memory at once, whatever len(inputs)
-// is. An error from emit stops the run and is returned.
+// is (plus at most runMemoMax remembered vectors, so an image repeated in the
+// run is embedded once). An error from emit stops the run and is returned.
 func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, r Result) error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
