@@ -12,7 +12,9 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/elastic/go-elasticsearch/v8"
@@ -143,6 +145,35 @@ func search(t *testing.T, es *elasticsearch.Client, index string, body map[strin
 	res, err := es.Search(opts...)
 	call(t, "search "+index, res, err, &answer)
 	return answer
+}
+
+// TestServerIsElasticsearch8 checks, with plain HTTP and no client-side
+// product check in between, that the server answers GET / like a genuine
+// Elasticsearch 8: the product header on the response and an 8.x version
+// built on Lucene.
+func TestServerIsElasticsearch8(t *testing.T) {
+	estest.Client(t) // skips or fails (in CI) when no server answers
+	res, err := http.Get(strings.TrimRight(estest.URL(), "/") + "/")
+	if err != nil {
+		t.Fatalf("GET /: %v", err)
+	}
+	defer res.Body.Close()
+	if got := res.Header.Get("X-Elastic-Product"); got != "Elasticsearch" {
+		t.Errorf("X-Elastic-Product = %q, want Elasticsearch", got)
+	}
+	var banner struct {
+		ClusterUUID string `json:"cluster_uuid"`
+		Version     struct {
+			Number        string `json:"number"`
+			LuceneVersion string `json:"lucene_version"`
+		} `json:"version"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&banner); err != nil {
+		t.Fatalf("decode GET /: %v", err)
+	}
+	if !strings.HasPrefix(banner.Version.Number, "8.") || banner.Version.LuceneVersion == "" || banner.ClusterUUID == "" {
+		t.Errorf("GET / = %+v, want an 8.x version with its Lucene version and a cluster UUID", banner)
+	}
 }
 
 // TestKNNFindsQueryVectorFirst loads a few hundred random unit vectors and
