@@ -52,9 +52,14 @@ func readImageFile(path string) ([]byte, string, error) {
 	if st.Size() > maxFileBytes {
 		return nil, "", imageError(path, "file is %d bytes, larger than the %d byte limit", st.Size(), maxFileBytes)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
-	if err != nil {
+	var buf bytes.Buffer
+	buf.Grow(int(st.Size()) + bytes.MinRead) // one allocation for the usual, unchanging file
+	if _, err := buf.ReadFrom(io.LimitReader(f, maxFileBytes+1)); err != nil {
 		return nil, "", imageError(path, "read: %v", err)
+	}
+	data := buf.Bytes()
+	if len(data) > maxFileBytes {
+		return nil, "", imageError(path, "file grew past the %d byte limit while being read", maxFileBytes)
 	}
 	if len(data) == 0 {
 		return nil, "", imageError(path, "empty file")
