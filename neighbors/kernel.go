@@ -131,16 +131,23 @@ func (m *matrix) tileUpper(rs, cs []int32, upper int, out []float32) {
 	}
 }
 
-// dots sets out[j] = row(q)·row(cs[j]), four items per kernel call.
+// dots sets out[j] = row(q)·row(cs[j]), four items per kernel call. It sums
+// over the same kernelChunk slices as tile, so both give identical scores.
 func (m *matrix) dots(q int32, cs []int32, out []float32) {
 	qv := m.rows[q]
 	var x [4][]float32
 	var res [4]float32
-	for c := 0; c < len(cs); c += 4 {
-		for j := range 4 {
-			x[j] = m.rows[cs[min(c+j, len(cs)-1)]]
+	clear(out[:len(cs)])
+	for off := 0; off < m.dims; off += kernelChunk {
+		end := min(off+kernelChunk, m.dims)
+		for c := 0; c < len(cs); c += 4 {
+			for j := range 4 {
+				x[j] = m.rows[cs[min(c+j, len(cs)-1)]][off:end]
+			}
+			dot1x4(qv[off:end], x, &res)
+			for j := c; j < min(c+4, len(cs)); j++ {
+				out[j] += res[j-c]
+			}
 		}
-		dot1x4(qv, x, &res)
-		copy(out[c:min(c+4, len(cs))], res[:])
 	}
 }
