@@ -41,17 +41,24 @@ public final class EsNode {
             System.err.println("usage: EsNode HOME_DIR [HTTP_PORT]");
             System.exit(2);
         }
+        // Written first, so scripts/es-node can tell a starting node from one that died.
+        String pidFileName = System.getProperty("esnode.pidfile", "");
+        Path pidFile = pidFileName.isEmpty() ? null : Path.of(pidFileName);
         try {
-            run(Path.of(args[0]).toAbsolutePath(), args.length > 1 ? args[1] : "9200");
+            if (pidFile != null) {
+                Files.writeString(pidFile, ProcessHandle.current().pid() + "\n");
+            }
+            run(Path.of(args[0]).toAbsolutePath(), args.length > 1 ? args[1] : "9200", pidFile);
         } catch (Throwable t) {
             System.err.println("esnode: Elasticsearch failed to start: " + t);
             t.printStackTrace();
+            deletePidFile(pidFile);
             // Elasticsearch may already have started non-daemon threads; exit explicitly.
             System.exit(1);
         }
     }
 
-    private static void run(Path home, String httpPort) throws Exception {
+    private static void run(Path home, String httpPort, Path pidFile) throws Exception {
         Path config = home.resolve("config");
         Files.createDirectories(config);
         Files.createDirectories(home.resolve("data"));
@@ -85,13 +92,8 @@ public final class EsNode {
         List<Class<? extends Plugin>> plugins = List.of(Netty4Plugin.class, RootInfoPlugin.class);
         Node node = new ClasspathNode(environment, plugins);
 
-        String pidFileName = System.getProperty("esnode.pidfile", "");
-        Path pidFile = pidFileName.isEmpty() ? null : Path.of(pidFileName);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> stop(node, pidFile, stopped), "esnode-shutdown"));
-        if (pidFile != null) {
-            Files.writeString(pidFile, ProcessHandle.current().pid() + "\n");
-        }
 
         node.start();
         System.out.println("esnode: Elasticsearch " + Build.current().version() + " started on http://127.0.0.1:" + httpPort);
@@ -108,14 +110,19 @@ public final class EsNode {
         } catch (Exception e) {
             System.err.println("esnode: error while stopping: " + e);
         } finally {
-            if (pidFile != null) {
-                try {
-                    Files.deleteIfExists(pidFile);
-                } catch (IOException e) {
-                    System.err.println("esnode: cannot remove pid file: " + e);
-                }
-            }
+            deletePidFile(pidFile);
             stopped.countDown();
+        }
+    }
+
+    private static void deletePidFile(Path pidFile) {
+        if (pidFile == null) {
+            return;
+        }
+        try {
+            Files.deleteIfExists(pidFile);
+        } catch (IOException e) {
+            System.err.println("esnode: cannot remove pid file: " + e);
         }
     }
 }
