@@ -261,9 +261,17 @@ func BenchmarkStages(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Run(fmt.Sprintf("resize-bicubic-from-%dpx", small.Bounds().Dx()), func(b *testing.B) {
+		b.Run(fmt.Sprintf("resize+tensor-imaging-from-%dpx", small.Bounds().Dx()), func(b *testing.B) {
+			buf := make([]float32, tensorLen(card))
 			for i := 0; i < b.N; i++ {
-				resizeImage(card, small)
+				p, at := resizeImage(card, small)
+				fillTensor(card, p, at, buf)
+			}
+		})
+		b.Run(fmt.Sprintf("resize+tensor-fast-from-%dpx", small.Bounds().Dx()), func(b *testing.B) {
+			buf := make([]float32, tensorLen(card))
+			for i := 0; i < b.N; i++ {
+				fastResizeToTensor(card, small, buf)
 			}
 		})
 	}

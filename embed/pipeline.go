@@ -222,9 +222,11 @@ func (e *Embedder) prepare(in Input, memo *runMemo, getBuf func() []float32) (re
 		res.Err = err
 		return res, nil
 	}
-	pic, at := resizeImage(e.card, img)
 	buf := getBuf()
-	fillTensor(e.card, pic, at, buf)
+	if !fastResizeToTensor(e.card, img, buf) {
+		pic, at := resizeImage(e.card, img)
+		fillTensor(e.card, pic, at, buf)
+	}
 	return res, buf
 }
 
