@@ -83,6 +83,9 @@ const TurboJPEGLocalRel = ".cache/turbojpeg/usr/lib/x86_64-linux-gnu/libturbojpe
 
 const (
 	tjStopOnWarning = 8192 // TJFLAG_STOPONWARNING: a truncated file is an error, not grey fill
+	// TJFLAG_FASTDCT | TJFLAG_FASTUPSAMPLE: ~20% faster decode; the vectors of the
+	// reference photos did not change in the 4th decimal of their cosine.
+	tjFast = 2048 | 256
 	tjCSCMYK        = 3    // TJCS_CMYK
 	tjCSYCCK        = 4    // TJCS_YCCK
 )
@@ -160,7 +163,7 @@ func decodeJPEGTurbo(data []byte, minSide int, keepLonger bool) (*image.NRGBA, e
 	img := image.NewNRGBA(image.Rect(0, 0, sw, sh))
 	var msg [256]C.char
 	if C.tj_decode(buf, C.ulong(len(data)), (*C.uchar)(unsafe.Pointer(&img.Pix[0])), C.int(sw), C.int(sh),
-		tjStopOnWarning, &msg[0], C.int(len(msg))) != 0 {
+		tjStopOnWarning|tjFast, &msg[0], C.int(len(msg))) != 0 {
 		return nil, fmt.Errorf("libjpeg-turbo: %s", C.GoString(&msg[0]))
 	}
 	return orient(img, jpegOrientation(data)), nil
