@@ -85,9 +85,9 @@ const (
 	tjStopOnWarning = 8192 // TJFLAG_STOPONWARNING: a truncated file is an error, not grey fill
 	// TJFLAG_FASTDCT | TJFLAG_FASTUPSAMPLE: ~20% faster decode; the vectors of the
 	// reference photos did not change in the 4th decimal of their cosine.
-	tjFast = 2048 | 256
-	tjCSCMYK        = 3    // TJCS_CMYK
-	tjCSYCCK        = 4    // TJCS_YCCK
+	tjFast   = 2048 | 256
+	tjCSCMYK = 3 // TJCS_CMYK
+	tjCSYCCK = 4 // TJCS_YCCK
 )
 
 var (
