@@ -211,6 +211,19 @@ func DefaultCardPath() (string, error) {
 		"run essync from the essync checkout, or pass --model / set ESSYNC_MODEL to a model card", DefaultCardRel)
 }
 
+// LoadCardOrDefault loads the card at path, or the shipped default model's
+// card when path is empty: what every command does with its --model flag.
+func LoadCardOrDefault(path string) (*Card, error) {
+	if path == "" {
+		p, err := DefaultCardPath()
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
+	return LoadCard(path)
+}
+
 // findUp returns the first existing rel found in the working directory, the
 // executable's directory, or any of their parents; "" if none.
 func findUp(rel string) string {

@@ -49,15 +49,7 @@ func readCatalog(cfg *Config, rep *Report) ([]catalog.Product, error) {
 // openEmbedder loads the model card (the shipped default when none is given)
 // and starts the embedder.
 func openEmbedder(cfg *Config, rep *Report) (*embed.Embedder, error) {
-	path := cfg.ModelCard
-	if path == "" {
-		p, err := embed.DefaultCardPath()
-		if err != nil {
-			return nil, err
-		}
-		path = p
-	}
-	card, err := embed.LoadCard(path)
+	card, err := embed.LoadCardOrDefault(cfg.ModelCard)
 	if err != nil {
 		return nil, err
 	}

@@ -33,22 +33,14 @@ changed images.
 
 Exit codes: 0 success, 1 failure, 2 usage error, 3 finished but more than
 --max-skipped products were skipped.`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.PathFlag{Name: "catalog", Usage: "product catalog (JSON array, NDJSON, or NDJSON of arrays); omit to embed every image in --images"},
 			&cli.PathFlag{Name: "images", Usage: "folder of the images (required)"},
 			&cli.PathFlag{Name: "out", Usage: "output folder, created if needed (required)"},
 			&cli.StringFlag{Name: "id-field", Value: catalog.DefaultIDField, Usage: "catalog field holding the product id"},
 			&cli.StringFlag{Name: "image-field", Value: catalog.DefaultImageField, Usage: "catalog field holding the image file name"},
-			&cli.PathFlag{Name: "model", Usage: "model card JSON (default: the shipped EfficientNet-Lite0)", EnvVars: []string{"ESSYNC_MODEL"}},
-			&cli.PathFlag{Name: "ort-lib", Usage: "ONNX Runtime shared library (default: " + embed.ORTEnv + ", then .cache/ort from scripts/install-ort)", EnvVars: []string{embed.ORTEnv}},
-			&cli.IntFlag{Name: "batch", Value: 16, Usage: "images per inference batch"},
-			&cli.IntFlag{Name: "threads", Value: 0, Usage: "ONNX Runtime intra-op threads (0 = all cores)"},
-			&cli.IntFlag{Name: "decode-workers", Value: 0, Usage: "parallel image decoders (0 = all cores)"},
-			&cli.IntFlag{Name: "max-pixels", Value: embed.DefaultMaxPixels, Usage: "refuse images whose header says more pixels than this"},
-			&cli.PathFlag{Name: "cache", Usage: "vector cache file (default: the user cache folder)", EnvVars: []string{"ESSYNC_CACHE"}},
-			&cli.BoolFlag{Name: "no-cache", Usage: "embed every image, read and write no cache"},
 			&cli.IntFlag{Name: "max-skipped", Value: -1, Usage: "exit 3 if more products than this are skipped (-1: no limit)"},
-		},
+		}, modelFlags()...),
 		Action: runEmbed,
 	}
 }
@@ -84,8 +76,9 @@ func runEmbed(c *cli.Context) error {
 	if st, err := os.Stat(imagesDir); err != nil || !st.IsDir() {
 		return cli.Exit(fmt.Sprintf("--images %s is not a folder", imagesDir), exitUsage)
 	}
-	if c.Int("batch") < 1 || c.Int("threads") < 0 || c.Int("decode-workers") < 0 || c.Int("max-pixels") < 1 {
-		return cli.Exit("--batch and --max-pixels must be at least 1; --threads and --decode-workers at least 0", exitUsage)
+	opts, err := embedOptions(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
 	}
 	rep := embedReport{Skipped: []embedSkip{}}
 	var inputs []embed.Input
@@ -119,7 +112,11 @@ func runEmbed(c *cli.Context) error {
 		rep.Products = len(inputs)
 	}
 
-	e, err := openCLIEmbedder(c)
+	card, err := embed.LoadCardOrDefault(c.Path("model"))
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	e, err := embed.New(card, opts)
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)
 	}
@@ -168,37 +165,6 @@ func runEmbed(c *cli.Context) error {
 			filepath.Join(outDir, "report.json")), exitTooManySkip)
 	}
 	return nil
-}
-
-// openCLIEmbedder builds the Embedder from the model, ORT, batch and cache flags.
-func openCLIEmbedder(c *cli.Context) (*embed.Embedder, error) {
-	cardPath := c.Path("model")
-	if cardPath == "" {
-		p, err := embed.DefaultCardPath()
-		if err != nil {
-			return nil, err
-		}
-		cardPath = p
-	}
-	card, err := embed.LoadCard(cardPath)
-	if err != nil {
-		return nil, err
-	}
-	cachePath := c.Path("cache")
-	if cachePath == "" {
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			dir = os.TempDir()
-		}
-		cachePath = filepath.Join(dir, "essync", "vectors.bolt")
-	}
-	if c.Bool("no-cache") {
-		cachePath = ""
-	}
-	return embed.New(card, embed.Options{
-		ORTLib: c.Path("ort-lib"), BatchSize: c.Int("batch"), IntraOpThreads: c.Int("threads"),
-		DecodeWorkers: c.Int("decode-workers"), MaxPixels: c.Int("max-pixels"), CachePath: cachePath,
-	})
 }
 
 // writeEmbedOutputs writes vectors.npy, ids.json and report.json into dir,

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/essync/essync/catalog"
-	"github.com/essync/essync/embed"
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/pipeline"
 	"github.com/urfave/cli/v2"
@@ -42,12 +41,6 @@ func syncFlags() []cli.Flag {
 		&cli.PathFlag{Name: "images", Usage: "folder the catalog's image names are relative to", Required: true},
 		&cli.StringFlag{Name: "id-field", Value: catalog.DefaultIDField, Usage: "catalog field holding the product id"},
 		&cli.StringFlag{Name: "image-field", Value: catalog.DefaultImageField, Usage: "catalog field holding the image file name"},
-		&cli.PathFlag{Name: "model", Usage: "model card JSON (default: the shipped EfficientNet-Lite0)", EnvVars: []string{"ESSYNC_MODEL"}},
-		&cli.PathFlag{Name: "ort-lib", Usage: "ONNX Runtime shared library", EnvVars: []string{"ESSYNC_ORT_LIB"}},
-		&cli.IntFlag{Name: "batch", Value: 16, Usage: "images per inference batch"},
-		&cli.IntFlag{Name: "threads", Value: 0, Usage: "ONNX Runtime intra-op threads (0 = all cores)"},
-		&cli.PathFlag{Name: "cache", Usage: "vector cache file (default: the user cache folder)", EnvVars: []string{"ESSYNC_CACHE"}},
-		&cli.BoolFlag{Name: "no-cache", Usage: "embed every image, read and write no cache"},
 		&cli.IntFlag{Name: "k", Value: 20, Usage: "similar products per product"},
 		&cli.BoolFlag{Name: "exact", Usage: "exact top-K by brute force instead of the approximate forest"},
 		&cli.Float64Flag{Name: "recall", Value: 0.99, Usage: "recall@K the approximate search must reach"},
@@ -64,6 +57,7 @@ func syncFlags() []cli.Flag {
 		&cli.PathFlag{Name: "neighbors-json", Usage: "also write the old pipeline's nearest_neighbors.json here"},
 		&cli.IntFlag{Name: "max-skipped", Value: -1, Usage: "exit 3 if more products than this are skipped (-1: no limit)"},
 	}
+	flags = append(flags, modelFlags()...)
 	return append(flags, esFlags()...)
 }
 
@@ -109,25 +103,16 @@ func syncConfig(c *cli.Context) (pipeline.Config, error) {
 	if r := c.Float64("recall"); r <= 0 || r > 1 {
 		return pipeline.Config{}, fmt.Errorf("--recall must be in (0, 1]")
 	}
-	cachePath := c.Path("cache")
-	if cachePath == "" && !c.Bool("no-cache") {
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			dir = os.TempDir()
-		}
-		cachePath = filepath.Join(dir, "essync", "vectors.bolt")
-	}
-	if c.Bool("no-cache") {
-		cachePath = ""
+	embedOpts, err := embedOptions(c)
+	if err != nil {
+		return pipeline.Config{}, err
 	}
 	return pipeline.Config{
 		CatalogPath: c.Path("catalog"),
 		Catalog:     catalog.Options{IDField: c.String("id-field"), ImageField: c.String("image-field"), ImagesDir: c.Path("images")},
 		ModelCard:   c.Path("model"),
-		Embed: embed.Options{
-			ORTLib: c.Path("ort-lib"), BatchSize: c.Int("batch"), IntraOpThreads: c.Int("threads"), CachePath: cachePath,
-		},
-		K: c.Int("k"), Exact: c.Bool("exact"), Recall: c.Float64("recall"),
+		Embed:       embedOpts,
+		K:           c.Int("k"), Exact: c.Bool("exact"), Recall: c.Float64("recall"),
 		ES: esConfig(c), Alias: c.String("index"), Keep: c.Int("keep"), Replicas: c.Int("replicas"), Shards: c.Int("shards"),
 		IndexOptions: c.String("index-options"),
 		Bulk:         esindex.BulkOptions{Workers: c.Int("bulk-workers"), FlushBytes: c.Int("bulk-bytes"), GiveUpAfter: c.Duration("give-up")},
