@@ -29,7 +29,8 @@ func benchBulkCommand() *cli.Command {
 			&cli.IntFlag{Name: "dims", Value: 1280, Usage: "vector dimensions"},
 			&cli.IntSliceFlag{Name: "batch", Value: cli.NewIntSlice(250, 500, 1000, 2000), Usage: "raw baseline batch sizes (documents per request) to try; the best is kept"},
 			&cli.IntFlag{Name: "raw-workers", Value: 2, Usage: "concurrent raw _bulk requests (essync's default bulk workers is 2)"},
-			&cli.IntFlag{Name: "rounds", Value: 5, Usage: "essync/raw pairs after the batch-size search; the median ratio counts"},
+			&cli.IntFlag{Name: "rounds", Value: 5, Usage: "essync/raw rounds after the batch-size search; the median ratio counts"},
+			&cli.BoolFlag{Name: "matched", Value: true, Usage: "also time essync with its flush size matched to the best raw batch"},
 			&cli.StringFlag{Name: "throughput-index-options", Value: "hnsw", Usage: "index_options of the throughput runs (hnsw as essync full uses it; flat isolates the loader from graph building)"},
 			&cli.StringSliceFlag{Name: "index-options", Value: cli.NewStringSlice("hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw"), Usage: "index_options types to time (empty: skip)"},
 		}, benchESFlags()...),
@@ -143,19 +144,22 @@ func benchBulk(c *cli.Context) error {
 		}
 		return t, err
 	}
-	essync := func(index string) error {
-		res, err := esindex.Bulk(ctx, es, index, func(yield func(esindex.Op) bool) {
-			for _, d := range docs {
-				if !yield(esindex.Op{Action: "index", ID: d.ID, Body: d.Body}) {
-					return
+	essyncWith := func(opts esindex.BulkOptions) func(index string) error {
+		return func(index string) error {
+			res, err := esindex.Bulk(ctx, es, index, func(yield func(esindex.Op) bool) {
+				for _, d := range docs {
+					if !yield(esindex.Op{Action: "index", ID: d.ID, Body: d.Body}) {
+						return
+					}
 				}
+			}, opts)
+			if err == nil && (res.Succeeded != n || len(res.Failed) > 0) {
+				err = fmt.Errorf("essync loaded %d of %d documents", res.Succeeded, n)
 			}
-		}, esindex.BulkOptions{})
-		if err == nil && (res.Succeeded != n || len(res.Failed) > 0) {
-			err = fmt.Errorf("essync loaded %d of %d documents", res.Succeeded, n)
+			return err
 		}
-		return err
 	}
+	essync := essyncWith(esindex.BulkOptions{}) // the defaults essync full uses
 	raw := func(batch int) func(index string) error {
 		bodies := ndjsonBatches(docs, batch)
 		return func(index string) error { return postBulk(ctx, cfg, index, bodies, c.Int("raw-workers")) }
@@ -175,31 +179,45 @@ func benchBulk(c *cli.Context) error {
 			best, bestRate = batch, t.rate(n)
 		}
 	}
-	// 2. essync against the best raw, in pairs whose order alternates, so
-	// drift in the machine's load hits both alike; the median of the
-	// per-pair ratios is the result.
-	var ratios, essyncRates, rawRates []float64
+	// 2. essync against the best raw, in rounds whose order rotates, so
+	// drift in the machine's load hits all alike; the median of the
+	// per-round ratios is the result. A third contender, essync with its
+	// flush size matched to the raw batch, separates the loader's own cost
+	// from the choice of request size.
+	matched := esindex.BulkOptions{FlushBytes: (size/n + 30) * best}
+	contenders := []struct {
+		name string
+		send func(string) error
+	}{{"essync Bulk", essync}, {"raw _bulk", raw(best)}, {"essync matched", essyncWith(matched)}}
+	if !c.Bool("matched") {
+		contenders = contenders[:2]
+	}
+	rates := make([][]float64, len(contenders))
+	var ratios, matchedRatios []float64
 	for round := range c.Int("rounds") {
-		var pair [2]float64 // essync, raw
-		for k := range 2 {
-			isEssync := (round+k)%2 == 0
-			send, name, slot := raw(best), "raw _bulk", 1
-			if isEssync {
-				send, name, slot = essync, "essync Bulk", 0
-			}
-			t, err := load(mapping, false, send)
+		got := make([]float64, len(contenders))
+		for k := range contenders {
+			j := (round + k) % len(contenders)
+			t, err := load(mapping, false, contenders[j].send)
 			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
+				return fmt.Errorf("%s: %w", contenders[j].name, err)
 			}
-			pair[slot] = t.rate(n)
-			fmt.Fprintf(w, "  round %d %-12s %7.0f docs/s\n", round+1, name, t.rate(n))
+			got[j] = t.rate(n)
+			rates[j] = append(rates[j], got[j])
+			fmt.Fprintf(w, "  round %d %-15s %7.0f docs/s\n", round+1, contenders[j].name, got[j])
 		}
-		essyncRates, rawRates = append(essyncRates, pair[0]), append(rawRates, pair[1])
-		ratios = append(ratios, pair[0]/pair[1])
+		ratios = append(ratios, got[0]/got[1])
+		if len(got) > 2 {
+			matchedRatios = append(matchedRatios, got[2]/got[1])
+		}
 	}
 	if len(ratios) > 0 {
-		fmt.Fprintf(w, "throughput (medians of %d pairs): essync %.0f docs/s, raw %.0f docs/s at %d docs/request → ratio %.2f (pairs: %s; target ≥ 0.90)\n",
-			len(ratios), median(essyncRates), median(rawRates), best, median(ratios), formatRatios(ratios))
+		fmt.Fprintf(w, "throughput (medians of %d rounds): essync %.0f docs/s, raw %.0f docs/s at %d docs/request → ratio %.2f (rounds: %s; target ≥ 0.90)\n",
+			len(ratios), median(rates[0]), median(rates[1]), best, median(ratios), formatRatios(ratios))
+	}
+	if len(matchedRatios) > 0 {
+		fmt.Fprintf(w, "essync with --bulk-bytes %d (the raw batch's size): %.0f docs/s → ratio %.2f (rounds: %s)\n",
+			matched.FlushBytes, median(rates[2]), median(matchedRatios), formatRatios(matchedRatios))
 	}
 	fmt.Fprintf(w, "load average at the end: %s\n", loadAverage())
 	// 3. index_options: load until FinishLoad returns (refresh included).
