@@ -89,6 +89,7 @@ func TestExactMatchesNaive(t *testing.T) {
 		vecs    []float32
 		workers int
 	}{
+		{"no items", 0, 8, 5, nil, 0},
 		{"one item", 1, 8, 5, nil, 0},
 		{"n below k", 4, 8, 20, nil, 0},
 		{"n equals k+1", 21, 33, 20, nil, 0},

@@ -29,9 +29,9 @@ func neighborsCommand() *cli.Command {
 		Usage:     "compute every product's most similar products (cosine) from embedded vectors",
 		UsageText: "essync neighbors --vectors DIR --out FILE [--k 20] [--exact | --recall 0.99]",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "vectors", Usage: "folder with vectors.npy and ids.json (as written by essync embed), or a float32 .npy file", Required: true},
+			&cli.StringFlag{Name: "vectors", Usage: "folder with vectors.npy and ids.json (as written by essync embed), or a float32 .npy file (required)"},
 			&cli.StringFlag{Name: "ids", Usage: "JSON array of ids in row order (default: ids.json beside the vectors; row numbers if absent)"},
-			&cli.StringFlag{Name: "out", Usage: "where to write nearest_neighbors.json", Required: true},
+			&cli.StringFlag{Name: "out", Usage: "where to write nearest_neighbors.json (required)"},
 			&cli.IntFlag{Name: "k", Value: 20, Usage: "neighbours per product"},
 			&cli.BoolFlag{Name: "exact", Usage: "brute force: the true top-K"},
 			&cli.Float64Flag{Name: "recall", Value: 0.99, Usage: "recall@K target of the approximate search"},
@@ -52,6 +52,8 @@ func runNeighbors(c *cli.Context) error {
 		Seed: c.Int64("seed"), Workers: c.Int("workers"),
 	}
 	switch {
+	case c.String("vectors") == "" || c.String("out") == "":
+		return cli.Exit("--vectors and --out are required", exitUsage)
 	case opts.K < 1:
 		return cli.Exit(fmt.Sprintf("--k must be at least 1, got %d", opts.K), exitUsage)
 	case opts.Recall <= 0 || opts.Recall > 1:
