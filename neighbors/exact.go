@@ -65,8 +65,10 @@ func (g *Graph) mergeLists(local []*lists, items []int32) {
 
 // exactRows returns the exact top-k of each query qs[r] among cs (itself
 // excluded), as lists whose row r belongs to qs[r]. When offer is not nil it
-// also receives every (c, q, s) whose score reaches c's current floor in g.l,
-// so callers can update the items on the other side of new queries.
+// also receives every (c, q, s) whose score reaches the floor of c's reported
+// top-K in g.l, so callers can update the items on the other side of new
+// queries. (Not the working list's floor: after Restore those lists are not
+// full, and every pair would be offered.)
 func (g *Graph) exactRows(qs, cs []int32, k int, offer func(w int, c, q int32, s float32)) *lists {
 	res := newLists(len(qs), k, &g.ids)
 	nq := (len(qs) + exactBlock - 1) / exactBlock
@@ -94,7 +96,7 @@ func (g *Graph) exactRows(qs, cs []int32, k int, offer func(w int, c, q int32, s
 					if s >= fa && res.insert(pos, b, s, 0) {
 						fa = res.floor(pos)
 					}
-					if offer != nil && s >= g.l.floor(b) {
+					if offer != nil && s >= g.l.floorAt(b, g.opts.K) {
 						offer(w, b, a, s)
 					}
 				}

@@ -46,6 +46,15 @@ func (l *lists) floor(i int32) float32 {
 	return l.sim[int(i)*l.k+l.k-1]
 }
 
+// floorAt is the score a candidate must beat to enter the first k entries
+// of row i (k ≤ l.k): the reported top-K, as opposed to the working list.
+func (l *lists) floorAt(i int32, k int) float32 {
+	if int(l.count[i]) < k {
+		return float32(math.Inf(-1))
+	}
+	return l.sim[int(i)*l.k+k-1]
+}
+
 // better reports whether (s1, j1) ranks before (s2, j2).
 func (l *lists) better(s1 float32, j1 int32, s2 float32, j2 int32) bool {
 	if s1 != s2 {

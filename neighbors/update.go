@@ -122,7 +122,7 @@ func (g *Graph) Update(add map[string][]float32, remove []string) ([]string, err
 		}
 		for _, p := range offers {
 			for _, o := range p {
-				if s := o.s; s >= g.l.floor(o.to) {
+				if s := o.s; s >= g.l.floorAt(o.to, g.opts.K) {
 					touch(o.to)
 					g.l.insert(o.to, o.from, s, 0)
 				}

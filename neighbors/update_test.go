@@ -162,3 +162,49 @@ func TestUpdateApproximateKeepsRecall(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoredApproximateUpdateTouchesFew checks that after Restore (whose
+// working lists are not full) an Update reports exactly the items whose
+// reported top-K changed, and that those are few.
+func TestRestoredApproximateUpdateTouchesFew(t *testing.T) {
+	const dims = 16
+	ids, vecs := clustered(exactBelow+100, dims, 8, 51)
+	n := exactBelow + 90
+	built, err := Build(ids[:n], vecs[:n*dims], dims, Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists := make([][]string, n)
+	for i, id := range ids[:n] {
+		lists[i] = idsOf(built.Neighbors(id))
+	}
+	g, _, err := Restore(ids[:n], vecs[:n*dims], dims, lists, Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := map[string][]Neighbor{}
+	for _, id := range ids[:n] {
+		before[id] = g.Neighbors(id)
+	}
+	add := map[string][]float32{}
+	for i := n; i < len(ids); i++ {
+		add[ids[i]] = vecs[i*dims : (i+1)*dims]
+	}
+	changed, err := g.Update(add, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, id := range ids {
+		if _, isNew := add[id]; isNew || !slices.Equal(before[id], g.Neighbors(id)) {
+			want = append(want, id)
+		}
+	}
+	slices.Sort(want)
+	if !slices.Equal(changed, want) {
+		t.Fatalf("changed %d ids, want the %d whose lists differ", len(changed), len(want))
+	}
+	if len(changed) > 20*len(add)*2 {
+		t.Fatalf("%d changed ids for %d additions", len(changed), len(add))
+	}
+}
