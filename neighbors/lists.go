@@ -102,21 +102,21 @@ func (l *lists) row(i int32) ([]int32, []float32) {
 // clearRow empties row i.
 func (l *lists) clearRow(i int32) { l.count[i] = 0 }
 
-// remove drops j from row i, reporting whether it was there.
-func (l *lists) remove(i, j int32) bool {
+// removeIf drops the entries of row i whose neighbour satisfies drop.
+func (l *lists) removeIf(i int32, drop func(j int32) bool) {
 	base := int(i) * l.k
 	n := int(l.count[i])
-	for t := 0; t < n; t++ {
-		if l.idx[base+t] == j {
-			copy(l.idx[base+t:base+n-1], l.idx[base+t+1:base+n])
-			copy(l.sim[base+t:base+n-1], l.sim[base+t+1:base+n])
-			copy(l.stamp[base+t:base+n-1], l.stamp[base+t+1:base+n])
-			l.count[i] = int32(n - 1)
-			return true
+	w := base
+	for r := base; r < base+n; r++ {
+		if drop(l.idx[r]) {
+			continue
 		}
+		l.idx[w], l.sim[w], l.stamp[w] = l.idx[r], l.sim[r], l.stamp[r]
+		w++
 	}
-	return false
+	l.count[i] = int32(w - base)
 }
+
 
 // widen makes every row hold up to k entries (k ≥ l.k), keeping their
 // contents, and marks all entries new so the next join revisits them.

@@ -56,22 +56,32 @@ func (g *Graph) Update(add map[string][]float32, remove []string) ([]string, err
 	}
 
 	// Removals (replaced ids count as removed, then added again).
-	gone := map[int32]bool{}
+	gone := make([]bool, len(g.ids))
+	var goneIdx []int32
 	for _, id := range append(slices.Clone(remove), addIDs...) {
-		if i, ok := g.index[id]; ok {
+		if i, ok := g.index[id]; ok && !gone[i] {
 			gone[i] = true
+			goneIdx = append(goneIdx, i)
 		}
 	}
-	var affected []int32
+	// affected: items with a removed item in their reported top-K; their
+	// lists are recomputed. Items holding one only beyond K (approximate
+	// mode's longer working list) just drop it: their top-K stands.
+	var affected, holders []int32
 	lost := map[int32][]int32{} // affected item → former lists of the removed items it held
-	if len(gone) > 0 {
+	if len(goneIdx) > 0 {
 		for i, r := range g.m.rows {
-			if r == nil || gone[int32(i)] {
+			if r == nil || gone[i] {
 				continue
 			}
 			idx, _ := g.l.row(int32(i))
-			for _, j := range idx {
-				if gone[j] {
+			held := false
+			for e, j := range idx {
+				if !gone[j] {
+					continue
+				}
+				held = true
+				if e < g.opts.K {
 					if _, seen := lost[int32(i)]; !seen {
 						touch(int32(i))
 						affected = append(affected, int32(i))
@@ -80,13 +90,14 @@ func (g *Graph) Update(add map[string][]float32, remove []string) ([]string, err
 					lost[int32(i)] = append(lost[int32(i)], jdx...)
 				}
 			}
-		}
-		for _, i := range affected {
-			for j := range gone {
-				g.l.remove(i, j)
+			if held {
+				holders = append(holders, int32(i))
 			}
 		}
-		for i := range gone {
+		for _, i := range holders {
+			g.l.removeIf(i, func(j int32) bool { return gone[j] })
+		}
+		for _, i := range goneIdx {
 			delete(g.index, g.ids[i])
 			g.ids[i] = ""
 			g.m.rows[i] = nil
