@@ -117,7 +117,6 @@ func (l *lists) removeIf(i int32, drop func(j int32) bool) {
 	l.count[i] = int32(w - base)
 }
 
-
 // widen makes every row hold up to k entries (k ≥ l.k), keeping their
 // contents, and marks all entries new so the next join revisits them.
 func (l *lists) widen(k int) {
