@@ -19,10 +19,12 @@ import (
 // approximate mode; above it they search their two-hop neighbourhood instead.
 const repairBudget = 64 << 20
 
-// Update adds items (an id already present is replaced: its image changed)
-// and removes ids, and returns, sorted, every id whose top-K changed: the new
-// items and every existing item whose list gained or lost an entry. Unknown
-// ids in remove are ignored; running the same Update twice changes nothing.
+// Update adds items (an id already present with a different vector is
+// replaced: its image changed) and removes ids, and returns, sorted, every id
+// whose top-K changed: the new and replaced items and every existing item
+// whose list gained or lost an entry. Unknown ids in remove and ids added
+// again with the same vector are ignored, so running the same Update twice
+// changes nothing the second time.
 func (g *Graph) Update(add map[string][]float32, remove []string) ([]string, error) {
 	addIDs := make([]string, 0, len(add))
 	for id, v := range add {
@@ -38,6 +40,9 @@ func (g *Graph) Update(add map[string][]float32, remove []string) ([]string, err
 		}
 		if !(math.Abs(s-1) <= unitTolerance) {
 			return nil, fmt.Errorf("neighbors: update: %q has norm %.6g, want unit length", id, math.Sqrt(s))
+		}
+		if i, ok := g.index[id]; ok && slices.Equal(g.m.rows[i], v) {
+			continue // same vector again: nothing to do
 		}
 		addIDs = append(addIDs, id)
 	}

@@ -87,7 +87,7 @@ func TestUpdateExactEqualsRebuild(t *testing.T) {
 			if g.Len() != len(nextIDs) {
 				t.Fatalf("Len() = %d, want %d", g.Len(), len(nextIDs))
 			}
-			again, err := g.Update(nil, tt.remove)
+			again, err := g.Update(add, tt.remove)
 			if err != nil || len(again) != 0 {
 				t.Fatalf("second update changed %v (err %v), want nothing", again, err)
 			}
