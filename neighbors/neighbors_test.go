@@ -233,3 +233,29 @@ func TestApproximateMeetsRecallAndIsDeterministic(t *testing.T) {
 		})
 	}
 }
+
+// TestApproximateAllIdentical: degenerate input for the trees (every
+// projection ties) must still terminate with perfect recall, ties by id.
+func TestApproximateAllIdentical(t *testing.T) {
+	n, dims := exactBelow+10, 8
+	vecs := make([]float32, n*dims)
+	ids := make([]string, n)
+	for i := range n {
+		vecs[i*dims] = 1
+		ids[i] = fmt.Sprintf("x-%05d", i)
+	}
+	g, err := Build(ids, vecs, dims, Options{K: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Exact() || g.Recall() != 1 {
+		t.Fatalf("exact %v, recall %v", g.Exact(), g.Recall())
+	}
+	for _, id := range []string{"x-00000", "x-00005", ids[n-1]} {
+		for _, nb := range g.Neighbors(id) {
+			if nb.Similarity != 1 {
+				t.Fatalf("%s: %v", id, g.Neighbors(id))
+			}
+		}
+	}
+}
