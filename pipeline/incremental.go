@@ -238,11 +238,6 @@ func changedDocuments(cfg *Config, p *plan, state map[string]*stored, g *neighbo
 					rep.Changes.Unchanged++
 					continue
 				}
-				for k := range fresh {
-					if !sameJSON(fresh[k], s.Source[k]) {
-						slog.Info("DEBUGDIFF", "id", id, "field", k, "fresh", string(fresh[k])[:min(80, len(fresh[k]))], "stored", string(s.Source[k])[:min(80, len(s.Source[k]))], "vec", s.Vector[:3], "itvec", it.Vector[:3])
-					}
-				}
 				doc.SyncedAt = syncedAt
 				if onlyListsDiffer(fresh, s.Source) {
 					rep.Changes.ListsChanged++
