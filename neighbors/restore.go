@@ -44,16 +44,9 @@ func Restore(ids []string, vectors []float32, dims int, lists [][]string, opts O
 		}
 	}
 	live := g.live()
-	if len(short) > 0 {
-		res := g.exactRows(short, live, g.l.k, nil)
-		for t, i := range short {
-			g.l.clearRow(i)
-			idx, sim := res.row(int32(t))
-			for e, j := range idx {
-				g.l.insert(i, j, sim[e], 0)
-			}
-			repaired = append(repaired, g.ids[i])
-		}
+	g.recomputeRows(short, live)
+	for _, i := range short {
+		repaired = append(repaired, g.ids[i])
 	}
 	g.recall = 1
 	if !g.exact {
@@ -63,4 +56,20 @@ func Restore(ids []string, vectors []float32, dims int, lists [][]string, opts O
 	}
 	slices.Sort(repaired)
 	return g, repaired, nil
+}
+
+// recomputeRows replaces the lists of rows with their exact top-K among live,
+// found by brute force.
+func (g *Graph) recomputeRows(rows, live []int32) {
+	if len(rows) == 0 {
+		return
+	}
+	res := g.exactRows(rows, live, g.l.k, nil)
+	for t, i := range rows {
+		g.l.clearRow(i)
+		idx, sim := res.row(int32(t))
+		for e, j := range idx {
+			g.l.insert(i, j, sim[e], 0)
+		}
+	}
 }

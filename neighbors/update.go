@@ -149,14 +149,7 @@ func (g *Graph) Update(add map[string][]float32, remove []string) ([]string, err
 	// Reverse neighbours of removed items: recompute their lists.
 	if len(affected) > 0 {
 		if g.exact || len(affected)*len(live) <= repairBudget {
-			res := g.exactRows(affected, live, g.l.k, nil)
-			for t, i := range affected {
-				g.l.clearRow(i)
-				idx, sim := res.row(int32(t))
-				for e, j := range idx {
-					g.l.insert(i, j, sim[e], 0)
-				}
-			}
+			g.recomputeRows(affected, live)
 		} else {
 			g.repairTwoHop(affected, lost)
 		}
