@@ -35,11 +35,7 @@ func Full(ctx context.Context, cfg Config) (*Report, error) {
 			return rep, err
 		}
 	}
-	products, err := readCatalog(&cfg, rep)
-	if err != nil {
-		return rep, err
-	}
-	embedder, err := openEmbedder(&cfg, rep)
+	products, embedder, err := readCatalogAndModel(&cfg, rep)
 	if err != nil {
 		return rep, err
 	}

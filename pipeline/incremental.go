@@ -48,11 +48,7 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, err
 	}
 	rep.Index.Alias, rep.Index.Live = cfg.Alias, index
-	products, err := readCatalog(&cfg, rep)
-	if err != nil {
-		return rep, err
-	}
-	embedder, err := openEmbedder(&cfg, rep)
+	products, embedder, err := readCatalogAndModel(&cfg, rep)
 	if err != nil {
 		return rep, err
 	}

@@ -46,6 +46,20 @@ func readCatalog(cfg *Config, rep *Report) ([]catalog.Product, error) {
 	return products, err
 }
 
+// readCatalogAndModel reads the catalog and starts the embedder: the first
+// steps of every run. The caller closes the embedder.
+func readCatalogAndModel(cfg *Config, rep *Report) ([]catalog.Product, *embed.Embedder, error) {
+	products, err := readCatalog(cfg, rep)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := openEmbedder(cfg, rep)
+	if err != nil {
+		return nil, nil, err
+	}
+	return products, e, nil
+}
+
 // openEmbedder loads the model card (the shipped default when none is given)
 // and starts the embedder.
 func openEmbedder(cfg *Config, rep *Report) (*embed.Embedder, error) {
