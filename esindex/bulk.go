@@ -33,7 +33,7 @@ type ItemFailure struct {
 // BulkOptions tunes a Bulk call. Zero values pick sensible defaults.
 type BulkOptions struct {
 	Workers     int            // parallel bulk requests; default 2
-	FlushBytes  int            // request size; default 8 MiB
+	FlushBytes  int            // request size; default 4 MiB (measured faster than 8 MiB for 1280-d documents)
 	GiveUpAfter time.Duration  // stop retrying failed items after this long; default 5m
 	RetryBase   time.Duration  // first retry pause for failed items; default 250ms
 	Progress    func(done int) // called, one call at a time, with the count of finished operations (done or failed for good)
@@ -61,7 +61,7 @@ func Bulk(ctx context.Context, es *elasticsearch.Client, index string, ops iter.
 		opts.Workers = 2
 	}
 	if opts.FlushBytes <= 0 {
-		opts.FlushBytes = 8 << 20
+		opts.FlushBytes = 4 << 20
 	}
 	if opts.GiveUpAfter <= 0 {
 		opts.GiveUpAfter = 5 * time.Minute

@@ -50,7 +50,7 @@ func syncFlags() []cli.Flag {
 		&cli.IntFlag{Name: "shards", Value: 1, Usage: "primary shards of a new index"},
 		&cli.StringFlag{Name: "index-options", Value: "hnsw", Usage: "dense_vector index_options type: hnsw, int8_hnsw, int4_hnsw, flat, int8_flat, …"},
 		&cli.IntFlag{Name: "bulk-workers", Value: 2, Usage: "parallel bulk requests"},
-		&cli.IntFlag{Name: "bulk-bytes", Value: 8 << 20, Usage: "bulk request size in bytes"},
+		&cli.IntFlag{Name: "bulk-bytes", Value: 4 << 20, Usage: "bulk request size in bytes"},
 		&cli.DurationFlag{Name: "give-up", Value: 5 * time.Minute, Usage: "stop retrying failed documents after this long (the alias stays put)"},
 		&cli.PathFlag{Name: "out", Value: "essync-out", Usage: "without --es-url: folder for documents.ndjson"},
 		&cli.PathFlag{Name: "report", Usage: "run report JSON (default: report.json in --out, or essync-report.json)"},
