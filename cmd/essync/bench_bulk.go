@@ -156,6 +156,9 @@ func benchBulk(c *cli.Context) error {
 			if err == nil && (res.Succeeded != n || len(res.Failed) > 0) {
 				err = fmt.Errorf("essync loaded %d of %d documents", res.Succeeded, n)
 			}
+			if res.Retried > 0 {
+				fmt.Fprintf(w, "    (essync: %d requests, %d item retries in %d rounds)\n", res.Requests, res.Retried, res.Rounds)
+			}
 			return err
 		}
 	}
@@ -221,7 +224,8 @@ func benchBulk(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, "load average at the end: %s\n", loadAverage())
 	// 3. index_options: load until FinishLoad returns (refresh included).
-	if opts := c.StringSlice("index-options"); len(opts) > 0 {
+	opts := slices.DeleteFunc(c.StringSlice("index-options"), func(s string) bool { return strings.TrimSpace(s) == "" })
+	if len(opts) > 0 {
 		fmt.Fprintf(w, "load time by index_options (essync Bulk + FinishLoad, %d docs):\n", n)
 		base := 0.0
 		for _, o := range opts {
