@@ -148,13 +148,28 @@ func WriteCatalog(path string, products []Product) error {
 	return nil
 }
 
+// pngEncoder reuses its deflate state across images (setting one up per image
+// dominates small images, above all under -race) and compresses fast:
+// benchmark data is written once and read once.
+var pngEncoder = &png.Encoder{CompressionLevel: png.BestSpeed, BufferPool: &pngPool{}}
+
+// pngPool is a png.EncoderBufferPool over sync.Pool.
+type pngPool struct{ p sync.Pool }
+
+func (p *pngPool) Get() *png.EncoderBuffer {
+	b, _ := p.p.Get().(*png.EncoderBuffer)
+	return b
+}
+
+func (p *pngPool) Put(b *png.EncoderBuffer) { p.p.Put(b) }
+
 func write(path string, img image.Image, opts Options) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("benchdata: %w", err)
 	}
 	if opts.Format == PNG {
-		err = png.Encode(f, img)
+		err = pngEncoder.Encode(f, img)
 	} else {
 		err = jpeg.Encode(f, img, &jpeg.Options{Quality: opts.Quality})
 	}
