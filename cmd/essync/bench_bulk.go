@@ -29,6 +29,7 @@ func benchBulkCommand() *cli.Command {
 			&cli.IntFlag{Name: "dims", Value: 1280, Usage: "vector dimensions"},
 			&cli.IntSliceFlag{Name: "batch", Value: cli.NewIntSlice(250, 500, 1000, 2000), Usage: "raw baseline batch sizes (documents per request) to try; the best is kept"},
 			&cli.IntFlag{Name: "raw-workers", Value: 2, Usage: "concurrent raw _bulk requests (essync's default bulk workers is 2)"},
+			&cli.IntFlag{Name: "workers", Value: 0, Usage: "essync bulk workers (0: the default essync full uses)"},
 			&cli.IntFlag{Name: "rounds", Value: 5, Usage: "essync/raw rounds after the batch-size search; the median ratio counts"},
 			&cli.BoolFlag{Name: "matched", Value: true, Usage: "also time essync with its flush size matched to the best raw batch"},
 			&cli.StringFlag{Name: "throughput-index-options", Value: "hnsw", Usage: "index_options of the throughput runs (hnsw as essync full uses it; flat isolates the loader from graph building)"},
@@ -162,7 +163,7 @@ func benchBulk(c *cli.Context) error {
 			return err
 		}
 	}
-	essync := essyncWith(esindex.BulkOptions{}) // the defaults essync full uses
+	essync := essyncWith(esindex.BulkOptions{Workers: c.Int("workers")}) // 0: the defaults essync full uses
 	raw := func(batch int) func(index string) error {
 		bodies := ndjsonBatches(docs, batch)
 		return func(index string) error { return postBulk(ctx, cfg, index, bodies, c.Int("raw-workers")) }
@@ -187,7 +188,7 @@ func benchBulk(c *cli.Context) error {
 	// per-round ratios is the result. A third contender, essync with its
 	// flush size matched to the raw batch, separates the loader's own cost
 	// from the choice of request size.
-	matched := esindex.BulkOptions{FlushBytes: (size/n + 30) * best}
+	matched := esindex.BulkOptions{Workers: c.Int("workers"), FlushBytes: (size/n + 30) * best}
 	contenders := []struct {
 		name string
 		send func(string) error
