@@ -110,7 +110,7 @@ func Bulk(ctx context.Context, es *elasticsearch.Client, index string, ops iter.
 }
 
 // progressCounter counts finished operations across rounds and reports the
-// count one call at a time, though the indexer's workers finish concurrently.
+// count one call at a time, though the request workers finish concurrently.
 type progressCounter struct {
 	mu     sync.Mutex
 	n      int

@@ -60,7 +60,6 @@ func NewClient(cfg Config) (*elasticsearch.Client, error) {
 		RetryOnStatus:          []int{429, 502, 503, 504},
 		MaxRetries:             retries,
 		RetryBackoff:           Backoff(100*time.Millisecond, 10*time.Second),
-		CompressRequestBody:    false,
 	}
 	if cfg.CACertPath != "" {
 		pem, err := os.ReadFile(cfg.CACertPath)

@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"iter"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
@@ -84,15 +84,9 @@ func connect(ctx context.Context, cfg esindex.Config) (*elasticsearch.Client, er
 	return es, nil
 }
 
-// encoded is one ready document.
-type encoded struct {
-	ID   string
-	Body []byte
-}
-
 // encodeAll renders every item's document with its neighbour list.
-func encodeAll(items []item, g *neighbors.Graph, model, syncedAt string, rep *Report) ([]encoded, error) {
-	docs := make([]encoded, 0, len(items))
+func encodeAll(items []item, g *neighbors.Graph, model, syncedAt string, rep *Report) ([]esindex.Op, error) {
+	docs := make([]esindex.Op, 0, len(items))
 	warned := map[string]bool{}
 	err := rep.timed("documents", func() error {
 		for _, it := range items {
@@ -109,27 +103,17 @@ func encodeAll(items []item, g *neighbors.Graph, model, syncedAt string, rep *Re
 			if err != nil {
 				return err
 			}
-			docs = append(docs, encoded{ID: it.ID, Body: body})
+			docs = append(docs, esindex.Op{Action: "index", ID: it.ID, Body: body})
 		}
 		return nil
 	})
 	return docs, err
 }
 
-func indexOps(docs []encoded) iter.Seq[esindex.Op] {
-	return func(yield func(esindex.Op) bool) {
-		for _, d := range docs {
-			if !yield(esindex.Op{Action: "index", ID: d.ID, Body: d.Body}) {
-				return
-			}
-		}
-	}
-}
-
 // publish loads docs into a new concrete index, verifies it, swaps the alias
 // and prunes old indices. Any failure before the swap leaves readers on the
 // previous index; the half-built one is pruned by a later run.
-func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, docs []encoded, rep *Report) error {
+func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, docs []esindex.Op, rep *Report) error {
 	return rep.timed("index", func() error {
 		body, err := mappings.Render(mappings.Options{Dims: rep.Dims, IndexOptions: cfg.IndexOptions, Shards: cfg.Shards, Replicas: cfg.Replicas, Model: rep.Model})
 		if err != nil {
@@ -142,7 +126,7 @@ func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, docs []
 		}
 		opts := cfg.Bulk
 		opts.Progress = cfg.Progress("index", len(docs))
-		res, err := esindex.Bulk(ctx, es, index, indexOps(docs), opts)
+		res, err := esindex.Bulk(ctx, es, index, slices.Values(docs), opts)
 		rep.Index.Bulk = res
 		if err != nil {
 			return err
@@ -170,7 +154,7 @@ func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, docs []
 
 // writeBulkFile writes the documents as bulk-ready NDJSON (action line,
 // document line) for users without Elasticsearch at hand.
-func writeBulkFile(cfg *Config, docs []encoded, rep *Report) error {
+func writeBulkFile(cfg *Config, docs []esindex.Op, rep *Report) error {
 	dir := cfg.OutDir
 	if dir == "" {
 		dir = "essync-out"

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"log/slog"
 	"maps"
 	"slices"
@@ -159,8 +158,12 @@ func planChanges(ctx context.Context, cfg *Config, e *embed.Embedder, products [
 		}
 	}
 	slices.Sort(p.removed)
+	inCatalog := make(map[string]bool, len(products))
+	for _, pr := range products {
+		inCatalog[pr.ID] = true
+	}
 	for _, id := range p.removed {
-		if !slices.ContainsFunc(products, func(pr catalog.Product) bool { return pr.ID == id }) {
+		if !inCatalog[id] { // the others were removed because their image failed
 			rep.Changes.Deleted++
 		}
 	}
@@ -292,7 +295,7 @@ func writeChanges(ctx context.Context, cfg *Config, es *elasticsearch.Client, in
 		}
 		bulk := cfg.Bulk
 		bulk.Progress = cfg.Progress("index", len(ops))
-		res, err := esindex.Bulk(ctx, es, index, opsSeq(ops), bulk)
+		res, err := esindex.Bulk(ctx, es, index, slices.Values(ops), bulk)
 		rep.Index.Bulk = res
 		if err != nil {
 			return fmt.Errorf("%w; the next incremental run will finish the job", err)
@@ -315,5 +318,3 @@ func writeChanges(ctx context.Context, cfg *Config, es *elasticsearch.Client, in
 		return esindex.SetMeta(ctx, es, index, map[string]any{"incremental_pending": false, "documents": n})
 	})
 }
-
-func opsSeq(ops []esindex.Op) iter.Seq[esindex.Op] { return slices.Values(ops) }

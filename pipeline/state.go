@@ -3,18 +3,15 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"reflect"
 	"runtime"
 	"slices"
 	"sync"
 
 	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/essync/essync/embed"
 	"github.com/essync/essync/esindex"
 )
 
@@ -103,8 +100,8 @@ func sameVector(a, b json.RawMessage) bool {
 	return slices.Equal(va, vb)
 }
 
-// hashFiles returns the hex sha256 of each file, in parallel; a file that
-// cannot be read gets an error instead.
+// hashFiles returns each image's sha256 as embed computes it (so it compares
+// with the stored image_sha256), in parallel; an unreadable file gets an error.
 func hashFiles(paths []string) ([]string, []error) {
 	sums, errs := make([]string, len(paths)), make([]error, len(paths))
 	var wg sync.WaitGroup
@@ -114,7 +111,7 @@ func hashFiles(paths []string) ([]string, []error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				sums[i], errs[i] = hashFile(paths[i])
+				sums[i], errs[i] = embed.FileSHA256(paths[i])
 			}
 		}()
 	}
@@ -124,17 +121,4 @@ func hashFiles(paths []string) ([]string, []error) {
 	close(next)
 	wg.Wait()
 	return sums, errs
-}
-
-func hashFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("read %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
