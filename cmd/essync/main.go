@@ -74,6 +74,8 @@ func newApp() *cli.App {
 			neighborsCommand(),
 			rollbackCommand(),
 			benchCommand(),
+			serveCommand(),
+			searchCommand(),
 		},
 	}
 }
