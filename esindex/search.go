@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -20,9 +21,13 @@ var ErrNotFound = errors.New("document not found")
 
 // Hit is one product found by a query, best first.
 type Hit struct {
-	ID     string          `json:"product_id"`
-	Score  float64         `json:"score"`
-	Source json.RawMessage `json:"source"`
+	ID    string  `json:"product_id"`
+	Score float64 `json:"score"` // Elasticsearch's kNN _score
+	// Similarity is the cosine similarity of the query and the product's
+	// vector, 2·Score−1 for essync's unit vectors (dot_product or cosine
+	// similarity both score (1+cos)/2), comparable with stored similar lists.
+	Similarity float64         `json:"similarity"`
+	Source     json.RawMessage `json:"source"`
 }
 
 // Filter restricts a kNN query on one field: Values is an exact match on any
@@ -80,7 +85,7 @@ func KNN(ctx context.Context, es *elasticsearch.Client, target string, q KNNQuer
 	}
 	hits := make([]Hit, len(out.Hits.Hits))
 	for i, h := range out.Hits.Hits {
-		hits[i] = Hit{ID: h.ID, Score: h.Score, Source: h.Source}
+		hits[i] = Hit{ID: h.ID, Score: h.Score, Similarity: math.Round((2*h.Score-1)*1e4) / 1e4, Source: h.Source}
 	}
 	return hits, nil
 }

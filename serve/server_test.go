@@ -92,6 +92,9 @@ func TestSearchAndSimilarAnswerTheRightProductsAndRefuseBadInput(t *testing.T) {
 	if code != 200 || len(ids) != 6 || ids[0] != "cat-crop" || ans["model"] != emb.Fingerprint() {
 		t.Fatalf("raw search: %d %v", code, ans)
 	}
+	if first := ans["hits"].([]any)[0].(map[string]any); first["similarity"].(float64) < 0.999 || first["score"].(float64) < 0.999 {
+		t.Errorf("the photo itself scores %v, similarity %v; want 1", first["score"], first["similarity"])
+	}
 	for _, id := range ids[:6] {
 		if !strings.HasPrefix(id, "cat-") {
 			t.Errorf("raw search: %s among the cat photo's first six", id)

@@ -57,7 +57,7 @@ async function search(file) {
   try {
     const body = await answer(await fetch("/v1/search?k=12", { method: "POST", body: form }));
     const grid = $("results");
-    grid.replaceChildren(...body.hits.map((h) => card(h.product_id, h.score, "score", h.source)));
+    grid.replaceChildren(...body.hits.map((h) => card(h.product_id, h.similarity, "similarity", h.source)));
     $("results-title").hidden = false;
     $("similar").replaceChildren();
     $("similar-title").hidden = true;
