@@ -53,9 +53,9 @@ func runSearch(c *cli.Context) error {
 		return enc.Encode(res)
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "#\tSCORE\tPRODUCT\tCATALOG FIELDS")
+	fmt.Fprintln(tw, "#\tSIMILARITY\tPRODUCT\tCATALOG FIELDS")
 	for i, h := range res.Hits {
-		fmt.Fprintf(tw, "%d\t%.4f\t%s\t%s\n", i+1, h.Score, h.ID, catalogSummary(h.Source, 100))
+		fmt.Fprintf(tw, "%d\t%.4f\t%s\t%s\n", i+1, h.Similarity, h.ID, catalogSummary(h.Source, 100))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -64,15 +64,19 @@ func runSearch(c *cli.Context) error {
 	return nil
 }
 
-// catalogSummary renders a hit's catalog fields as sorted key=value pairs,
-// cut to width characters.
+// catalogSummary renders a hit's catalog fields as key=value pairs, title
+// first and the rest sorted, cut to width characters.
 func catalogSummary(source json.RawMessage, width int) string {
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(source, &fields) != nil {
 		return ""
 	}
 	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(fields)) {
+	keys := slices.Sorted(maps.Keys(fields))
+	if i := slices.Index(keys, "title"); i > 0 {
+		keys = append([]string{"title"}, slices.Delete(keys, i, i+1)...)
+	}
+	for _, k := range keys {
 		switch k {
 		case "product_id", "image_name", "similar", "similar_pi", "group_id", "group_size":
 			continue

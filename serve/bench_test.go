@@ -1,0 +1,258 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"iter"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/essync/essync/embed"
+	"github.com/essync/essync/esindex"
+	"github.com/essync/essync/esindex/estest"
+	"github.com/essync/essync/mappings"
+)
+
+// benchProducts is the catalog size the service targets are stated for.
+const benchProducts = 10_000
+
+// loadSyntheticIndex builds an index of n products behind a fresh alias:
+// vectors are the 48 e2e photos' real vectors plus Gaussian noise
+// (σ = 0.02 per dimension, then renormalised: cosine ≈ 0.8 to their photo),
+// with catalog fields. It returns the alias and the photos' bytes for queries.
+func loadSyntheticIndex(b *testing.B, emb *embed.Embedder, n int) (alias string, photos [][]byte) {
+	b.Helper()
+	es := estest.Client(b)
+	alias = estest.IndexName(b, "bench-serve")
+	names, _ := filepath.Glob(filepath.Join(e2eDir, "images", "*.jpg"))
+	var inputs []embed.Input
+	for _, name := range names {
+		inputs = append(inputs, embed.Input{ID: name, Path: name})
+		data, _ := os.ReadFile(name)
+		photos = append(photos, data)
+	}
+	res, err := emb.Embed(context.Background(), inputs, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	body, err := mappings.Render(mappings.Options{Dims: emb.Dims(), Model: emb.Fingerprint()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	index := alias + "-1"
+	if err := esindex.CreateIndex(ctx, es, index, body); err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	ops := iter.Seq[esindex.Op](func(yield func(esindex.Op) bool) {
+		vec := make([]float32, emb.Dims())
+		for i := range n {
+			base := res[i%len(res)].Vector
+			var norm float64
+			for d := range vec {
+				vec[d] = base[d] + float32(0.02*rng.NormFloat64())
+				norm += float64(vec[d]) * float64(vec[d])
+			}
+			for d := range vec {
+				vec[d] /= float32(math.Sqrt(norm))
+			}
+			id := fmt.Sprintf("p-%05d", i)
+			doc, _ := json.Marshal(map[string]any{
+				"product_id": id, "image_name": filepath.Base(names[i%len(names)]), "image_vector": vec,
+				"similar_pi": []string{}, "similar": []any{},
+				"title": "Synthetic product " + id, "price": float64(1 + i%200), "shop": fmt.Sprintf("shop-%d", i%7),
+			})
+			if !yield(esindex.Op{ID: id, Body: doc}) {
+				return
+			}
+		}
+	})
+	start := time.Now()
+	if _, err := esindex.Bulk(ctx, es, index, ops, esindex.BulkOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	if err := esindex.FinishLoad(ctx, es, index, 0, n); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := esindex.SwapAlias(ctx, es, alias, index); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("loaded %d synthetic products into %s in %s", n, index, time.Since(start).Round(time.Second))
+	return alias, photos
+}
+
+// latencies summarises one series of request times.
+type latencies []time.Duration
+
+func (l latencies) pct(p float64) time.Duration {
+	s := slices.Clone(l)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(math.Ceil(p*float64(len(s))))-1)]
+}
+
+func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// BenchmarkServeVsRawParts measures, in one run on the same machine, the raw
+// parts of a search by photo — one single-image ONNX Runtime inference (the
+// tensor already made) and one kNN request sent straight to Elasticsearch —
+// and then the whole service over HTTP on loopback at 1, 4 and 16 concurrent
+// clients, each sending the e2e photos as raw image/jpeg bodies. It reports
+// latency percentiles, throughput and the ratios the targets are stated in.
+// Every loop is bounded. Run with -benchtime 1x:
+//
+//	go test -run '^$' -bench ServeVsRawParts -benchtime 1x -timeout 30m ./serve/
+func BenchmarkServeVsRawParts(b *testing.B) {
+	needORT(b)
+	emb, err := defaultEmbedder()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer emb.Close()
+	alias, photos := loadSyntheticIndex(b, emb, benchProducts)
+	es, err := esindex.NewClient(esindex.Config{URLs: []string{estest.URL()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := New(Config{ES: es, Alias: alias, Embedder: emb})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	rawRounds := envInt("ESSYNC_BENCH_RAW", 200)
+	perClient := envInt("ESSYNC_BENCH_REQUESTS", 400)
+
+	// Raw part 1: single-image inference on a ready tensor.
+	tensors := make([][]float32, len(photos))
+	for i, p := range photos {
+		if tensors[i], err = emb.Tensor("q", p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	vectors := make([][]float32, len(photos))
+	for i := range photos {
+		v, _, _ := emb.InferTensors(tensors[i : i+1]) // warm-up, and the kNN query vectors
+		vectors[i] = v[0]
+	}
+	var ort latencies
+	ortStart := time.Now()
+	for i := range rawRounds {
+		t0 := time.Now()
+		if _, _, err := emb.InferTensors(tensors[i%len(tensors) : i%len(tensors)+1]); err != nil {
+			b.Fatal(err)
+		}
+		ort = append(ort, time.Since(t0))
+	}
+	ortThroughput := float64(rawRounds) / time.Since(ortStart).Seconds()
+
+	// Raw part 2: the same kNN body the service sends, posted straight to Elasticsearch.
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: time.Minute}
+	knnBodies := make([][]byte, len(vectors))
+	for i, v := range vectors {
+		knnBodies[i], _ = json.Marshal(map[string]any{
+			"knn":  map[string]any{"field": "image_vector", "query_vector": v, "k": 10, "num_candidates": 100},
+			"size": 10, "track_total_hits": false, "_source": map[string]any{"excludes": hitExcludes},
+		})
+	}
+	var knn latencies
+	for i := range rawRounds + 20 {
+		t0 := time.Now()
+		res, err := client.Post(strings.TrimRight(estest.URL(), "/")+"/"+alias+"/_search", "application/json", bytes.NewReader(knnBodies[i%len(knnBodies)]))
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			b.Fatalf("raw kNN: %s", res.Status)
+		}
+		if i >= 20 { // the first ones warm the HNSW graph into the page cache
+			knn = append(knn, time.Since(t0))
+		}
+	}
+	rawP50 := ort.pct(0.5) + knn.pct(0.5)
+	b.Logf("raw parts (%d each): ORT single image p50 %.1f ms p99 %.1f ms, %.1f images/s; kNN p50 %.1f ms p99 %.1f ms; sum of p50s %.1f ms",
+		rawRounds, msf(ort.pct(0.5)), msf(ort.pct(0.99)), ortThroughput, msf(knn.pct(0.5)), msf(knn.pct(0.99)), msf(rawP50))
+	b.ReportMetric(msf(ort.pct(0.5)), "ort-p50-ms")
+	b.ReportMetric(msf(knn.pct(0.5)), "knn-p50-ms")
+	b.ReportMetric(ortThroughput, "ort-img/s")
+
+	for _, clients := range []int{1, 4, 16} {
+		lat, failures, elapsed := loadService(b, client, hs.URL+"/v1/search?k=10", photos, clients, perClient)
+		tput := float64(len(lat)) / elapsed.Seconds()
+		p50, p95, p99 := lat.pct(0.5), lat.pct(0.95), lat.pct(0.99)
+		overhead := (msf(p50) - msf(rawP50)) / msf(rawP50)
+		b.Logf("service, %2d clients, %d requests (%d failed): p50 %.1f ms p95 %.1f ms p99 %.1f ms, %.1f req/s; "+
+			"p50 overhead vs raw parts %+.1f%%; throughput / raw ORT %.2f; p99/p50 %.2f",
+			clients, len(lat), failures, msf(p50), msf(p95), msf(p99), tput, 100*overhead, tput/ortThroughput, float64(p99)/float64(p50))
+		b.ReportMetric(msf(p50), fmt.Sprintf("c%d-p50-ms", clients))
+		b.ReportMetric(msf(p99), fmt.Sprintf("c%d-p99-ms", clients))
+		b.ReportMetric(tput, fmt.Sprintf("c%d-req/s", clients))
+		b.ReportMetric(tput/ortThroughput, fmt.Sprintf("c%d-tput/ort", clients))
+		if failures > 0 {
+			b.Errorf("%d requests failed at %d clients", failures, clients)
+		}
+	}
+}
+
+// loadService runs clients goroutines, each sending perClient searches
+// (bounded), and returns every successful request's latency.
+func loadService(b *testing.B, client *http.Client, url string, photos [][]byte, clients, perClient int) (latencies, int, time.Duration) {
+	b.Helper()
+	var mu sync.Mutex
+	var all latencies
+	failures := 0
+	var wg sync.WaitGroup
+	start := time.Now()
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := make(latencies, 0, perClient)
+			bad := 0
+			for i := range perClient {
+				t0 := time.Now()
+				res, err := client.Post(url, "image/jpeg", bytes.NewReader(photos[(c*7+i)%len(photos)]))
+				if err != nil {
+					bad++
+					continue
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					bad++
+					continue
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			all = append(all, mine...)
+			failures += bad
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return all, failures, time.Since(start)
+}
+
+func envInt(name string, def int) int {
+	var v int
+	if _, err := fmt.Sscan(os.Getenv(name), &v); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
