@@ -41,6 +41,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	srv.mux.Handle("GET /images/", m.instrument("images", http.StripPrefix("/images/", images)))
 	srv.mux.Handle("GET /", m.instrument("page", pageHandler()))
+	srv.mux.Handle("/v1/", m.instrument("unknown", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, refuse(http.StatusNotFound, "no endpoint %s %s: use POST /v1/search or GET /v1/products/{id}/similar", r.Method, r.URL.Path))
+	})))
 	return srv, nil
 }
 
@@ -82,8 +85,12 @@ func (srv *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	// Take a slot before reading the body: a full queue costs the caller one
-	// round trip and the server nothing.
+	// Refuse before reading the body: an unhealthy service or a full queue
+	// costs the caller one round trip and the server nothing.
+	if st := srv.health.current(); !st.OK {
+		writeError(w, r, refuse(http.StatusServiceUnavailable, "%s", st.Reason))
+		return
+	}
 	if !srv.queue.tryAcquire() {
 		writeError(w, r, srv.busy())
 		return

@@ -171,7 +171,7 @@ func TestSearchAndSimilarAnswerTheRightProductsAndRefuseBadInput(t *testing.T) {
 	if code != 200 || len(ans["similar"].([]any)) != 20 || ans["source"].(map[string]any)["image_name"] != "café crème-orig.jpg" {
 		t.Errorf("similar of coffee-orig (all 20): %d %v", code, ans)
 	}
-	for path, want := range map[string]int{"/v1/products/no-such-product/similar": 404, "/v1/products/cat-orig/similar?k=x": 400} {
+	for path, want := range map[string]int{"/v1/products/no-such-product/similar": 404, "/v1/products/cat-orig/similar?k=x": 400, "/v1/nothing": 404} {
 		if code, _, ans := get(t, hs.URL+path); code != want || ans["error"] == nil {
 			t.Errorf("%s: %d %v, want %d with a reason", path, code, ans, want)
 		}
