@@ -41,7 +41,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	srv.mux.Handle("GET /images/", m.instrument("images", http.StripPrefix("/images/", images)))
 	srv.mux.Handle("GET /", m.instrument("page", pageHandler()))
-	srv.mux.Handle("/v1/", m.instrument("unknown", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv.mux.Handle("GET /v1/", m.instrument("unknown", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, refuse(http.StatusNotFound, "no endpoint %s %s: use POST /v1/search or GET /v1/products/{id}/similar", r.Method, r.URL.Path))
 	})))
 	return srv, nil
