@@ -70,6 +70,7 @@ type Error struct {
 	RetryAfter int
 }
 
+// Error returns the reason, as the caller sees it.
 func (e *Error) Error() string { return e.Reason }
 
 func refuse(status int, format string, a ...any) *Error {
