@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"slices"
 	"time"
 
@@ -15,14 +16,15 @@ import (
 )
 
 // Config says what a Searcher (and a Server) serves. Zero values of the
-// numbers pick the defaults in their comments.
+// numbers pick the defaults in their comments. Memory for queries stays below
+// QueueSize × MaxBodyBytes for uploads plus one decoded photo per core.
 type Config struct {
 	ES           *elasticsearch.Client
 	Alias        string          // the alias the shop reads (default "products")
 	Embedder     *embed.Embedder // the model query photos are embedded with; must be the index's
 	ImagesDir    string          // folder of the catalog's images, served under /images/ ("" = none)
 	MaxBodyBytes int64           // largest upload (default 16 MiB); larger answers 413
-	QueueSize    int             // query images decoded or waiting for the model at once (default 32); more answer 429
+	QueueSize    int             // query images held at once (uploaded, decoded, waiting for the model; default 32); more answer 429
 	MaxBatch     int             // most query images per model call (default 8)
 	ESTimeout    time.Duration   // deadline of every Elasticsearch call (default 5 s)
 	HealthEvery  time.Duration   // how often the alias and its model are checked (default 2 s)
@@ -82,6 +84,7 @@ func refuse(status int, format string, a ...any) *Error {
 type Searcher struct {
 	cfg     Config
 	model   string
+	decode  chan struct{} // one token per photo being decoded: at most one per core, so memory stays bounded
 	queue   *inferQueue
 	health  *health
 	metrics *metrics
@@ -94,7 +97,7 @@ func NewSearcher(cfg Config) (*Searcher, error) {
 		return nil, errors.New("serve: Config needs ES and Embedder")
 	}
 	cfg.defaults()
-	s := &Searcher{cfg: cfg, model: cfg.Embedder.Fingerprint()}
+	s := &Searcher{cfg: cfg, model: cfg.Embedder.Fingerprint(), decode: make(chan struct{}, runtime.NumCPU())}
 	s.metrics = newMetrics(func() float64 { return float64(s.queue.depth()) })
 	s.queue = newInferQueue(cfg.Embedder, cfg.QueueSize, cfg.MaxBatch, s.metrics.observeInference)
 	s.health = newHealth(cfg.ES, cfg.Alias, s.model, cfg.ESTimeout, func(st healthState) {
@@ -179,7 +182,16 @@ func (s *Searcher) searchHolding(ctx context.Context, name string, data []byte, 
 	if err != nil {
 		return nil, err
 	}
+	// Decoding is CPU-bound and a decoded photo may be large (up to the pixel
+	// limit × 4 bytes): decode at most one per core, the others wait here
+	// holding only their upload.
+	select {
+	case s.decode <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	tensor, err := s.cfg.Embedder.Tensor(name, data)
+	<-s.decode
 	switch {
 	case errors.Is(err, embed.ErrNotImage):
 		return nil, refuse(http.StatusUnsupportedMediaType, "%v", err)
