@@ -26,6 +26,9 @@ type Config struct {
 	CACertPath  string // PEM file of the cluster's CA
 	Fingerprint string // SHA-256 hex fingerprint of the cluster's certificate
 	MaxRetries  int    // per request, for 429/502/503/504 and dropped connections; default 5
+	// Transport carries the requests; nil = Go's default, which keeps only 2
+	// idle connections per node (a service with concurrent requests wants more).
+	Transport *http.Transport
 }
 
 // String describes the configuration without secrets, for logs and reports.
@@ -60,6 +63,9 @@ func NewClient(cfg Config) (*elasticsearch.Client, error) {
 		RetryOnStatus:          []int{429, 502, 503, 504},
 		MaxRetries:             retries,
 		RetryBackoff:           Backoff(100*time.Millisecond, 10*time.Second),
+	}
+	if cfg.Transport != nil {
+		esCfg.Transport = cfg.Transport
 	}
 	if cfg.CACertPath != "" {
 		pem, err := os.ReadFile(cfg.CACertPath)
