@@ -128,7 +128,7 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := New(Config{ES: es, Alias: alias, Embedder: emb})
+	srv, err := New(Config{ES: es, Alias: alias, Embedder: emb, MaxBatch: envInt("ESSYNC_BENCH_MAX_BATCH", 0)})
 	if err != nil {
 		b.Fatal(err)
 	}
