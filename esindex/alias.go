@@ -87,9 +87,10 @@ func ListIndices(ctx context.Context, es *elasticsearch.Client, alias string) ([
 		if !isManaged(alias, name) {
 			continue
 		}
-		essync, _ := meta["essync"].(map[string]any)
-		complete, _ := essync["complete"].(bool)
-		out = append(out, ManagedIndex{Name: name, Complete: complete, Live: slices.Contains(live, name)})
+		var essync Meta
+		b, _ := json.Marshal(meta["essync"])
+		json.Unmarshal(b, &essync) // no or foreign metadata: not complete
+		out = append(out, ManagedIndex{Name: name, Complete: essync.Complete, Live: slices.Contains(live, name)})
 	}
 	slices.SortFunc(out, func(a, b ManagedIndex) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
@@ -98,7 +99,8 @@ func ListIndices(ctx context.Context, es *elasticsearch.Client, alias string) ([
 // Prune deletes alias's old indices, keeping the live one and the newest keep
 // complete indices before it (for rollback). Incomplete indices older than the
 // live one are leftovers of killed runs and go too; newer ones may belong to a
-// run in progress and stay.
+// run in progress and stay. Only the holder of the alias's lease prunes, so
+// no other run can be loading one of these indices meanwhile.
 func Prune(ctx context.Context, es *elasticsearch.Client, alias string, keep int) (deleted []string, err error) {
 	indices, err := ListIndices(ctx, es, alias)
 	if err != nil {

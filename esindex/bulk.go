@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,11 +34,15 @@ type ItemFailure struct {
 
 // BulkOptions tunes a Bulk call. Zero values pick sensible defaults.
 type BulkOptions struct {
-	Workers     int            // parallel bulk requests; default 2
-	FlushBytes  int            // request size; default 4 MiB (measured faster than 8 MiB for 1280-d documents)
-	GiveUpAfter time.Duration  // stop retrying failed items after this long; default 5m
-	RetryBase   time.Duration  // first retry pause for failed items; default 250ms
-	Progress    func(done int) // called, one call at a time, with the count of finished operations (done or failed for good)
+	Workers     int           // parallel bulk requests; default 2
+	FlushBytes  int           // request size; default 4 MiB (measured faster than 8 MiB for 1280-d documents)
+	GiveUpAfter time.Duration // wall-clock bound on the whole load, retries and stuck requests included; default 5m
+	RetryBase   time.Duration // first retry pause for failed items; default 250ms
+	// RequestTimeout bounds one _bulk request; a request that takes longer
+	// counts as failed and its items are retried (default 2m, never past
+	// GiveUpAfter).
+	RequestTimeout time.Duration
+	Progress       func(done int) // called, one call at a time, with the count of finished operations (done or failed for good)
 }
 
 // BulkResult counts what happened to every operation. Succeeded+len(Failed)
@@ -50,6 +55,24 @@ type BulkResult struct {
 	Requests  uint64        `json:"requests"`
 }
 
+// RefusedError is a _bulk request Elasticsearch refused as a whole with a
+// 4xx other than 429 (no privilege, no such index, request too large, bad
+// request): retrying cannot help, so the load stops at once with the
+// server's reason.
+type RefusedError struct {
+	Index  string
+	Status int
+	Reason string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("elasticsearch refused the bulk request into %s (%d): %s", e.Index, e.Status, e.Reason)
+}
+
+// ErrGaveUp is returned (wrapped) when operations still failed, or a request
+// was still unanswered, when BulkOptions.GiveUpAfter had passed.
+var ErrGaveUp = errors.New("gave up")
+
 // Bulk writes ops into index through _bulk. The client retries whole
 // requests (429/5xx/dropped connections), but items refused inside a 200
 // answer are never retried by it, so Bulk collects every retryable item
@@ -57,7 +80,10 @@ type BulkResult struct {
 // not mention — and sends just those again in a new round after an
 // exponential, jittered pause, until all are done or GiveUpAfter has passed.
 // Then it fails loudly: nothing is dropped silently. Permanent refusals (a
-// document the mapping rejects) end in Failed.
+// document the mapping rejects) end in Failed. A request refused as a whole
+// (4xx other than 429) ends the load at once with a *RefusedError. Every
+// request runs under the give-up deadline, so a request that is accepted and
+// never answered cannot hold the load past GiveUpAfter.
 func Bulk(ctx context.Context, es *elasticsearch.Client, index string, ops iter.Seq[Op], opts BulkOptions) (BulkResult, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = 2
@@ -71,16 +97,30 @@ func Bulk(ctx context.Context, es *elasticsearch.Client, index string, ops iter.
 	if opts.RetryBase <= 0 {
 		opts.RetryBase = 250 * time.Millisecond
 	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = 2 * time.Minute
+	}
 	var res BulkResult
 	var done progressCounter
 	done.report = opts.Progress
 	deadline := time.Now().Add(opts.GiveUpAfter)
+	gctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	pause := Backoff(opts.RetryBase, 30*time.Second)
+	gaveUp := func(n int, last string) error {
+		return fmt.Errorf("bulk into %s: %w after %s with %d operations still failing or unanswered (last: %s)",
+			index, ErrGaveUp, opts.GiveUpAfter, n, last)
+	}
 	for round := 0; ; round++ {
 		res.Rounds = round + 1
-		retry, reqs, err := bulkRound(ctx, es, index, ops, opts, &res, &done)
+		finishedBefore := res.Succeeded + len(res.Failed)
+		retry, reqs, sent, err := bulkRound(gctx, es, index, ops, opts, &res, &done)
 		res.Requests += reqs
 		if err != nil {
+			if ctx.Err() == nil && gctx.Err() != nil { // our deadline, not the caller's
+				unfinished := sent - (res.Succeeded + len(res.Failed) - finishedBefore)
+				return res, gaveUp(unfinished, "requests still unanswered at the deadline")
+			}
 			return res, err
 		}
 		if len(retry) == 0 {
@@ -89,14 +129,15 @@ func Bulk(ctx context.Context, es *elasticsearch.Client, index string, ops iter.
 		res.Retried += len(retry)
 		last := retry[len(retry)-1]
 		if time.Now().After(deadline) {
-			return res, fmt.Errorf("bulk into %s: gave up after %s with %d operations still failing (last: %s %s: %s); the live alias was not changed",
-				index, opts.GiveUpAfter, len(retry), last.op.Action, last.op.ID, last.reason)
+			return res, gaveUp(len(retry), last.op.Action+" "+last.op.ID+": "+last.reason)
 		}
 		wait := pause(round)
 		slog.Warn("bulk: retrying failed items", "index", index, "items", len(retry), "round", round+2, "pause", wait.Round(time.Millisecond), "example", last.reason)
 		select {
 		case <-ctx.Done():
 			return res, ctx.Err()
+		case <-gctx.Done():
+			return res, gaveUp(len(retry), last.op.Action+" "+last.op.ID+": "+last.reason)
 		case <-time.After(wait):
 		}
 		ops = func(yield func(Op) bool) {
@@ -140,13 +181,15 @@ type retryItem struct {
 // in lock-step and the node idles between bursts; measured on the local node
 // it reached about half the throughput of the same requests sent back to
 // back (docs/BENCHMARKS.md, bulk loading).
-func bulkRound(ctx context.Context, es *elasticsearch.Client, index string, ops iter.Seq[Op], opts BulkOptions, res *BulkResult, done *progressCounter) ([]retryItem, uint64, error) {
+func bulkRound(ctx context.Context, es *elasticsearch.Client, index string, ops iter.Seq[Op], opts BulkOptions, res *BulkResult, done *progressCounter) (retry []retryItem, requests uint64, sent int, err error) {
 	var (
-		mu    sync.Mutex
-		retry []retryItem
-		reqs  atomic.Uint64
-		wg    sync.WaitGroup
+		mu      sync.Mutex
+		reqs    atomic.Uint64
+		wg      sync.WaitGroup
+		refused *RefusedError
 	)
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	batches := make(chan []Op)
 	for range opts.Workers {
 		wg.Add(1)
@@ -154,8 +197,16 @@ func bulkRound(ctx context.Context, es *elasticsearch.Client, index string, ops 
 			defer wg.Done()
 			for batch := range batches {
 				reqs.Add(1)
-				outcomes := sendBulk(ctx, es, index, batch)
+				outcomes, fatal := sendBulk(ctx, es, index, batch, opts.RequestTimeout)
 				mu.Lock()
+				if fatal != nil {
+					if refused == nil {
+						refused = fatal
+					}
+					mu.Unlock()
+					stop() // the other workers stop sending too
+					continue
+				}
 				finals := 0
 				for i, o := range outcomes {
 					op := batch[i]
@@ -203,15 +254,19 @@ func bulkRound(ctx context.Context, es *elasticsearch.Client, index string, ops 
 			}
 		}
 		batch = append(batch, op)
+		sent++
 		size += len(op.Body) + len(op.ID) + 32
 	}
 	send()
 	close(batches)
 	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return nil, reqs.Load(), err
+	if refused != nil {
+		return nil, reqs.Load(), sent, refused
 	}
-	return retry, reqs.Load(), nil
+	if err := ctx.Err(); err != nil {
+		return nil, reqs.Load(), sent, err
+	}
+	return retry, reqs.Load(), sent, nil
 }
 
 // outcome is what one bulk item came to: an HTTP-like status and reason, or
@@ -222,8 +277,12 @@ type outcome struct {
 	err    string
 }
 
-// sendBulk posts one _bulk request and returns one outcome per op, in order.
-func sendBulk(ctx context.Context, es *elasticsearch.Client, index string, batch []Op) []outcome {
+// sendBulk posts one _bulk request, bounded by timeout, and returns one
+// outcome per op, in order, or a *RefusedError when the request was refused
+// as a whole.
+func sendBulk(ctx context.Context, es *elasticsearch.Client, index string, batch []Op, timeout time.Duration) ([]outcome, *RefusedError) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var body bytes.Buffer
 	for _, op := range batch {
 		id, _ := json.Marshal(op.ID)
@@ -243,7 +302,7 @@ func sendBulk(ctx context.Context, es *elasticsearch.Client, index string, batch
 	res, err := es.Bulk(bytes.NewReader(body.Bytes()), es.Bulk.WithIndex(index), es.Bulk.WithContext(ctx),
 		es.Bulk.WithFilterPath("errors", "items.*.status", "items.*.error"))
 	if err != nil {
-		return all(outcome{err: "bulk request: " + err.Error()})
+		return all(outcome{err: "bulk request: " + err.Error()}), nil
 	}
 	var blk struct {
 		Items []map[string]struct {
@@ -260,9 +319,16 @@ func sendBulk(ctx context.Context, es *elasticsearch.Client, index string, batch
 	if err := decode(res, &blk); err != nil {
 		var re *ResponseError
 		if errors.As(err, &re) && !retryableStatus(re.Status) {
-			return all(outcome{status: re.Status, reason: "the whole bulk request was refused: " + re.Error()})
+			reason := re.Reason
+			if re.Type != "" {
+				reason = re.Type + ": " + re.Reason
+			}
+			if reason == "" {
+				reason = http.StatusText(re.Status)
+			}
+			return nil, &RefusedError{Index: index, Status: re.Status, Reason: reason}
 		}
-		return all(outcome{err: "bulk answer: " + err.Error()})
+		return all(outcome{err: "bulk answer: " + err.Error()}), nil
 	}
 	for i := range out {
 		if i >= len(blk.Items) {
@@ -277,5 +343,5 @@ func sendBulk(ctx context.Context, es *elasticsearch.Client, index string, batch
 			out[i] = outcome{status: it.Status, reason: reason}
 		}
 	}
-	return out
+	return out, nil
 }

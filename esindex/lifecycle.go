@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/essync/essync/mappings"
 )
 
 // timestampLayout names concrete indices <alias>-<UTC time>; it sorts in time
@@ -102,7 +103,7 @@ func FinishLoad(ctx context.Context, es *elasticsearch.Client, index string, rep
 	if got != want {
 		return fmt.Errorf("index %s holds %d documents, want %d; not going live", index, got, want)
 	}
-	return SetMeta(ctx, es, index, map[string]any{"complete": true, "documents": want})
+	return SetMeta(ctx, es, index, func(m *Meta) { m.Complete, m.Documents = true, want })
 }
 
 // Refresh makes everything written to index visible to searches.
@@ -132,21 +133,14 @@ func Count(ctx context.Context, es *elasticsearch.Client, index string) (int, er
 	return c.Count, nil
 }
 
-// Meta is what essync records in an index's mapping _meta.essync.
-type Meta struct {
-	Model     string `json:"model"`
-	Dims      int    `json:"dims"`
-	Complete  bool   `json:"complete"`  // loaded and verified by a full run
-	Documents int    `json:"documents"` // documents at the last verified write
-	// Pending is set while an incremental run writes into the live index and
-	// cleared when it has finished: a later run that finds it set knows the
-	// stored neighbour lists may be half-updated and recomputes them all.
-	Pending bool `json:"incremental_pending"`
-}
+// Meta is what essync records in an index's mapping _meta.essync; the one
+// definition of its keys lives in the mappings package.
+type Meta = mappings.Meta
 
-// SetMeta merges fields into _meta.essync of index. _meta is replaced as a
-// whole by Elasticsearch, so it reads, merges and writes back.
-func SetMeta(ctx context.Context, es *elasticsearch.Client, index string, fields map[string]any) error {
+// SetMeta changes _meta.essync of index with change. _meta is replaced as a
+// whole by Elasticsearch, so it reads, changes and writes back; other _meta
+// keys are kept.
+func SetMeta(ctx context.Context, es *elasticsearch.Client, index string, change func(*Meta)) error {
 	metas, err := readMeta(ctx, es, index)
 	if err != nil {
 		return err
@@ -155,15 +149,14 @@ func SetMeta(ctx context.Context, es *elasticsearch.Client, index string, fields
 	if meta == nil {
 		meta = map[string]any{}
 	}
-	essync, _ := meta["essync"].(map[string]any)
-	if essync == nil {
-		essync = map[string]any{}
+	var essync Meta
+	b, _ := json.Marshal(meta["essync"])
+	if err := json.Unmarshal(b, &essync); err != nil {
+		return fmt.Errorf("essync metadata of %s: %w", index, err)
 	}
-	for k, v := range fields {
-		essync[k] = v
-	}
+	change(&essync)
 	meta["essync"] = essync
-	b, _ := json.Marshal(map[string]any{"_meta": meta})
+	b, _ = json.Marshal(map[string]any{"_meta": meta})
 	res, err := es.Indices.PutMapping([]string{index}, bytes.NewReader(b), es.Indices.PutMapping.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("mark %s: %w", index, err)
@@ -234,4 +227,17 @@ func AliasIndices(ctx context.Context, es *elasticsearch.Client, alias string) (
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// DeleteIndex deletes index; a missing index is not an error. It is how a
+// run that failed its publish gate removes its half-built index.
+func DeleteIndex(ctx context.Context, es *elasticsearch.Client, index string) error {
+	res, err := es.Indices.Delete([]string{index}, es.Indices.Delete.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", index, err)
+	}
+	if err := decode(res, nil); err != nil && !isStatus(err, 404) {
+		return fmt.Errorf("delete %s: %w", index, err)
+	}
+	return nil
 }

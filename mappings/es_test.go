@@ -59,8 +59,9 @@ func TestRenderOnRealElasticsearch(t *testing.T) {
 				t.Fatalf("create index: %d %s", code, out)
 			}
 			doc := func(id string, axis int, price, released string) string {
-				return fmt.Sprintf(`{"product_id":%q,"image_name":"a b.jpg","image_sha256":"ab12","image_vector":%s,
-					"similar_pi":["p-9"],"similar":[{"pi":"p-9","similarity":0.93}],"model":"test@1","synced_at":"2026-11-28T10:00:00Z",
+				return fmt.Sprintf(`{"product_id":%q,"image_name":"a b.jpg","image_vector":%s,
+					"similar_pi":["p-9"],"similar":[{"pi":"p-9","similarity":0.93}],"group_id":"g-p-9","group_size":2,
+					"essync":{"model":"test@1","image_sha256":"ab12","synced_at":"2026-11-28T10:00:00Z"},"model":"Air Max 90",
 					"title":"Red shoe","price":%s,"qty":3,"url":"https://shop.example/a","imageURL":"https://shop.example/a.jpg",
 					"released":%q,"embedding":%s,"seller":{"shop_url":"https://shop.example","name":"Shop"}}`,
 					id, unit(dims, axis), price, released, strings.Replace(unit(200, 1), "1", "0.5", 1))

@@ -19,7 +19,14 @@ var productsJSON []byte
 // SchemaVersion is the version of the document schema in products.json.
 // Bump it whenever a field changes meaning, so incremental runs refuse to
 // update an index built with another schema.
-const SchemaVersion = 1
+// Version 2 moved essync's bookkeeping (model, image_sha256, synced_at)
+// under the object field "essync" and reserved group_id/group_size.
+const SchemaVersion = 2
+
+// ReservedFields are the top-level document fields essync writes (or
+// reserves); a catalog field with one of these names would be overwritten,
+// so a run refuses such a catalog unless the field is renamed.
+var ReservedFields = []string{"product_id", "image_name", "image_vector", "similar_pi", "similar", "group_id", "group_size", "essync"}
 
 // Similarities are the dense_vector similarity functions Elasticsearch 8
 // knows. dot_product is the default: essync's vectors are unit length, so it
@@ -52,10 +59,15 @@ type Options struct {
 	// Model is the model fingerprint (e.g. "efficientnet-lite0@1a2b3c4d"),
 	// recorded in _meta so incremental runs can refuse a foreign index.
 	Model string
+	// K is the length of the similar lists, recorded so incremental runs
+	// refuse to mix list lengths; 0 is not recorded.
+	K int
 }
 
 // Meta is what essync records under mappings._meta.essync, so a later run
-// can tell whether an index was built by essync with the same model.
+// can tell whether an index was built by essync with the same model and
+// schema, whether it is complete, and whether an incremental run was
+// interrupted. It is the one description of these keys.
 type Meta struct {
 	// SchemaVersion is the document schema version (see SchemaVersion).
 	SchemaVersion int `json:"schema_version"`
@@ -67,6 +79,17 @@ type Meta struct {
 	Similarity string `json:"similarity"`
 	// IndexOptions is the index_options type of image_vector.
 	IndexOptions string `json:"index_options"`
+	// K is the length of the similar lists.
+	K int `json:"k,omitempty"`
+	// Complete is set once a full run loaded and verified the index, so
+	// pruning and rollback never pick a half-built one.
+	Complete bool `json:"complete"`
+	// Documents is the document count at the last verified write.
+	Documents int `json:"documents"`
+	// Pending is set while an incremental run writes into the live index and
+	// cleared when it has finished: a later run that finds it set knows the
+	// stored neighbour lists may be half-updated and recomputes them all.
+	Pending bool `json:"incremental_pending"`
 }
 
 // ErrNotEssync is returned (wrapped) by ReadMeta for an index without
@@ -113,7 +136,7 @@ func (o Options) Meta() (Meta, error) {
 	if err != nil {
 		return Meta{}, err
 	}
-	return Meta{SchemaVersion: SchemaVersion, Model: o.Model, Dims: o.Dims, Similarity: o.Similarity, IndexOptions: o.IndexOptions}, nil
+	return Meta{SchemaVersion: SchemaVersion, Model: o.Model, Dims: o.Dims, Similarity: o.Similarity, IndexOptions: o.IndexOptions, K: o.K}, nil
 }
 
 // Render returns the full create-index body (settings and mappings) for the
@@ -202,6 +225,8 @@ func (m Meta) Compatible(o Options) error {
 		return fmt.Errorf("index vectors come from model %q, this run uses %q: run a full sync", m.Model, want.Model)
 	case m.Dims != want.Dims:
 		return fmt.Errorf("index vectors have %d dims, this run's model has %d: run a full sync", m.Dims, want.Dims)
+	case want.K != 0 && m.K != want.K:
+		return fmt.Errorf("index lists hold k=%d similar products, this run asks for -k %d: run a full sync", m.K, want.K)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package mappings
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -30,6 +31,9 @@ type body struct {
 			IndexOptions struct {
 				Type string `json:"type"`
 			} `json:"index_options"`
+			Properties map[string]struct {
+				Type string `json:"type"`
+			} `json:"properties"`
 		} `json:"properties"`
 	} `json:"mappings"`
 }
@@ -92,11 +96,25 @@ func TestRenderSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	for field, typ := range map[string]string{
-		"product_id": "keyword", "image_name": "keyword", "image_sha256": "keyword",
-		"similar_pi": "keyword", "model": "keyword", "synced_at": "date", "similar": "object",
+		"product_id": "keyword", "image_name": "keyword", "similar_pi": "keyword", "similar": "object",
+		"group_id": "keyword", "group_size": "integer",
 	} {
 		if got := b.Mappings.Properties[field].Type; got != typ {
 			t.Errorf("%s type = %q, want %q", field, got, typ)
+		}
+	}
+	// essync's bookkeeping lives under one object, apart from catalog fields.
+	for field, typ := range map[string]string{"model": "keyword", "image_sha256": "keyword", "synced_at": "date"} {
+		if got := b.Mappings.Properties["essync"].Properties[field].Type; got != typ {
+			t.Errorf("essync.%s type = %q, want %q", field, got, typ)
+		}
+		if _, top := b.Mappings.Properties[field]; top {
+			t.Errorf("%s is still mapped at the top level, where a catalog field of that name belongs", field)
+		}
+	}
+	for name := range b.Mappings.Properties {
+		if !slices.Contains(ReservedFields, name) && name != "image_vector" {
+			t.Errorf("mapped top-level field %s is not in ReservedFields", name)
 		}
 	}
 	if e := b.Mappings.Properties["similar"].Enabled; e == nil || *e {
@@ -154,7 +172,7 @@ func TestRenderErrors(t *testing.T) {
 }
 
 func TestReadMetaAndCompatible(t *testing.T) {
-	opts := Options{Dims: 16, Model: "m@abc", IndexOptions: "int8_hnsw"}
+	opts := Options{Dims: 16, Model: "m@abc", IndexOptions: "int8_hnsw", K: 20}
 	out, err := Render(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +187,7 @@ func TestReadMetaAndCompatible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if meta.Model != "m@abc" || meta.Dims != 16 || meta.IndexOptions != "int8_hnsw" || meta.SchemaVersion != SchemaVersion {
+	if meta.Model != "m@abc" || meta.Dims != 16 || meta.IndexOptions != "int8_hnsw" || meta.SchemaVersion != SchemaVersion || meta.K != 20 {
 		t.Errorf("meta = %+v", meta)
 	}
 	tests := []struct {
@@ -181,6 +199,7 @@ func TestReadMetaAndCompatible(t *testing.T) {
 		{"other index options is still compatible", Options{Dims: 16, Model: "m@abc"}, ""},
 		{"other model", Options{Dims: 16, Model: "m@def"}, `model "m@abc", this run uses "m@def"`},
 		{"other dims", Options{Dims: 32, Model: "m@abc"}, "16 dims, this run's model has 32"},
+		{"other k", Options{Dims: 16, Model: "m@abc", K: 10}, "k=20 similar products, this run asks for -k 10"},
 		{"bad options", Options{Model: "m@abc"}, "out of range"},
 	}
 	for _, tc := range tests {

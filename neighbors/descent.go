@@ -45,7 +45,13 @@ func (g *Graph) join(n int, round int32, get func(i int, into *group)) {
 	bufs := make([][]float32, workers)
 	for lo := 0; lo < n; lo += offerBatch {
 		hi := min(lo+offerBatch, n)
+		if g.stopped() {
+			return
+		}
 		parallel(workers, hi-lo, func(w, i int) {
+			if g.stopped() {
+				return
+			}
 			gr := &groups[w]
 			get(lo+i, gr)
 			rs := gr.news
@@ -229,7 +235,7 @@ func (g *Graph) approximate(live []int32) float64 {
 		sk := g.m.sketch(live, uint64(o.Seed), o.Workers)
 		// A batch of trees is built in parallel (one per worker), then each
 		// tree's leaves are joined in parallel; only a batch is held at once.
-		for planted < total {
+		for planted < total && !g.stopped() {
 			built := make([]*tree, min(o.Workers, total-planted))
 			parallel(o.Workers, len(built), func(_, t int) {
 				built[t] = sk.buildTree(live, leaf, uint64(o.Seed)*1000003+uint64(planted+t)+1)
@@ -245,6 +251,9 @@ func (g *Graph) approximate(live []int32) float64 {
 	slog.Debug("neighbors: forest planted", "trees", planted, "leaf", leaf, "recall", recall, "took", time.Since(start), "cpu", cpuTime())
 	converged := max(1, len(live)*o.K/1000)
 	for rounds := 1; ; rounds++ {
+		if g.stopped() {
+			return recall
+		}
 		if o.Rounds > 0 && rounds > o.Rounds {
 			break
 		}

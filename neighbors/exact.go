@@ -20,6 +20,9 @@ func (g *Graph) exactAll(live []int32) {
 	}
 	bufs := make([][]float32, workers)
 	parallel(workers, nb, func(w, bi int) {
+		if g.stopped() {
+			return
+		}
 		if bufs[w] == nil {
 			bufs[w] = make([]float32, exactBlock*exactBlock)
 		}
@@ -75,6 +78,9 @@ func (g *Graph) exactRows(qs, cs []int32, k int, offer func(w int, c, q int32, s
 	const colBlock = 4 * exactBlock
 	bufs := make([][]float32, g.opts.Workers)
 	parallel(g.opts.Workers, nq, func(w, bi int) {
+		if g.stopped() {
+			return
+		}
 		if bufs[w] == nil {
 			bufs[w] = make([]float32, exactBlock*colBlock)
 		}

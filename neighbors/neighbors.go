@@ -1,6 +1,7 @@
 package neighbors
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -59,23 +60,47 @@ type Graph struct {
 	l      *lists
 	recall float64
 	exact  bool
+	done   <-chan struct{} // closed when the caller cancels; nil: never
+}
+
+// stopped reports whether the caller cancelled the current call: the long
+// loops check it between blocks of work and give up early.
+func (g *Graph) stopped() bool {
+	select {
+	case <-g.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // Build computes every item's top-K. vectors holds len(ids) unit-length rows of
 // dims floats, row-major; the Graph keeps a reference to it instead of copying,
 // so the caller must not modify it afterwards.
 func Build(ids []string, vectors []float32, dims int, opts Options) (*Graph, error) {
+	return BuildContext(context.Background(), ids, vectors, dims, opts)
+}
+
+// BuildContext is Build that stops early when ctx is cancelled, returning
+// ctx.Err() within about one block of work (milliseconds), so a run can stop
+// cleanly on a signal even in the middle of a long search.
+func BuildContext(ctx context.Context, ids []string, vectors []float32, dims int, opts Options) (*Graph, error) {
 	g, err := newGraph(ids, vectors, dims, opts)
 	if err != nil {
 		return nil, err
 	}
+	g.done = ctx.Done()
+	defer func() { g.done = nil }()
 	live := g.live()
 	if g.exact {
 		g.exactAll(live)
 		g.recall = 1
-		return g, nil
+	} else {
+		g.recall = g.approximate(live)
 	}
-	g.recall = g.approximate(live)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("neighbors: %w", err)
+	}
 	return g, nil
 }
 

@@ -1,6 +1,7 @@
 package neighbors
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -17,6 +18,12 @@ import (
 // entries heals instead of serving short lists. Recall is estimated on a
 // sample against brute force, as Build does.
 func Restore(ids []string, vectors []float32, dims int, lists [][]string, opts Options) (g *Graph, repaired []string, err error) {
+	return RestoreContext(context.Background(), ids, vectors, dims, lists, opts)
+}
+
+// RestoreContext is Restore that stops early when ctx is cancelled and
+// returns ctx.Err().
+func RestoreContext(ctx context.Context, ids []string, vectors []float32, dims int, lists [][]string, opts Options) (g *Graph, repaired []string, err error) {
 	if len(lists) != len(ids) {
 		return nil, nil, fmt.Errorf("neighbors: restore: %d lists for %d ids", len(lists), len(ids))
 	}
@@ -24,6 +31,13 @@ func Restore(ids []string, vectors []float32, dims int, lists [][]string, opts O
 	if err != nil {
 		return nil, nil, fmt.Errorf("restore: %w", err)
 	}
+	g.done = ctx.Done()
+	defer func() {
+		g.done = nil
+		if err == nil && ctx.Err() != nil {
+			g, repaired, err = nil, nil, fmt.Errorf("neighbors: restore: %w", ctx.Err())
+		}
+	}()
 	opts = g.opts
 	want := min(opts.K, len(ids)-1)
 	var short []int32

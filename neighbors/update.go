@@ -1,6 +1,7 @@
 package neighbors
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -26,6 +27,22 @@ const repairBudget = 64 << 20
 // again with the same vector are ignored, so running the same Update twice
 // changes nothing the second time.
 func (g *Graph) Update(add map[string][]float32, remove []string) ([]string, error) {
+	return g.UpdateContext(context.Background(), add, remove)
+}
+
+// UpdateContext is Update that stops early when ctx is cancelled and returns
+// ctx.Err(); the graph is then half-updated and must be discarded.
+func (g *Graph) UpdateContext(ctx context.Context, add map[string][]float32, remove []string) ([]string, error) {
+	g.done = ctx.Done()
+	defer func() { g.done = nil }()
+	changed, err := g.update(add, remove)
+	if err == nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("neighbors: update: %w", ctx.Err())
+	}
+	return changed, err
+}
+
+func (g *Graph) update(add map[string][]float32, remove []string) ([]string, error) {
 	addIDs := make([]string, 0, len(add))
 	for id, v := range add {
 		if id == "" {

@@ -4,7 +4,11 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/essync/essync/catalog"
@@ -37,7 +41,16 @@ type Config struct {
 
 	OutDir        string // where documents.ndjson goes without Elasticsearch
 	NeighborsJSON string // also write the old pipeline's nearest_neighbors.json here
-	MaxSkipped    int    // more skipped products than this makes the run "finished with too many skips"; <0 = no limit
+	MaxSkipped    int    // more skipped products than this fails the run before the swap; <0 = no limit
+	MaxRefused    Limit  // documents Elasticsearch may refuse before the publish gate fails (default 0)
+	KeepFailed    bool   // keep an index that failed the publish gate, for inspection
+	// Renames maps catalog field names to new names (old → new), applied
+	// before the collision check, e.g. {"model": "product_model"}.
+	Renames map[string]string
+
+	LeaseTTL time.Duration // lifetime of the alias lease without renewal (default 60s)
+	WaitLock time.Duration // wait this long for a held lease; 0: fail at once
+	Command  string        // recorded in the lease, e.g. "essync full"
 
 	Progress ProgressFunc // per-stage progress; nil = silent
 	Now      func() time.Time
@@ -47,9 +60,58 @@ type Config struct {
 // returns the function that reports how many are done.
 type ProgressFunc func(stage string, total int) func(done int)
 
-// ErrTooManySkipped is returned (wrapped) when a run finished but skipped
-// more products than Config.MaxSkipped allows.
-var ErrTooManySkipped = fmt.Errorf("too many products skipped")
+// ErrTooManySkipped is returned (wrapped) when a run skipped more products
+// than Config.MaxSkipped allows; nothing was published.
+var ErrTooManySkipped = errors.New("too many products skipped")
+
+// ErrUsage marks errors caused by how essync was called (flags, catalog
+// fields that need --rename): the CLI exits 2 for them.
+var ErrUsage = errors.New("usage error")
+
+// ErrGate is returned (wrapped) when the publish gate refused the new
+// index: the alias was not moved and nothing was pruned.
+var ErrGate = errors.New("publish gate: the new index did not go live")
+
+// Limit is a number of documents given as a count or as a percentage of the
+// documents a run sends (--max-refused 5, --max-refused 0.5%).
+type Limit struct {
+	Count   int
+	Percent float64 // used when IsPercent
+	// IsPercent says Percent applies rather than Count.
+	IsPercent bool
+}
+
+// ParseLimit reads "5" or "0.5%".
+func ParseLimit(s string) (Limit, error) {
+	s = strings.TrimSpace(s)
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || f < 0 || f > 100 {
+			return Limit{}, fmt.Errorf("%q is not a percentage between 0%% and 100%%", s)
+		}
+		return Limit{Percent: f, IsPercent: true}, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return Limit{}, fmt.Errorf("%q is neither a count (0, 1, …) nor a percentage (0.5%%)", s)
+	}
+	return Limit{Count: n}, nil
+}
+
+// Allowed returns how many of total documents the limit allows.
+func (l Limit) Allowed(total int) int {
+	if l.IsPercent {
+		return int(math.Floor(l.Percent / 100 * float64(total)))
+	}
+	return l.Count
+}
+
+func (l Limit) String() string {
+	if l.IsPercent {
+		return strconv.FormatFloat(l.Percent, 'g', -1, 64) + "%"
+	}
+	return strconv.Itoa(l.Count)
+}
 
 func (c *Config) neighborOptions() neighbors.Options {
 	return neighbors.Options{K: c.K, Exact: c.Exact, Recall: c.Recall, Seed: c.Seed}

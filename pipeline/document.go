@@ -2,11 +2,15 @@ package pipeline
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 
+	"github.com/essync/essync/catalog"
+	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/neighbors"
 )
 
@@ -22,9 +26,13 @@ type Document struct {
 	SyncedAt    string // RFC 3339, UTC
 }
 
-// reservedFields are the names essync writes; a catalog field of the same
-// name is overwritten (and reported once per run).
-var reservedFields = []string{"product_id", "image_name", "image_sha256", "image_vector", "similar_pi", "similar", "model", "synced_at"}
+// bookkeeping is essync's own record in a document, kept under one object
+// field ("essync") apart from the catalog's fields.
+type bookkeeping struct {
+	Model       string `json:"model"`
+	ImageSHA256 string `json:"image_sha256"`
+	SyncedAt    string `json:"synced_at"`
+}
 
 // similarEntry is one element of the "similar" field.
 type similarEntry struct {
@@ -36,7 +44,7 @@ type similarEntry struct {
 // raw JSON), then the essync fields. Keys are sorted so the same input always
 // gives the same bytes, which lets incremental runs compare documents.
 func encodeDocument(fields map[string]json.RawMessage, d Document) ([]byte, error) {
-	out := make(map[string]json.RawMessage, len(fields)+len(reservedFields))
+	out := make(map[string]json.RawMessage, len(fields)+8)
 	maps.Copy(out, fields)
 	for k, v := range essyncFields(d) {
 		out[k] = v
@@ -70,15 +78,14 @@ func essyncFields(d Document) map[string]json.RawMessage {
 	}
 	pisJSON, _ := json.Marshal(pis)
 	simJSON, _ := json.Marshal(sim)
+	book, _ := json.Marshal(bookkeeping{Model: d.Model, ImageSHA256: d.ImageSHA256, SyncedAt: d.SyncedAt})
 	return map[string]json.RawMessage{
 		"product_id":   str(d.ProductID),
 		"image_name":   str(d.ImageName),
-		"image_sha256": str(d.ImageSHA256),
 		"image_vector": encodeVector(d.Vector),
 		"similar_pi":   pisJSON,
 		"similar":      simJSON,
-		"model":        str(d.Model),
-		"synced_at":    str(d.SyncedAt),
+		"essync":       book,
 	}
 }
 
@@ -96,13 +103,55 @@ func encodeVector(v []float32) json.RawMessage {
 	return append(b, ']')
 }
 
-// collidingFields lists catalog fields that essync overwrites.
-func collidingFields(fields map[string]json.RawMessage) []string {
-	var out []string
-	for _, k := range reservedFields {
-		if _, ok := fields[k]; ok {
-			out = append(out, k)
+// ErrFieldCollision is returned (wrapped) when catalog fields carry names
+// essync writes at the top level of a document; the run refuses the catalog
+// rather than overwrite the shop's data.
+var ErrFieldCollision = errors.New("catalog fields collide with fields essync writes")
+
+// applyRenames renames catalog fields (old → new) in every product, then
+// refuses the catalog if a field still collides with a name essync writes.
+// The id and image fields may carry essync's own names for them
+// (product_id, image_name): the values are the same.
+func applyRenames(products []catalog.Product, renames map[string]string, opts catalog.Options) error {
+	collide := map[string]int{}
+	for _, p := range products {
+		for old, nu := range renames {
+			if v, ok := p.Fields[old]; ok {
+				if _, taken := p.Fields[nu]; taken {
+					return fmt.Errorf("--rename %s=%s: product %s (row %d) already has a field %s: %w", old, nu, p.ID, p.Row, nu, ErrUsage)
+				}
+				p.Fields[nu] = v
+				delete(p.Fields, old)
+			}
+		}
+		for _, name := range mappings.ReservedFields {
+			if _, ok := p.Fields[name]; ok && !ownName(name, opts) {
+				collide[name]++
+			}
 		}
 	}
-	return out
+	if len(collide) == 0 {
+		return nil
+	}
+	names := slices.Sorted(maps.Keys(collide))
+	var parts, hints []string
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s (%d products)", n, collide[n]))
+		hints = append(hints, "--rename "+n+"=catalog_"+n)
+	}
+	return fmt.Errorf("%w: %s; essync would overwrite them. Rename them, e.g. %s: %w",
+		ErrFieldCollision, strings.Join(parts, ", "), strings.Join(hints, " "), ErrUsage)
+}
+
+// ownName reports whether a catalog field called name is the id or image
+// field essync writes under that same name anyway.
+func ownName(name string, opts catalog.Options) bool {
+	id, image := opts.IDField, opts.ImageField
+	if id == "" {
+		id = catalog.DefaultIDField
+	}
+	if image == "" {
+		image = catalog.DefaultImageField
+	}
+	return (name == "product_id" && id == name) || (name == "image_name" && image == name)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -34,6 +35,13 @@ func Full(ctx context.Context, cfg Config) (*Report, error) {
 		if es, err = connect(ctx, *cfg.ES); err != nil {
 			return rep, err
 		}
+		// The lease comes before any work, so a second run on the alias
+		// waits or refuses before it embeds anything.
+		var release func()
+		if ctx, release, err = takeLease(ctx, &cfg, es, "essync full"); err != nil {
+			return rep, err
+		}
+		defer release()
 	}
 	products, embedder, err := readCatalogAndModel(&cfg, rep)
 	if err != nil {
@@ -44,29 +52,47 @@ func Full(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	graph, err := buildGraph(&cfg, items, rep.Dims, rep)
+	graph, err := buildGraph(ctx, &cfg, items, rep.Dims, rep)
 	if err != nil {
 		return rep, err
 	}
 	syncedAt := cfg.Now().UTC().Format(time.RFC3339)
+	if es != nil {
+		return rep, publish(ctx, &cfg, es, items, graph, syncedAt, rep)
+	}
 	docs, err := encodeAll(items, graph, rep.Model, syncedAt, rep)
 	if err != nil {
 		return rep, err
 	}
-	if cfg.NeighborsJSON != "" {
-		if err := WriteNearestNeighborsJSON(cfg.NeighborsJSON, graph.IDs(), graph.Neighbors); err != nil {
-			return rep, fmt.Errorf("nearest neighbors json: %w", err)
-		}
-	}
-	if es == nil {
-		err = writeBulkFile(&cfg, docs, rep)
-	} else {
-		err = publish(ctx, &cfg, es, docs, rep)
-	}
-	if err != nil {
+	if err := writeNeighborsJSON(&cfg, graph); err != nil {
 		return rep, err
 	}
-	return rep, checkSkipped(&cfg, rep)
+	if err := checkSkipped(&cfg, rep); err != nil {
+		return rep, err
+	}
+	return rep, writeBulkFile(&cfg, docs, rep)
+}
+
+// takeLease takes the alias's lease (waiting up to cfg.WaitLock) and returns
+// a context that is cancelled if the lease is lost, and the release function.
+func takeLease(ctx context.Context, cfg *Config, es *elasticsearch.Client, command string) (context.Context, func(), error) {
+	if cfg.Command != "" {
+		command = cfg.Command
+	}
+	lease, err := esindex.AcquireLease(ctx, es, cfg.Alias, esindex.LeaseOptions{Command: command, TTL: cfg.LeaseTTL, Wait: cfg.WaitLock})
+	if err != nil {
+		return ctx, nil, err
+	}
+	slog.Info("lease taken", "alias", cfg.Alias, "run", lease.Info().RunID)
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(lease.Context(), func() { cancel(context.Cause(lease.Context())) })
+	return ctx, func() {
+		stop()
+		if err := lease.Release(ctx); err != nil {
+			slog.Warn("could not release the lease; it expires by itself", "alias", cfg.Alias, "err", err)
+		}
+		cancel(nil)
+	}, nil
 }
 
 // connect builds the client and checks the cluster answers before any slow
@@ -87,35 +113,46 @@ func connect(ctx context.Context, cfg esindex.Config) (*elasticsearch.Client, er
 // encodeAll renders every item's document with its neighbour list.
 func encodeAll(items []item, g *neighbors.Graph, model, syncedAt string, rep *Report) ([]esindex.Op, error) {
 	docs := make([]esindex.Op, 0, len(items))
-	warned := map[string]bool{}
 	err := rep.timed("documents", func() error {
 		for _, it := range items {
-			for _, f := range collidingFields(it.Fields) {
-				if !warned[f] {
-					warned[f] = true
-					slog.Warn("catalog field is overwritten by essync's field of the same name", "field", f)
-				}
-			}
-			body, err := encodeDocument(it.Fields, Document{
-				ProductID: it.ID, ImageName: it.ImageName, ImageSHA256: it.SHA256, Vector: it.Vector,
-				Similar: g.Neighbors(it.ID), Model: model, SyncedAt: syncedAt,
-			})
+			op, err := encodeItem(it, g, model, syncedAt)
 			if err != nil {
 				return err
 			}
-			docs = append(docs, esindex.Op{Action: "index", ID: it.ID, Body: body})
+			docs = append(docs, op)
 		}
 		return nil
 	})
 	return docs, err
 }
 
-// publish loads docs into a new concrete index, verifies it, swaps the alias
-// and prunes old indices. Any failure before the swap leaves readers on the
-// previous index; the half-built one is pruned by a later run.
-func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, docs []esindex.Op, rep *Report) error {
+func encodeItem(it item, g *neighbors.Graph, model, syncedAt string) (esindex.Op, error) {
+	body, err := encodeDocument(it.Fields, Document{
+		ProductID: it.ID, ImageName: it.ImageName, ImageSHA256: it.SHA256, Vector: it.Vector,
+		Similar: g.Neighbors(it.ID), Model: model, SyncedAt: syncedAt,
+	})
+	return esindex.Op{Action: "index", ID: it.ID, Body: body}, err
+}
+
+func writeNeighborsJSON(cfg *Config, g *neighbors.Graph) error {
+	if cfg.NeighborsJSON == "" {
+		return nil
+	}
+	if err := WriteNearestNeighborsJSON(cfg.NeighborsJSON, g.IDs(), g.Neighbors); err != nil {
+		return fmt.Errorf("nearest neighbors json: %w", err)
+	}
+	return nil
+}
+
+// publish loads the documents into a new concrete index and puts it live
+// only if it passes the gate: every request accepted, refused documents
+// within --max-refused (and taken out of every list), skipped products
+// within --max-skipped, the count verified, the lease still ours. Otherwise
+// the alias and the previous indices stay as they are and the half-built
+// index is deleted (kept with --keep-failed).
+func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, items []item, g *neighbors.Graph, syncedAt string, rep *Report) error {
 	return rep.timed("index", func() error {
-		body, err := mappings.Render(mappings.Options{Dims: rep.Dims, IndexOptions: cfg.IndexOptions, Shards: cfg.Shards, Replicas: cfg.Replicas, Model: rep.Model})
+		body, err := mappings.Render(mappings.Options{Dims: rep.Dims, IndexOptions: cfg.IndexOptions, Shards: cfg.Shards, Replicas: cfg.Replicas, Model: rep.Model, K: cfg.K})
 		if err != nil {
 			return fmt.Errorf("mapping: %w", err)
 		}
@@ -124,25 +161,44 @@ func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, docs []
 		if err := esindex.CreateIndex(ctx, es, index, body); err != nil {
 			return err
 		}
-		opts := cfg.Bulk
-		opts.Progress = cfg.Progress("index", len(docs))
-		res, err := esindex.Bulk(ctx, es, index, slices.Values(docs), opts)
-		rep.Index.Bulk = res
+		fail := func(err error) error {
+			if cfg.KeepFailed {
+				rep.Index.KeptFailed = index
+				esindex.Refresh(context.WithoutCancel(ctx), es, index) // searchable for inspection; best effort
+				slog.Warn("the failed index is kept for inspection (--keep-failed); delete it when done", "index", index)
+			} else if derr := esindex.DeleteIndex(context.WithoutCancel(ctx), es, index); derr != nil {
+				slog.Warn("could not delete the half-built index; the next run prunes it", "index", index, "err", derr)
+			} else {
+				rep.Index.Discarded = index
+			}
+			return err
+		}
+		docs, err := encodeAll(items, g, rep.Model, syncedAt, rep)
 		if err != nil {
-			return err
+			return fail(err)
 		}
-		for _, f := range res.Failed {
-			rep.skip(Skipped{Stage: "index", ID: f.ID, Kind: "rejected", Reason: fmt.Sprintf("elasticsearch refused the document (%d): %s", f.Status, f.Reason)})
+		kept, err := load(ctx, cfg, es, index, docs, items, g, syncedAt, rep)
+		if err != nil {
+			return fail(err)
 		}
-		if err := esindex.FinishLoad(ctx, es, index, cfg.Replicas, res.Succeeded); err != nil {
-			return err
+		if err := writeNeighborsJSON(cfg, g); err != nil {
+			return fail(err)
+		}
+		if err := checkSkipped(cfg, rep); err != nil {
+			return fail(err)
+		}
+		if err := esindex.FinishLoad(ctx, es, index, cfg.Replicas, kept); err != nil {
+			return fail(fmt.Errorf("%w: %w", ErrGate, err))
+		}
+		if lease := leaseCheck(ctx); lease != nil {
+			return fail(lease)
 		}
 		previous, err := esindex.SwapAlias(ctx, es, cfg.Alias, index)
 		if err != nil {
-			return err
+			return fail(err)
 		}
-		rep.Index.Live, rep.Index.Previous, rep.Indexed = index, previous, res.Succeeded
-		slog.Info("alias swapped", "alias", cfg.Alias, "index", index, "previous", previous, "documents", res.Succeeded)
+		rep.Index.Live, rep.Index.Previous, rep.Indexed = index, previous, kept
+		slog.Info("alias swapped", "alias", cfg.Alias, "index", index, "previous", previous, "documents", kept)
 		pruned, err := esindex.Prune(ctx, es, cfg.Alias, cfg.Keep)
 		rep.Index.Pruned = pruned
 		if err != nil {
@@ -150,6 +206,88 @@ func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, docs []
 		}
 		return nil
 	})
+}
+
+// leaseCheck returns the cause when the run's lease was lost.
+func leaseCheck(ctx context.Context) error {
+	if cause := context.Cause(ctx); errors.Is(cause, esindex.ErrLeaseLost) {
+		return cause
+	}
+	return nil
+}
+
+// maxResends bounds the rounds of taking refused products out of the lists
+// and sending the documents whose lists changed.
+const maxResends = 3
+
+// load bulk-loads docs into index and applies the refusal part of the gate:
+// more refused documents than --max-refused fails the run; tolerated ones
+// are listed in the report, removed from the graph, and every document whose
+// list named them is sent again. It returns the documents the index holds.
+func load(ctx context.Context, cfg *Config, es *elasticsearch.Client, index string, docs []esindex.Op, items []item, g *neighbors.Graph, syncedAt string, rep *Report) (int, error) {
+	byID := make(map[string]item, len(items))
+	for _, it := range items {
+		byID[it.ID] = it
+	}
+	refused := map[string]bool{}
+	allowed := cfg.MaxRefused.Allowed(len(docs))
+	opts := cfg.Bulk
+	opts.Progress = cfg.Progress("index", len(docs))
+	for round := 0; len(docs) > 0; round++ {
+		res, err := esindex.Bulk(ctx, es, index, slices.Values(docs), opts)
+		addBulk(&rep.Index.Bulk, res)
+		if err != nil {
+			return 0, err
+		}
+		var fresh []string
+		for _, f := range res.Failed {
+			if refused[f.ID] {
+				continue
+			}
+			refused[f.ID] = true
+			fresh = append(fresh, f.ID)
+			rep.skip(Skipped{Stage: "index", ID: f.ID, Image: byID[f.ID].ImageName, Row: byID[f.ID].Row, Kind: "rejected",
+				Reason: fmt.Sprintf("elasticsearch refused the document (%d): %s", f.Status, f.Reason)})
+		}
+		rep.Index.Refused = len(refused)
+		if len(refused) > allowed {
+			first := res.Failed[0]
+			return 0, fmt.Errorf("%w: elasticsearch refused %d documents, --max-refused allows %s (%d); first: %s: %s (all are listed in the report)",
+				ErrGate, len(refused), cfg.MaxRefused, allowed, first.ID, first.Reason)
+		}
+		if len(fresh) == 0 {
+			break
+		}
+		if round == maxResends {
+			return 0, fmt.Errorf("%w: documents were still refused after %d rounds of taking refused products out of the lists", ErrGate, maxResends)
+		}
+		slog.Warn("elasticsearch refused documents; taking them out of every similar list", "refused", len(fresh), "max_refused", allowed)
+		changed, err := g.UpdateContext(ctx, nil, fresh)
+		if err != nil {
+			return 0, fmt.Errorf("neighbors: %w", err)
+		}
+		docs = docs[:0:0]
+		for _, id := range changed {
+			if refused[id] {
+				continue
+			}
+			op, err := encodeItem(byID[id], g, rep.Model, syncedAt)
+			if err != nil {
+				return 0, err
+			}
+			docs = append(docs, op)
+		}
+		opts.Progress = cfg.Progress("index (lists without refused)", len(docs))
+	}
+	return len(items) - len(refused), nil
+}
+
+func addBulk(total *esindex.BulkResult, r esindex.BulkResult) {
+	total.Succeeded += r.Succeeded
+	total.Failed = append(total.Failed, r.Failed...)
+	total.Retried += r.Retried
+	total.Rounds += r.Rounds
+	total.Requests += r.Requests
 }
 
 // writeBulkFile writes the documents as bulk-ready NDJSON (action line,
@@ -188,7 +326,8 @@ func writeBulkFile(cfg *Config, docs []esindex.Op, rep *Report) error {
 	})
 }
 
-// checkSkipped turns "too many skipped products" into ErrTooManySkipped.
+// checkSkipped turns "too many skipped products" into ErrTooManySkipped;
+// it runs before anything is published.
 func checkSkipped(cfg *Config, rep *Report) error {
 	if cfg.MaxSkipped >= 0 && len(rep.Skipped) > cfg.MaxSkipped {
 		return fmt.Errorf("%w: %d skipped, --max-skipped is %d (see the report)", ErrTooManySkipped, len(rep.Skipped), cfg.MaxSkipped)

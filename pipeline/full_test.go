@@ -45,7 +45,7 @@ func TestFullPublishesExactNeighboursAndGroupMatesFirst(t *testing.T) {
 	}
 	want := exactTopK(docs, 20)
 	for id, doc := range docs {
-		if doc.ProductID != id || doc.Title == "" || doc.Price == 0 || doc.Model != rep.Model || len(doc.ImageSHA256) != 64 {
+		if doc.ProductID != id || doc.Title == "" || doc.Price == 0 || doc.Essync.Model != rep.Model || len(doc.Essync.ImageSHA256) != 64 || doc.Essync.SyncedAt == "" {
 			t.Errorf("%s: document fields wrong: %+v", id, doc)
 		}
 		if !sameUpToTies(doc, want[id], docs) {

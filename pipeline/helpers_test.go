@@ -37,19 +37,21 @@ func e2eConfig(t *testing.T, alias string) pipeline.Config {
 
 // storedDoc is the part of a product document the tests look at.
 type storedDoc struct {
-	ProductID   string    `json:"product_id"`
-	Group       string    `json:"group"`
-	Title       string    `json:"title"`
-	Price       float64   `json:"price"`
-	ImageSHA256 string    `json:"image_sha256"`
-	Vector      []float32 `json:"image_vector"`
-	SimilarPI   []string  `json:"similar_pi"`
-	Similar     []struct {
+	ProductID string    `json:"product_id"`
+	Group     string    `json:"group"`
+	Title     string    `json:"title"`
+	Price     float64   `json:"price"`
+	Vector    []float32 `json:"image_vector"`
+	SimilarPI []string  `json:"similar_pi"`
+	Similar   []struct {
 		PI         string  `json:"pi"`
 		Similarity float32 `json:"similarity"`
 	} `json:"similar"`
-	Model    string `json:"model"`
-	SyncedAt string `json:"synced_at"`
+	Essync struct {
+		Model       string `json:"model"`
+		ImageSHA256 string `json:"image_sha256"`
+		SyncedAt    string `json:"synced_at"`
+	} `json:"essync"`
 }
 
 // readAll returns every document behind target, by id.

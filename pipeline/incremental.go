@@ -14,6 +14,7 @@ import (
 	"github.com/essync/essync/catalog"
 	"github.com/essync/essync/embed"
 	"github.com/essync/essync/esindex"
+	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/neighbors"
 )
 
@@ -42,6 +43,11 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	ctx, release, err := takeLease(ctx, &cfg, es, "essync incremental")
+	if err != nil {
+		return rep, err
+	}
+	defer release()
 	index, meta, err := liveIndex(ctx, es, cfg.Alias)
 	if err != nil {
 		return rep, err
@@ -52,8 +58,13 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, err
 	}
 	defer embedder.Close()
-	if meta.Model != rep.Model {
+	switch {
+	case meta.SchemaVersion != mappings.SchemaVersion:
+		return rep, fmt.Errorf("index %s has essync document schema %d but this essync writes schema %d: %w to rebuild it", index, meta.SchemaVersion, mappings.SchemaVersion, ErrNeedsFull)
+	case meta.Model != rep.Model:
 		return rep, fmt.Errorf("index %s was built with model %s but this run uses %s: %w to rebuild it", index, meta.Model, rep.Model, ErrNeedsFull)
+	case meta.K != cfg.K:
+		return rep, fmt.Errorf("index %s holds lists of k=%d similar products but this run asks for -k %d: %w to rebuild it", index, meta.K, cfg.K, ErrNeedsFull)
 	}
 	var state map[string]*stored
 	if err := rep.timed("read", func() error {
@@ -66,18 +77,62 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	graph, err := updateGraph(&cfg, state, plan, rep.Dims, meta.Pending, rep)
+	graph, err := updateGraph(ctx, &cfg, state, plan, rep.Dims, meta.Pending, rep)
 	if err != nil {
 		return rep, err
 	}
-	ops, err := changedDocuments(&cfg, plan, state, graph, rep)
-	if err != nil {
+	if err := checkSkipped(&cfg, rep); err != nil {
 		return rep, err
 	}
-	if err := writeChanges(ctx, &cfg, es, index, ops, len(plan.final), rep); err != nil {
-		return rep, err
+	return rep, writeIncremental(ctx, &cfg, es, index, plan, state, graph, rep)
+}
+
+// writeIncremental writes the changed documents. Documents Elasticsearch
+// refuses count against --max-refused; tolerated refusals of new products
+// are taken out of the lists, and the changes computed and written again, so
+// no list names a product the index does not hold.
+func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client, index string, p *plan, state map[string]*stored, g *neighbors.Graph, rep *Report) error {
+	refused := map[string]bool{}
+	for round := 0; ; round++ {
+		ops, err := changedDocuments(cfg, p, state, g, rep)
+		if err != nil {
+			return err
+		}
+		failed, err := writeChanges(ctx, cfg, es, index, ops, len(p.final), rep)
+		if err != nil {
+			return err
+		}
+		var gone []string
+		for _, f := range failed {
+			if refused[f.ID] {
+				continue
+			}
+			refused[f.ID] = true
+			rep.skip(Skipped{Stage: "index", ID: f.ID, Kind: "rejected", Reason: fmt.Sprintf("elasticsearch refused the %s (%d): %s", f.Action, f.Status, f.Reason)})
+			if _, known := state[f.ID]; !known && f.Action == "index" {
+				gone = append(gone, f.ID) // a new product the index does not hold
+			}
+		}
+		rep.Index.Refused = len(refused)
+		if allowed := cfg.MaxRefused.Allowed(len(ops)); len(refused) > allowed {
+			return fmt.Errorf("%w: elasticsearch refused %d operations, --max-refused allows %s (%d); first: %s: %s (all are listed in the report)",
+				ErrGate, len(refused), cfg.MaxRefused, allowed, failed[0].ID, failed[0].Reason)
+		}
+		if len(gone) == 0 {
+			return nil
+		}
+		if round == maxResends {
+			return fmt.Errorf("%w: documents were still refused after %d rounds", ErrGate, maxResends)
+		}
+		for _, id := range gone {
+			delete(p.final, id)
+			delete(p.added, id)
+		}
+		if _, err := g.UpdateContext(ctx, nil, gone); err != nil {
+			return fmt.Errorf("neighbors: %w", err)
+		}
+		rep.Changes.Unchanged, rep.Changes.ListsChanged, rep.Changes.FieldsChanged = 0, 0, 0
 	}
-	return rep, checkSkipped(&cfg, rep)
 }
 
 // liveIndex finds the concrete index behind alias and checks essync built it.
@@ -173,7 +228,7 @@ func planChanges(ctx context.Context, cfg *Config, e *embed.Embedder, products [
 // updateGraph restores the stored lists and applies the plan. After a crash
 // mid-write (pending mark) the stored lists cannot be trusted, so every list
 // is recomputed from the vectors instead.
-func updateGraph(cfg *Config, state map[string]*stored, p *plan, dims int, pending bool, rep *Report) (*neighbors.Graph, error) {
+func updateGraph(ctx context.Context, cfg *Config, state map[string]*stored, p *plan, dims int, pending bool, rep *Report) (*neighbors.Graph, error) {
 	var g *neighbors.Graph
 	err := rep.timed("neighbors", func() error {
 		opts := cfg.neighborOptions()
@@ -183,7 +238,7 @@ func updateGraph(cfg *Config, state map[string]*stored, p *plan, dims int, pendi
 			slices.SortFunc(items, func(a, b item) int { return a.Row - b.Row })
 			ids, vectors := matrixOf(items, dims)
 			var err error
-			g, err = neighbors.Build(ids, vectors, dims, opts)
+			g, err = neighbors.BuildContext(ctx, ids, vectors, dims, opts)
 			return err
 		}
 		ids := slices.Sorted(maps.Keys(state))
@@ -195,14 +250,14 @@ func updateGraph(cfg *Config, state map[string]*stored, p *plan, dims int, pendi
 		}
 		var err error
 		var repaired []string
-		g, repaired, err = neighbors.Restore(ids, vectors, dims, lists, opts)
+		g, repaired, err = neighbors.RestoreContext(ctx, ids, vectors, dims, lists, opts)
 		if err != nil {
 			return fmt.Errorf("restore neighbours: %w", err)
 		}
 		if len(repaired) > 0 {
 			slog.Warn("stored neighbour lists named missing products; recomputed them", "products", len(repaired))
 		}
-		if _, err := g.Update(p.added, p.removed); err != nil {
+		if _, err := g.UpdateContext(ctx, p.added, p.removed); err != nil {
 			return fmt.Errorf("update neighbours: %w", err)
 		}
 		return nil
@@ -275,35 +330,36 @@ func onlyListsDiffer(a, b map[string]json.RawMessage) bool {
 // listUpdate is the partial update that replaces a document's lists.
 func listUpdate(d Document) []byte {
 	f := essyncFields(d)
-	body, _ := json.Marshal(map[string]any{"doc": map[string]json.RawMessage{
-		"similar_pi": f["similar_pi"], "similar": f["similar"], "synced_at": f["synced_at"],
+	body, _ := json.Marshal(map[string]any{"doc": map[string]any{
+		"similar_pi": f["similar_pi"], "similar": f["similar"], "essync": map[string]string{"synced_at": d.SyncedAt},
 	}})
 	return body
 }
 
 // writeChanges applies ops to the live index under the pending mark, then
-// refreshes, checks the document count and clears the mark.
-func writeChanges(ctx context.Context, cfg *Config, es *elasticsearch.Client, index string, ops []esindex.Op, want int, rep *Report) error {
+// refreshes, checks the document count and clears the mark. It returns the
+// operations Elasticsearch refused; with refusals the mark stays set, so
+// the next run recomputes every list.
+func writeChanges(ctx context.Context, cfg *Config, es *elasticsearch.Client, index string, ops []esindex.Op, want int, rep *Report) ([]esindex.ItemFailure, error) {
 	if len(ops) == 0 {
 		rep.Indexed = want
 		slog.Info("the index is up to date; nothing written", "index", index)
-		return nil
+		return nil, nil
 	}
-	return rep.timed("index", func() error {
-		if err := esindex.SetMeta(ctx, es, index, map[string]any{"incremental_pending": true}); err != nil {
+	var failed []esindex.ItemFailure
+	err := rep.timed("index", func() error {
+		if err := esindex.SetMeta(ctx, es, index, func(m *esindex.Meta) { m.Pending = true }); err != nil {
 			return err
 		}
 		bulk := cfg.Bulk
 		bulk.Progress = cfg.Progress("index", len(ops))
 		res, err := esindex.Bulk(ctx, es, index, slices.Values(ops), bulk)
-		rep.Index.Bulk = res
+		addBulk(&rep.Index.Bulk, res)
+		rep.Changes.Written += res.Succeeded
 		if err != nil {
-			return fmt.Errorf("%w; the next incremental run will finish the job", err)
+			return fmt.Errorf("%w; the live index carries a pending mark and the next incremental run will finish the job", err)
 		}
-		rep.Changes.Written = res.Succeeded
-		for _, f := range res.Failed {
-			rep.skip(Skipped{Stage: "index", ID: f.ID, Kind: "rejected", Reason: fmt.Sprintf("elasticsearch refused the %s (%d): %s", f.Action, f.Status, f.Reason)})
-		}
+		failed = res.Failed
 		if err := esindex.Refresh(ctx, es, index); err != nil {
 			return err
 		}
@@ -311,10 +367,14 @@ func writeChanges(ctx context.Context, cfg *Config, es *elasticsearch.Client, in
 		if err != nil {
 			return err
 		}
-		if len(res.Failed) == 0 && n != want {
+		rep.Indexed = n
+		if len(failed) > 0 {
+			return nil
+		}
+		if n != want {
 			return fmt.Errorf("index %s holds %d documents after the update, want %d; the next incremental run will repair it", index, n, want)
 		}
-		rep.Indexed = n
-		return esindex.SetMeta(ctx, es, index, map[string]any{"incremental_pending": false, "documents": n})
+		return esindex.SetMeta(ctx, es, index, func(m *esindex.Meta) { m.Pending, m.Documents = false, n })
 	})
+	return failed, err
 }

@@ -84,4 +84,17 @@ func killDuringSecondBulk(t *testing.T, args ...string) {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
+	breakDeadLease(t, args)
+}
+
+// breakDeadLease checks that the killed run left its lease on the alias
+// (it had no chance to release it) and breaks it as `essync unlock` does, so
+// the next run need not wait for it to expire.
+func breakDeadLease(t *testing.T, args []string) {
+	t.Helper()
+	alias := args[slices.Index(args, "--index")+1]
+	holder, found, err := esindex.BreakLease(context.Background(), estest.Client(t), alias)
+	if err != nil || !found || holder.Command != "essync "+args[0] {
+		t.Fatalf("the killed run's lease on %s: %+v found %v err %v", alias, holder, found, err)
+	}
 }

@@ -43,6 +43,10 @@ type Report struct {
 
 	Skipped      []Skipped          `json:"skipped"`
 	StageSeconds map[string]float64 `json:"stage_seconds"`
+
+	// Error says why the run failed ("" when it succeeded): the publish
+	// gate's reason, a refused request, a held lease, a signal, …
+	Error string `json:"error,omitempty"`
 }
 
 // NeighborsReport says how the top-K lists were computed and how good they are.
@@ -60,6 +64,11 @@ type IndexReport struct {
 	Pruned   []string           `json:"pruned,omitempty"`
 	OutFile  string             `json:"out_file,omitempty"` // bulk-ready NDJSON when no Elasticsearch
 	Bulk     esindex.BulkResult `json:"bulk"`
+	Refused  int                `json:"refused"` // documents Elasticsearch refused (listed in skipped)
+	// Discarded is the half-built index deleted after a failed run;
+	// KeptFailed the one kept for inspection (--keep-failed).
+	Discarded  string `json:"discarded,omitempty"`
+	KeptFailed string `json:"kept_failed,omitempty"`
 }
 
 // ChangeReport counts what an incremental run found and wrote.

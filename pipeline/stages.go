@@ -46,12 +46,16 @@ func readCatalog(cfg *Config, rep *Report) ([]catalog.Product, error) {
 	return products, err
 }
 
-// readCatalogAndModel reads the catalog and starts the embedder: the first
+// readCatalogAndModel reads the catalog, applies --rename and refuses
+// fields that collide with essync's, then starts the embedder: the first
 // steps of every run. The caller closes the embedder.
 func readCatalogAndModel(cfg *Config, rep *Report) ([]catalog.Product, *embed.Embedder, error) {
 	products, err := readCatalog(cfg, rep)
 	if err != nil {
 		return nil, nil, err
+	}
+	if err := applyRenames(products, cfg.Renames, cfg.Catalog); err != nil {
+		return nil, nil, fmt.Errorf("catalog %s: %w", cfg.CatalogPath, err)
 	}
 	e, err := openEmbedder(cfg, rep)
 	if err != nil {
@@ -110,12 +114,12 @@ func embedProducts(ctx context.Context, cfg *Config, e *embed.Embedder, products
 }
 
 // buildGraph computes every item's top-K.
-func buildGraph(cfg *Config, items []item, dims int, rep *Report) (*neighbors.Graph, error) {
+func buildGraph(ctx context.Context, cfg *Config, items []item, dims int, rep *Report) (*neighbors.Graph, error) {
 	var g *neighbors.Graph
 	err := rep.timed("neighbors", func() error {
 		ids, vectors := matrixOf(items, dims)
 		var err error
-		g, err = neighbors.Build(ids, vectors, dims, cfg.neighborOptions())
+		g, err = neighbors.BuildContext(ctx, ids, vectors, dims, cfg.neighborOptions())
 		if err != nil {
 			return fmt.Errorf("neighbors: %w", err)
 		}

@@ -34,19 +34,18 @@ func readState(ctx context.Context, es *elasticsearch.Client, index string, dims
 			return fmt.Errorf("document %s: %w", d.ID, err)
 		}
 		s := &stored{Source: src}
-		var essync struct {
-			SHA256   string    `json:"image_sha256"`
-			Vector   []float32 `json:"image_vector"`
-			Similar  []string  `json:"similar_pi"`
-			SyncedAt string    `json:"synced_at"`
+		var doc struct {
+			Vector  []float32   `json:"image_vector"`
+			Similar []string    `json:"similar_pi"`
+			Essync  bookkeeping `json:"essync"`
 		}
-		if err := json.Unmarshal(d.Source, &essync); err != nil {
+		if err := json.Unmarshal(d.Source, &doc); err != nil {
 			return fmt.Errorf("document %s: %w", d.ID, err)
 		}
-		if len(essync.Vector) != dims || essync.SHA256 == "" {
-			return fmt.Errorf("document %s has no essync vector of %d dims or no image hash: run essync full", d.ID, dims)
+		if len(doc.Vector) != dims || doc.Essync.ImageSHA256 == "" {
+			return fmt.Errorf("document %s has no essync vector of %d dims or no essync.image_sha256: %w to rebuild the index", d.ID, dims, ErrNeedsFull)
 		}
-		s.SHA256, s.Vector, s.Similar, s.SyncedAt = essync.SHA256, essync.Vector, essync.Similar, essync.SyncedAt
+		s.SHA256, s.Vector, s.Similar, s.SyncedAt = doc.Essync.ImageSHA256, doc.Vector, doc.Similar, doc.Essync.SyncedAt
 		state[d.ID] = s
 		return nil
 	})

@@ -65,7 +65,8 @@ func benchDocuments(n, dims int) []benchDoc {
 		}
 		norm = math.Sqrt(norm)
 		var b bytes.Buffer
-		fmt.Fprintf(&b, `{"image_name":"%s.jpg","image_sha256":"%064x","image_vector":[`, id, r.Uint64())
+		sha := r.Uint64()
+		fmt.Fprintf(&b, `{"essync":{"image_sha256":"%064x","model":"bench@synthetic","synced_at":"2026-11-28T00:00:00Z"},"image_name":"%s.jpg","image_vector":[`, sha, id)
 		for k, x := range v {
 			if k > 0 {
 				b.WriteByte(',')
@@ -83,7 +84,7 @@ func benchDocuments(n, dims int) []benchDoc {
 		}
 		pj, _ := json.Marshal(pis)
 		sj, _ := json.Marshal(sims)
-		fmt.Fprintf(&b, `],"model":"bench@synthetic","price":%.2f,"product_id":"%s","shop":"shop-%d","similar":%s,"similar_pi":%s,"synced_at":"2026-11-28T00:00:00Z","title":"Synthetic product %d"}`,
+		fmt.Fprintf(&b, `],"price":%.2f,"product_id":"%s","shop":"shop-%d","similar":%s,"similar_pi":%s,"title":"Synthetic product %d"}`,
 			float64(r.IntN(100000))/100, id, i%7, sj, pj, i)
 		docs[i] = benchDoc{ID: id, Body: b.Bytes()}
 	}

@@ -323,7 +323,7 @@ func exactListChanges(ctx context.Context, r *benchRun, all, before, final []ben
 			ids[i] = p.ID
 			rows = append(rows, vec[p.ID]...)
 		}
-		return neighbors.Build(ids, rows, e.Dims(), neighbors.Options{K: 20, Exact: true})
+		return neighbors.BuildContext(ctx, ids, rows, e.Dims(), neighbors.Options{K: 20, Exact: true})
 	}
 	old, err := exact(before)
 	if err != nil {

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
+	"strings"
 	"time"
 
 	"github.com/essync/essync/catalog"
@@ -25,40 +23,57 @@ func fullCommand() *cli.Command {
 computes each product's K most similar products, loads the documents into a new
 concrete index <alias>-<UTC time> and moves the alias to it in one atomic call.
 Readers never see a half-built index; the previous index is kept for rollback.
+The new index goes live only if it passes the publish gate: every bulk request
+accepted, at most --max-refused refused documents (taken out of every similar
+list), at most --max-skipped skipped products, the document count verified.
 Without --es-url the documents are written to --out as bulk-ready NDJSON.
 
-Exit codes: 0 success, 1 failure, 2 usage error, 3 finished but more than
---max-skipped products were skipped.`,
-		Flags:  syncFlags(),
+` + exitCodesHelp,
+		Flags:  append(append(commonSyncFlags(), fullOnlyFlags()...), append(modelFlags(), esFlags()...)...),
 		Action: func(c *cli.Context) error { return runSync(c, pipeline.Full) },
 	}
 }
 
-// syncFlags are the flags of full and incremental.
-func syncFlags() []cli.Flag {
-	flags := []cli.Flag{
+// exitCodesHelp documents the exit codes of full and incremental.
+const exitCodesHelp = `Exit codes: 0 success; 1 failure (nothing was published: the alias is where it
+was); 2 usage error; 3 more than --max-skipped products were skipped (nothing
+published); 4 another run holds the alias's lease (see essync unlock);
+130/143 stopped by SIGINT/SIGTERM (alias untouched, lease released).`
+
+// commonSyncFlags are the flags full and incremental share.
+func commonSyncFlags() []cli.Flag {
+	return []cli.Flag{
 		&cli.PathFlag{Name: "catalog", Usage: "product catalog: JSON array, NDJSON, or NDJSON of arrays", Required: true},
 		&cli.PathFlag{Name: "images", Usage: "folder the catalog's image names are relative to", Required: true},
 		&cli.StringFlag{Name: "id-field", Value: catalog.DefaultIDField, Usage: "catalog field holding the product id"},
 		&cli.StringFlag{Name: "image-field", Value: catalog.DefaultImageField, Usage: "catalog field holding the image file name"},
+		&cli.StringSliceFlag{Name: "rename", Usage: "rename a catalog field that collides with one essync writes, e.g. --rename model=product_model (repeatable)"},
 		&cli.IntFlag{Name: "k", Value: 20, Usage: "similar products per product"},
 		&cli.BoolFlag{Name: "exact", Usage: "exact top-K by brute force instead of the approximate forest"},
 		&cli.Float64Flag{Name: "recall", Value: 0.99, Usage: "recall@K the approximate search must reach"},
 		&cli.StringFlag{Name: "index", Value: "products", Usage: "alias readers query; concrete indices are <index>-<UTC time>"},
+		&cli.IntFlag{Name: "bulk-workers", Value: 2, Usage: "parallel bulk requests"},
+		&cli.IntFlag{Name: "bulk-bytes", Value: 4 << 20, Usage: "bulk request size in bytes"},
+		&cli.DurationFlag{Name: "give-up", Value: 5 * time.Minute, Usage: "wall-clock bound on the bulk load with all its retries and stuck requests (the alias stays put)"},
+		&cli.StringFlag{Name: "max-refused", Value: "0", Usage: "documents Elasticsearch may refuse (count, or percentage like 0.5%) before the run fails"},
+		&cli.DurationFlag{Name: "wait-lock", Usage: "wait this long for another run's lease on the alias (0: exit 4 at once)"},
+		&cli.PathFlag{Name: "report", Usage: "run report JSON (default: report.json in --out, or essync-report.json)"},
+		&cli.IntFlag{Name: "max-skipped", Value: -1, Usage: "exit 3, publishing nothing, if more products than this are skipped (-1: no limit)"},
+	}
+}
+
+// fullOnlyFlags shape a new index; incremental updates the live one and
+// refuses them.
+func fullOnlyFlags() []cli.Flag {
+	return []cli.Flag{
 		&cli.IntFlag{Name: "keep", Value: 1, Usage: "previous complete indices to keep for rollback"},
 		&cli.IntFlag{Name: "replicas", Value: 1, Usage: "replicas of the new index once loaded"},
 		&cli.IntFlag{Name: "shards", Value: 1, Usage: "primary shards of a new index"},
 		&cli.StringFlag{Name: "index-options", Value: "hnsw", Usage: "dense_vector index_options type: hnsw, int8_hnsw, int4_hnsw, flat, int8_flat, …"},
-		&cli.IntFlag{Name: "bulk-workers", Value: 2, Usage: "parallel bulk requests"},
-		&cli.IntFlag{Name: "bulk-bytes", Value: 4 << 20, Usage: "bulk request size in bytes"},
-		&cli.DurationFlag{Name: "give-up", Value: 5 * time.Minute, Usage: "stop retrying failed documents after this long (the alias stays put)"},
+		&cli.BoolFlag{Name: "keep-failed", Usage: "keep an index that failed the publish gate, for inspection (default: delete it)"},
 		&cli.PathFlag{Name: "out", Value: "essync-out", Usage: "without --es-url: folder for documents.ndjson"},
-		&cli.PathFlag{Name: "report", Usage: "run report JSON (default: report.json in --out, or essync-report.json)"},
 		&cli.PathFlag{Name: "neighbors-json", Usage: "also write the old pipeline's nearest_neighbors.json here"},
-		&cli.IntFlag{Name: "max-skipped", Value: -1, Usage: "exit 3 if more products than this are skipped (-1: no limit)"},
 	}
-	flags = append(flags, modelFlags()...)
-	return append(flags, esFlags()...)
 }
 
 // runSync runs a pipeline job with the flags, writes its report and maps the
@@ -68,9 +83,12 @@ func runSync(c *cli.Context, job func(context.Context, pipeline.Config) (*pipeli
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	ctx, signalled, stop := interruptible(c.Context)
 	defer stop()
 	rep, runErr := job(ctx, cfg)
+	if code := signalled(); code != 0 && runErr != nil {
+		runErr = fmt.Errorf("%v; the alias was left as it was: %w", context.Cause(ctx), runErr)
+	}
 	reportPath := c.Path("report")
 	if reportPath == "" {
 		reportPath = "essync-report.json"
@@ -79,6 +97,9 @@ func runSync(c *cli.Context, job func(context.Context, pipeline.Config) (*pipeli
 		}
 	}
 	if rep != nil {
+		if runErr != nil {
+			rep.Error = runErr.Error()
+		}
 		if err := rep.WriteFile(reportPath); err != nil {
 			slog.Error("could not write the run report", "path", reportPath, "err", err)
 		} else {
@@ -89,6 +110,12 @@ func runSync(c *cli.Context, job func(context.Context, pipeline.Config) (*pipeli
 	switch {
 	case runErr == nil:
 		return nil
+	case signalled() != 0:
+		return cli.Exit(runErr.Error(), signalled())
+	case errors.Is(runErr, esindex.ErrLeaseHeld):
+		return cli.Exit(runErr.Error(), exitLeaseHeld)
+	case errors.Is(runErr, pipeline.ErrUsage):
+		return cli.Exit(runErr.Error(), exitUsage)
 	case errors.Is(runErr, pipeline.ErrTooManySkipped):
 		return cli.Exit(runErr.Error(), exitTooManySkip)
 	default:
@@ -103,6 +130,18 @@ func syncConfig(c *cli.Context) (pipeline.Config, error) {
 	if r := c.Float64("recall"); r <= 0 || r > 1 {
 		return pipeline.Config{}, fmt.Errorf("--recall must be in (0, 1]")
 	}
+	maxRefused, err := pipeline.ParseLimit(c.String("max-refused"))
+	if err != nil {
+		return pipeline.Config{}, fmt.Errorf("--max-refused: %w", err)
+	}
+	renames := map[string]string{}
+	for _, r := range c.StringSlice("rename") {
+		old, nu, ok := strings.Cut(r, "=")
+		if old, nu = strings.TrimSpace(old), strings.TrimSpace(nu); !ok || old == "" || nu == "" {
+			return pipeline.Config{}, fmt.Errorf("--rename %q: want old=new, e.g. --rename model=product_model", r)
+		}
+		renames[old] = nu
+	}
 	embedOpts, err := embedOptions(c)
 	if err != nil {
 		return pipeline.Config{}, err
@@ -110,6 +149,7 @@ func syncConfig(c *cli.Context) (pipeline.Config, error) {
 	return pipeline.Config{
 		CatalogPath: c.Path("catalog"),
 		Catalog:     catalog.Options{IDField: c.String("id-field"), ImageField: c.String("image-field"), ImagesDir: c.Path("images")},
+		Renames:     renames,
 		ModelCard:   c.Path("model"),
 		Embed:       embedOpts,
 		K:           c.Int("k"), Exact: c.Bool("exact"), Recall: c.Float64("recall"),
@@ -117,6 +157,8 @@ func syncConfig(c *cli.Context) (pipeline.Config, error) {
 		IndexOptions: c.String("index-options"),
 		Bulk:         esindex.BulkOptions{Workers: c.Int("bulk-workers"), FlushBytes: c.Int("bulk-bytes"), GiveUpAfter: c.Duration("give-up")},
 		OutDir:       c.Path("out"), NeighborsJSON: c.Path("neighbors-json"), MaxSkipped: c.Int("max-skipped"),
+		MaxRefused: maxRefused, KeepFailed: c.Bool("keep-failed"), WaitLock: c.Duration("wait-lock"),
+		Command:  "essync " + c.Command.Name,
 		Progress: newProgress(),
 	}, nil
 }

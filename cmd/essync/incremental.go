@@ -13,11 +13,13 @@ func incrementalCommand() *cli.Command {
 changed images, updates the stored neighbour lists incrementally (reverse
 neighbours included) and writes only the documents that changed: new ones,
 changed ones, partial list updates, and deletions. A second run writes nothing.
-Refuses, saying to run essync full, when the index was built with another model.
+Refuses, saying to run essync full, when the index was built with another
+model, another -k or another document schema. Flags that shape a new index
+(--keep, --shards, --replicas, --index-options, --keep-failed, --out,
+--neighbors-json) belong to full and are refused here.
 
-Exit codes: 0 success, 1 failure, 2 usage error, 3 finished but more than
---max-skipped products were skipped.`,
-		Flags:  syncFlags(),
+` + exitCodesHelp,
+		Flags:  append(commonSyncFlags(), append(modelFlags(), esFlags()...)...),
 		Action: func(c *cli.Context) error { return runSync(c, pipeline.Incremental) },
 	}
 }

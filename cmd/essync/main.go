@@ -21,6 +21,7 @@ const (
 	exitFailure     = 1
 	exitUsage       = 2
 	exitTooManySkip = 3
+	exitLeaseHeld   = 4 // another run holds the alias's lease
 )
 
 func main() {
@@ -47,7 +48,7 @@ func run(args []string) int {
 
 // newApp builds the command tree. Each subcommand lives in its own file.
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:    "essync",
 		Usage:   "keep an Elasticsearch index ready for visual product search",
 		Version: version,
@@ -62,9 +63,7 @@ func newApp() *cli.App {
 			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 			return nil
 		},
-		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
-			return cli.Exit(err.Error(), exitUsage)
-		},
+		OnUsageError:   usageError,
 		ExitErrHandler: func(*cli.Context, error) {}, // run() maps errors to exit codes
 		Commands: []*cli.Command{
 			versionCommand(),
@@ -73,11 +72,23 @@ func newApp() *cli.App {
 			embedCommand(),
 			neighborsCommand(),
 			rollbackCommand(),
+			unlockCommand(),
 			benchCommand(),
 			serveCommand(),
 			searchCommand(),
 		},
 	}
+	for _, cmd := range app.Commands {
+		if cmd.OnUsageError == nil {
+			cmd.OnUsageError = usageError
+		}
+	}
+	return app
+}
+
+// usageError makes a wrong or unknown flag of any subcommand exit 2.
+func usageError(c *cli.Context, err error, isSubcommand bool) error {
+	return cli.Exit(err.Error(), exitUsage)
 }
 
 func versionCommand() *cli.Command {

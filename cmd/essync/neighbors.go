@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,7 +76,12 @@ func runNeighbors(c *cli.Context) error {
 	// so a tight target costs the collector little.
 	defer debug.SetGCPercent(debug.SetGCPercent(10))
 	start := time.Now()
-	g, err := neighbors.Build(ids, vecs, dims, opts)
+	ctx, signalled, stop := interruptible(c.Context)
+	defer stop()
+	g, err := neighbors.BuildContext(ctx, ids, vecs, dims, opts)
+	if code := signalled(); code != 0 {
+		return cli.Exit(fmt.Sprintf("neighbors: %v; nothing written", context.Cause(ctx)), code)
+	}
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)
 	}

@@ -26,7 +26,8 @@ type FaultProxy struct {
 
 	mu       sync.Mutex
 	bulks    int
-	schedule []Fault // fault for the n-th bulk request; past the end, None
+	schedule []Fault // fault for the n-th bulk request; past the end, rest
+	rest     Fault
 	counts   map[Fault]int
 	stalled  chan struct{} // closed when the first Stall request arrives
 	stallOne sync.Once
@@ -37,13 +38,28 @@ type Fault int
 
 // The faults a FaultProxy can inject.
 const (
-	None           Fault = iota // forward unchanged
-	Reject429                   // answer 429 without forwarding
-	DropBefore                  // close the connection without forwarding
-	DropAfter                   // forward, then close the connection without answering
-	ItemRejections              // forward, then mark every other item as a 429 in the answer
-	Stall                       // hold the request until the client goes away or the proxy closes
+	None              Fault = iota // forward unchanged
+	Reject429                      // answer 429 without forwarding
+	DropBefore                     // close the connection without forwarding
+	DropAfter                      // forward, then close the connection without answering
+	ItemRejections                 // forward, then mark every other item as a 429 in the answer
+	Stall                          // hold the request until the client goes away or the proxy closes
+	Refuse400                      // answer 400 (a malformed request) without forwarding
+	Refuse403                      // answer 403 (the user lacks the write privilege) without forwarding
+	Refuse413                      // answer 413 (request larger than http.max_content_length) without forwarding
+	ItemRejectionsAll              // forward, then mark every item as a 429: the server applied them all
 )
+
+// refusals are the whole-request answers Elasticsearch gives for the
+// Refuse faults, with the server's own error shapes.
+var refusals = map[Fault]struct {
+	status int
+	body   string
+}{
+	Refuse400: {400, `{"error":{"type":"illegal_argument_exception","reason":"Malformed action/metadata line [1] (injected by test proxy)"},"status":400}`},
+	Refuse403: {403, `{"error":{"type":"security_exception","reason":"action [indices:data/write/bulk] is unauthorized for user [essync] with effective roles [reader] on indices [products-*], this action is granted by the index privileges [create_doc,create,delete,index,write,all]"},"status":403}`},
+	Refuse413: {413, ``},
+}
 
 // NewFaultProxy starts a proxy to esURL on 127.0.0.1; the n-th _bulk request
 // gets schedule[n]. Other requests pass through. It stops with the test.
@@ -74,13 +90,22 @@ func (p *FaultProxy) Count(f Fault) int {
 	return p.counts[f]
 }
 
+// Then makes every _bulk request past the schedule get fault f (None by
+// default), e.g. NewFaultProxy(t, url, nil).Then(Refuse403) refuses them all.
+func (p *FaultProxy) Then(f Fault) *FaultProxy {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rest = f
+	return p
+}
+
 // Stalled is closed once the first Stall fault holds a request.
 func (p *FaultProxy) Stalled() <-chan struct{} { return p.stalled }
 
 func (p *FaultProxy) next() Fault {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	f := None
+	f := p.rest
 	if p.bulks < len(p.schedule) {
 		f = p.schedule[p.bulks]
 	}
@@ -94,7 +119,18 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.proxy.ServeHTTP(w, r)
 		return
 	}
-	switch p.next() {
+	f := p.next()
+	if ref, ok := refusals[f]; ok {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+		if ref.body != "" {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		w.WriteHeader(ref.status)
+		io.WriteString(w, ref.body)
+		return
+	}
+	switch f {
 	case Stall:
 		p.stallOne.Do(func() { close(p.stalled) })
 		<-r.Context().Done()
@@ -116,7 +152,14 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		res.Body.Close()
 		copyHeader(w, res)
 		w.WriteHeader(res.StatusCode)
-		w.Write(rejectEveryOtherItem(p.t, body))
+		w.Write(rejectItems(p.t, body, 2))
+	case ItemRejectionsAll:
+		res := p.forward(r)
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		copyHeader(w, res)
+		w.WriteHeader(res.StatusCode)
+		w.Write(rejectItems(p.t, body, 1))
 	default:
 		p.proxy.ServeHTTP(w, r)
 	}
@@ -152,10 +195,11 @@ func copyHeader(w http.ResponseWriter, res *http.Response) {
 	}
 }
 
-// rejectEveryOtherItem rewrites a bulk answer so that every other item
-// reports a 429, as Elasticsearch does when its write queue is full. The
-// documents were in fact written, so a retry must not duplicate them.
-func rejectEveryOtherItem(t testing.TB, body []byte) []byte {
+// rejectItems rewrites a bulk answer so that every every-th item (counting
+// from the last of each group) reports a 429, as Elasticsearch does when its
+// write queue is full. The operations were in fact applied, so a retry must
+// not duplicate or undo them.
+func rejectItems(t testing.TB, body []byte, every int) []byte {
 	var blk map[string]any
 	if err := json.Unmarshal(body, &blk); err != nil {
 		t.Errorf("proxy: bulk answer: %v", err)
@@ -163,7 +207,7 @@ func rejectEveryOtherItem(t testing.TB, body []byte) []byte {
 	}
 	items, _ := blk["items"].([]any)
 	for i, it := range items {
-		if i%2 == 1 {
+		if i%every == every-1 {
 			for op := range it.(map[string]any) {
 				it.(map[string]any)[op] = map[string]any{
 					"status": 429,

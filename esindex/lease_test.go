@@ -1,0 +1,105 @@
+package esindex_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/essync/essync/esindex"
+	"github.com/essync/essync/esindex/estest"
+)
+
+func TestLeaseIsExclusiveRenewedReleasedAndBroken(t *testing.T) {
+	es := estest.Client(t)
+	ctx := context.Background()
+	alias := estest.IndexName(t, "lease")
+	a, err := esindex.AcquireLease(ctx, es, alias, esindex.LeaseOptions{Command: "essync full", TTL: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := a.Info()
+	time.Sleep(2 * time.Second) // past the first TTL: only renewal keeps it
+	_, err = esindex.AcquireLease(ctx, es, alias, esindex.LeaseOptions{Command: "essync incremental"})
+	var held *esindex.LeaseHeldError
+	if !errors.As(err, &held) || held.Holder.RunID != first.RunID || held.Holder.Command != "essync full" {
+		t.Fatalf("second acquire: err %v, want the lease held by the renewed first run", err)
+	}
+	if held.Holder.RenewedAt == first.RenewedAt && held.Holder.ExpiresAt == first.ExpiresAt {
+		t.Errorf("the lease was not renewed: %+v", held.Holder)
+	}
+	other, err := esindex.AcquireLease(ctx, es, alias+"-other", esindex.LeaseOptions{})
+	if err != nil {
+		t.Fatalf("another alias is blocked: %v", err)
+	}
+	other.Release(ctx)
+
+	if err := a.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := esindex.ReadLease(ctx, es, alias); err != nil || found {
+		t.Fatalf("after release: found %v err %v", found, err)
+	}
+
+	// A broken lease is lost: its holder's context ends with ErrLeaseLost
+	// and Check fails, so it never publishes.
+	b, err := esindex.AcquireLease(ctx, es, alias, esindex.LeaseOptions{TTL: 900 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release(ctx)
+	if info, found, err := esindex.BreakLease(ctx, es, alias); err != nil || !found || info.RunID != b.Info().RunID {
+		t.Fatalf("break: %+v %v %v", info, found, err)
+	}
+	if err := b.Check(ctx); !errors.Is(err, esindex.ErrLeaseLost) {
+		t.Errorf("check after the lease was broken: %v, want ErrLeaseLost", err)
+	}
+	select {
+	case <-b.Context().Done():
+	case <-time.After(10 * time.Second):
+		t.Error("the broken lease's context was not cancelled")
+	}
+}
+
+func TestExpiredLeaseIsTakenOverByExactlyOneRun(t *testing.T) {
+	es := estest.Client(t)
+	ctx := context.Background()
+	alias := estest.IndexName(t, "takeover")
+	past := func() time.Time { return time.Now().Add(-time.Hour) }
+	if _, err := esindex.AcquireLease(ctx, es, alias, esindex.LeaseOptions{Command: "dead run", TTL: time.Minute, Now: past}); err != nil {
+		t.Fatal(err)
+	}
+	const runs = 6
+	var wg sync.WaitGroup
+	won := make(chan *esindex.Lease, runs)
+	errs := make(chan error, runs)
+	for range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l, err := esindex.AcquireLease(ctx, es, alias, esindex.LeaseOptions{Command: "contender"})
+			if err != nil {
+				errs <- err
+				return
+			}
+			won <- l
+		}()
+	}
+	wg.Wait()
+	close(won)
+	close(errs)
+	var winners []*esindex.Lease
+	for l := range won {
+		winners = append(winners, l)
+		defer l.Release(ctx)
+	}
+	if len(winners) != 1 {
+		t.Fatalf("%d runs took over the expired lease, want exactly 1", len(winners))
+	}
+	for err := range errs {
+		if !errors.Is(err, esindex.ErrLeaseHeld) {
+			t.Errorf("loser: %v, want ErrLeaseHeld", err)
+		}
+	}
+}
