@@ -1,14 +1,12 @@
 package esindex
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -16,22 +14,32 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 )
 
-// Config says how to reach Elasticsearch. Secrets (Password, APIKey) are never
-// logged; String redacts them.
+// Config says how to reach Elasticsearch. Secrets (Password, APIKey, a
+// password in a URL) never reach logs or errors: String redacts them, and the
+// client's errors are scrubbed of them.
 type Config struct {
 	URLs        []string // one or more node URLs; default http://127.0.0.1:9200
 	Username    string
 	Password    string
 	APIKey      string // base64 "id:key" as Kibana shows it
 	CACertPath  string // PEM file of the cluster's CA
-	Fingerprint string // SHA-256 hex fingerprint of the cluster's certificate
+	Fingerprint string // SHA-256 hex fingerprint of the cluster's certificate (or its CA's)
 	MaxRetries  int    // per request, for 429/502/503/504 and dropped connections; default 5
-	// Transport carries the requests; nil = Go's default, which keeps only 2
-	// idle connections per node (a service with concurrent requests wants more).
-	Transport *http.Transport
+	// RequestTimeout bounds every request but _bulk, from connect to the last
+	// byte of the answer (extended by any ?timeout= the request asks the
+	// server to wait); 0 means DefaultRequestTimeout. A request that times out
+	// fails with a *TimeoutError and is retried like a dropped connection.
+	RequestTimeout time.Duration
+	// BulkTimeout bounds each _bulk request the same way; 0 means DefaultBulkTimeout.
+	BulkTimeout time.Duration
+	// IdleConnsPerHost is how many idle connections per node the client
+	// keeps; 0 = Go's default of 2. A service with concurrent requests wants
+	// more, or each search opens (and leaves in TIME_WAIT) a connection.
+	IdleConnsPerHost int
 }
 
-// String describes the configuration without secrets, for logs and reports.
+// String describes the configuration without secrets, for logs and reports:
+// a URL's password shows as xxxxx, as in https://elastic:xxxxx@host:9200.
 func (c Config) String() string {
 	auth := "none"
 	switch {
@@ -40,7 +48,19 @@ func (c Config) String() string {
 	case c.Username != "":
 		auth = "basic(" + c.Username + ")"
 	}
-	return fmt.Sprintf("urls=%s auth=%s", strings.Join(c.URLs, ","), auth)
+	urls := make([]string, len(c.URLs))
+	for i, u := range c.URLs {
+		urls[i] = RedactURL(u)
+	}
+	tls := ""
+	if c.CACertPath != "" {
+		tls += " ca-cert=" + c.CACertPath
+	}
+	if c.Fingerprint != "" {
+		tls += " fingerprint=" + c.Fingerprint
+	}
+	request, bulk := c.Timeouts()
+	return newScrubber(c).text(fmt.Sprintf("urls=%s auth=%s%s timeout=%s bulk-timeout=%s", strings.Join(urls, ","), auth, tls, request, bulk))
 }
 
 // NewClient builds a client that retries overload and connection errors with
@@ -54,29 +74,23 @@ func NewClient(cfg Config) (*elasticsearch.Client, error) {
 	if retries <= 0 {
 		retries = 5
 	}
-	esCfg := elasticsearch.Config{
-		Addresses:              urls,
-		Username:               cfg.Username,
-		Password:               cfg.Password,
-		APIKey:                 cfg.APIKey,
-		CertificateFingerprint: cfg.Fingerprint,
-		RetryOnStatus:          []int{429, 502, 503, 504},
-		MaxRetries:             retries,
-		RetryBackoff:           Backoff(100*time.Millisecond, 10*time.Second),
-	}
-	if cfg.Transport != nil {
-		esCfg.Transport = cfg.Transport
-	}
-	if cfg.CACertPath != "" {
-		pem, err := os.ReadFile(cfg.CACertPath)
-		if err != nil {
-			return nil, fmt.Errorf("read CA certificate: %w", err)
-		}
-		esCfg.CACert = pem
-	}
-	es, err := elasticsearch.NewClient(esCfg)
+	rt, err := NewTransport(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("elasticsearch client: %w", err)
+		return nil, err
+	}
+	es, err := elasticsearch.NewClient(elasticsearch.Config{
+		Addresses:     urls,
+		Username:      cfg.Username,
+		Password:      cfg.Password,
+		APIKey:        cfg.APIKey,
+		Transport:     rt, // TLS, timeouts and error scrubbing; see NewTransport
+		RetryOnStatus: []int{429, 502, 503, 504},
+		MaxRetries:    retries,
+		RetryBackoff:  Backoff(100*time.Millisecond, 10*time.Second),
+	})
+	if err != nil {
+		// A URL that does not parse is quoted whole, password included.
+		return nil, newScrubber(cfg).err(fmt.Errorf("elasticsearch client: %w", err))
 	}
 	return es, nil
 }
@@ -92,24 +106,6 @@ func Backoff(base, max time.Duration) func(attempt int) time.Duration {
 		}
 		return d/2 + rand.N(d/2+1)
 	}
-}
-
-// Ping checks that Elasticsearch answers and is version 8 or later, with an
-// error that tells the user what to do when it is not.
-func Ping(ctx context.Context, es *elasticsearch.Client) (version string, err error) {
-	res, err := es.Info(es.Info.WithContext(ctx))
-	if err != nil {
-		return "", fmt.Errorf("elasticsearch does not answer (%w); start it (scripts/es-node start, or docker compose up -d) or pass --es-url", err)
-	}
-	var info struct {
-		Version struct {
-			Number string `json:"number"`
-		} `json:"version"`
-	}
-	if err := decode(res, &info); err != nil {
-		return "", fmt.Errorf("elasticsearch info: %w", err)
-	}
-	return info.Version.Number, nil
 }
 
 // ResponseError is an error answer from Elasticsearch.

@@ -124,7 +124,7 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 	}
 	defer emb.Close()
 	alias, photos := loadSyntheticIndex(b, emb, benchProducts)
-	es, err := esindex.NewClient(esindex.Config{URLs: []string{estest.URL()}, Transport: PooledTransport(64)})
+	es, err := esindex.NewClient(esindex.Config{URLs: []string{estest.URL()}, IdleConnsPerHost: 64})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -64,17 +64,6 @@ var sourceExcludes = []string{"image_vector", "essync", "model", "synced_at", "i
 // the size of an answer by 20 and which the similar endpoint gives anyway.
 var hitExcludes = append(slices.Clone(sourceExcludes), "similar", "similar_pi")
 
-// PooledTransport is an HTTP transport for the Elasticsearch client of a
-// service: it keeps up to conns idle connections per node, so concurrent
-// searches reuse connections instead of opening (and leaving in TIME_WAIT) a
-// new one per request, as Go's default of 2 would.
-func PooledTransport(conns int) *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 2 * conns
-	t.MaxIdleConnsPerHost = conns
-	return t
-}
-
 // Error is a refusal the caller can act on: an HTTP status, a reason, and for
 // 429 how many seconds to wait.
 type Error struct {

@@ -114,7 +114,7 @@ func benchBulk(c *cli.Context) error {
 		size += len(d.Body)
 	}
 	w := c.App.Writer
-	fmt.Fprintf(w, "bench bulk: %d documents of %d dims (%.1f MiB of JSON), node %s\n", n, dims, float64(size)/(1<<20), strings.Join(cfg.URLs, ","))
+	fmt.Fprintf(w, "bench bulk: %d documents of %d dims (%.1f MiB of JSON), node %s\n", n, dims, float64(size)/(1<<20), esindex.RedactURL(cfg.URLs[0]))
 	prefix := benchName("bulk")
 	seq := 0
 	load := func(indexOptions string, finish bool, send func(index string) error) (loadTiming, error) {

@@ -16,7 +16,9 @@ func esFlags() []cli.Flag {
 		&cli.StringFlag{Name: "es-password", Usage: "basic-auth password (prefer the env var)", EnvVars: []string{"ELASTICSEARCH_PASSWORD"}},
 		&cli.StringFlag{Name: "es-api-key", Usage: "API key, base64 as Kibana shows it (prefer the env var)", EnvVars: []string{"ELASTICSEARCH_API_KEY"}},
 		&cli.PathFlag{Name: "es-ca-cert", Usage: "PEM file of the cluster's CA certificate", EnvVars: []string{"ELASTICSEARCH_CA_CERT"}},
-		&cli.StringFlag{Name: "es-fingerprint", Usage: "SHA-256 fingerprint of the cluster's certificate", EnvVars: []string{"ELASTICSEARCH_CERT_FINGERPRINT"}},
+		&cli.StringFlag{Name: "es-fingerprint", Usage: "SHA-256 fingerprint of the cluster's certificate or its CA (hex, colons allowed)", EnvVars: []string{"ELASTICSEARCH_CERT_FINGERPRINT"}},
+		&cli.DurationFlag{Name: "es-timeout", Value: esindex.DefaultRequestTimeout, Usage: "give up on a request (other than _bulk) that has no complete answer after this long; it is retried", EnvVars: []string{"ESSYNC_ES_TIMEOUT"}},
+		&cli.DurationFlag{Name: "bulk-timeout", Value: esindex.DefaultBulkTimeout, Usage: "give up on a _bulk request that has no complete answer after this long; it is retried", EnvVars: []string{"ESSYNC_BULK_TIMEOUT"}},
 	}
 }
 
@@ -41,5 +43,8 @@ func esConfig(c *cli.Context) *esindex.Config {
 		APIKey:      c.String("es-api-key"),
 		CACertPath:  c.Path("es-ca-cert"),
 		Fingerprint: c.String("es-fingerprint"),
+		// Zero or negative durations fall back to the defaults in esindex.
+		RequestTimeout: c.Duration("es-timeout"),
+		BulkTimeout:    c.Duration("bulk-timeout"),
 	}
 }

@@ -83,7 +83,7 @@ func newSearchService(c *cli.Context, imagesDir string) (*serve.Server, func(), 
 	if cfg == nil {
 		cfg = &esindex.Config{} // the default local node
 	}
-	cfg.Transport = serve.PooledTransport(max(64, 2*c.Int("queue")))
+	cfg.IdleConnsPerHost = max(64, 2*c.Int("queue")) // pooled: concurrent searches reuse connections
 	es, err := esindex.NewClient(*cfg)
 	if err != nil {
 		emb.Close()
