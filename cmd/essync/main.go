@@ -12,9 +12,6 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 // Exit codes shared by every subcommand.
 const (
 	exitOK          = 0
@@ -68,23 +65,13 @@ func newApp() *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {}, // run() maps errors to exit codes
 		Commands: []*cli.Command{
 			versionCommand(),
+			doctorCommand(),
 			fullCommand(),
 			incrementalCommand(),
 			embedCommand(),
 			neighborsCommand(),
 			rollbackCommand(),
 			benchCommand(),
-		},
-	}
-}
-
-func versionCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "version",
-		Usage: "print the essync version",
-		Action: func(c *cli.Context) error {
-			fmt.Fprintln(c.App.Writer, "essync", version)
-			return nil
 		},
 	}
 }
