@@ -212,6 +212,12 @@ func TestReleaseArchiveRunsAnywhere(t *testing.T) {
 			t.Errorf("archive lacks %s: %v", rel, err)
 		}
 	}
+	if _, err := exec.LookPath("objdump"); err == nil {
+		install, _ := os.ReadFile(filepath.Join(dir, "INSTALL.md"))
+		if !strings.Contains(string(install), "needs glibc 2.") {
+			t.Errorf("INSTALL.md does not say which glibc the archive needs")
+		}
+	}
 	card, err := embed.LoadCard(filepath.Join(dir, embed.DefaultCardRel))
 	if err != nil {
 		t.Fatalf("the archive's default model: %v", err)
