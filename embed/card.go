@@ -201,14 +201,13 @@ func (c *Card) Fingerprint() string {
 // DefaultCardRel is the shipped default model's card, relative to the project root.
 const DefaultCardRel = "models/efficientnet-lite0/card.json"
 
-// DefaultCardPath finds the shipped default model's card by walking up from
-// the working directory and from the executable's directory.
+// DefaultCardPath finds the shipped default model's card: beside the
+// executable (models/ of an unpacked release archive), then by walking up
+// from the working directory and from the executable's directory (a
+// checkout). See LocateDefaultCard for the order; the error says what to do.
 func DefaultCardPath() (string, error) {
-	if p := findUp(DefaultCardRel); p != "" {
-		return p, nil
-	}
-	return "", fmt.Errorf("default model card %s not found above the working directory or the essync executable; "+
-		"run essync from the essync checkout, or pass --model / set ESSYNC_MODEL to a model card", DefaultCardRel)
+	p, _, err := LocateDefaultCard()
+	return p, err
 }
 
 // LoadCardOrDefault loads the card at path, or the shipped default model's

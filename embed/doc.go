@@ -8,8 +8,9 @@
 // found by DefaultCardPath.
 //
 // ONNX Runtime is loaded at run time from the library FindORTLibrary finds
-// (flag, $ESSYNC_ORT_LIB, or .cache/ort from scripts/install-ort), once per
-// process. JPEGs are decoded by libjpeg-turbo when scripts/install-turbojpeg
+// (flag, $ESSYNC_ORT_LIB, lib/ beside the executable of a release archive, or
+// .cache/ort from scripts/install-ort), once per process; locate.go states
+// the lookup order for the model card and both libraries. JPEGs are decoded by libjpeg-turbo when scripts/install-turbojpeg
 // has installed it (shrunk in the DCT domain towards the model input), by
 // Go's decoder otherwise; PNG (8/16-bit, palette, alpha on white), GIF (first
 // frame) and WebP by Go's decoders. Image headers are checked against a pixel

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 
@@ -25,27 +24,18 @@ const ORTWantVersion = "1.24"
 // ErrORTMissing is returned (wrapped) when no ONNX Runtime library can be found.
 var ErrORTMissing = errors.New("ONNX Runtime shared library not found")
 
-const ortHowTo = "run scripts/install-ort from the essync checkout (it installs ONNX Runtime " + ORTWantVersion +
-	".x into .cache/ort/), or point --ort-lib / " + ORTEnv + " at a libonnxruntime.so.1 of ONNX Runtime " + ORTWantVersion + ".x"
+const ortHowTo = "to fix: unpack the essync release archive and run its bin/essync (it loads lib/libonnxruntime.so.1 beside it), " +
+	"or run scripts/setup (or scripts/install-ort) in an essync checkout (it installs ONNX Runtime " + ORTWantVersion +
+	".x into .cache/ort/), or pass --ort-lib / " + ORTEnv + "=<libonnxruntime.so.1 of ONNX Runtime " + ORTWantVersion + ".x>"
 
 // FindORTLibrary returns the ONNX Runtime shared library to load: explicit
-// (a flag) if set, else $ESSYNC_ORT_LIB, else the project-local copy installed
-// by scripts/install-ort, found by walking up from the working directory and
+// (a flag) if set, else $ESSYNC_ORT_LIB, else lib/ beside the executable (a
+// release archive), else the project-local copy installed by
+// scripts/install-ort, found by walking up from the working directory and
 // the executable. The error says what to run when none exists.
 func FindORTLibrary(explicit string) (string, error) {
-	for _, c := range []struct{ from, path string }{{"--ort-lib", explicit}, {ORTEnv, os.Getenv(ORTEnv)}} {
-		if c.path == "" {
-			continue
-		}
-		if _, err := os.Stat(c.path); err != nil {
-			return "", fmt.Errorf("%w: %s=%s: %v; %s", ErrORTMissing, c.from, c.path, err, ortHowTo)
-		}
-		return c.path, nil
-	}
-	if p := findUp(ORTLocalRel); p != "" {
-		return p, nil
-	}
-	return "", fmt.Errorf("%w: %s", ErrORTMissing, ortHowTo)
+	p, _, err := LocateORTLibrary(explicit)
+	return p, err
 }
 
 // ONNX Runtime's environment is process-global in onnxruntime_go: it is

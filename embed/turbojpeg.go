@@ -96,7 +96,8 @@ var (
 )
 
 // turboJPEG loads libjpeg-turbo's TurboJPEG library once per process: from
-// $ESSYNC_TURBOJPEG_LIB, the project-local copy, or the system. It returns
+// $ESSYNC_TURBOJPEG_LIB, lib/ beside the executable, the project-local copy,
+// or the system (turboJPEGSearchPath). It returns
 // the library used, or "" when JPEGs go to Go's decoder.
 func turboJPEG() string {
 	turboOnce.Do(func() {
@@ -104,10 +105,7 @@ func turboJPEG() string {
 		switch env := os.Getenv(TurboJPEGEnv); env {
 		case "off":
 		case "":
-			if p := findUp(TurboJPEGLocalRel); p != "" {
-				candidates = append(candidates, p)
-			}
-			candidates = append(candidates, "libturbojpeg.so.0")
+			candidates = turboJPEGSearchPath()
 		default:
 			candidates = append(candidates, env)
 		}
@@ -122,7 +120,7 @@ func turboJPEG() string {
 			}
 			slog.Debug("libjpeg-turbo not loaded", "lib", c, "err", C.GoString(C.tj_dlerror()))
 		}
-		slog.Info("JPEG decoder: Go image/jpeg (run scripts/install-turbojpeg for a decoder several times faster)")
+		slog.Info("JPEG decoder: Go image/jpeg (libjpeg-turbo, several times faster, not found; `essync doctor` says how to add it)")
 	})
 	return turboLib
 }

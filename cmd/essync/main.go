@@ -12,9 +12,6 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 // Exit codes shared by every subcommand.
 const (
 	exitOK          = 0
@@ -67,6 +64,7 @@ func newApp() *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {}, // run() maps errors to exit codes
 		Commands: []*cli.Command{
 			versionCommand(),
+			doctorCommand(),
 			fullCommand(),
 			incrementalCommand(),
 			embedCommand(),
@@ -89,17 +87,6 @@ func newApp() *cli.App {
 // usageError makes a wrong or unknown flag of any subcommand exit 2.
 func usageError(c *cli.Context, err error, isSubcommand bool) error {
 	return cli.Exit(err.Error(), exitUsage)
-}
-
-func versionCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "version",
-		Usage: "print the essync version",
-		Action: func(c *cli.Context) error {
-			fmt.Fprintln(c.App.Writer, "essync", version)
-			return nil
-		},
-	}
 }
 
 // notReady is the honest answer of a subcommand whose issue has not landed yet.

@@ -13,7 +13,7 @@ import (
 func modelFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.PathFlag{Name: "model", Usage: "model card JSON (default: the shipped EfficientNet-Lite0)", EnvVars: []string{"ESSYNC_MODEL"}},
-		&cli.PathFlag{Name: "ort-lib", Usage: "ONNX Runtime shared library (default: " + embed.ORTEnv + ", then .cache/ort from scripts/install-ort)", EnvVars: []string{embed.ORTEnv}},
+		&cli.PathFlag{Name: "ort-lib", Usage: "ONNX Runtime shared library (default: lib/ beside the executable, then .cache/ort of a checkout)", EnvVars: []string{embed.ORTEnv}},
 		&cli.IntFlag{Name: "batch", Value: 16, Usage: "images per inference batch"},
 		&cli.IntFlag{Name: "threads", Value: 0, Usage: "ONNX Runtime intra-op threads (0 = all cores)"},
 		&cli.IntFlag{Name: "decode-workers", Value: 0, Usage: "parallel image decoders (0 = all cores)"},
