@@ -73,7 +73,6 @@ func newApp() *cli.App {
 			embedCommand(),
 			neighborsCommand(),
 			rollbackCommand(),
-			benchCommand(),
 		},
 	}
 }

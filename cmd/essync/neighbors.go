@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/essync/essync/internal/memstat"
 	"github.com/essync/essync/neighbors"
 	"github.com/essync/essync/npy"
 )
@@ -88,7 +88,7 @@ func runNeighbors(c *cli.Context) error {
 		mode = "exact"
 	}
 	fmt.Fprintf(c.App.Writer, "neighbors: %d items × %d dims, k=%d, %s, recall@%d %.4f, %.2fs, peak RSS %s → %s\n",
-		len(ids), dims, opts.K, mode, opts.K, g.Recall(), took.Seconds(), peakRSS(), c.String("out"))
+		len(ids), dims, opts.K, mode, opts.K, g.Recall(), took.Seconds(), strconv.FormatUint(memstat.PeakRSS()>>10, 10)+" kB", c.String("out"))
 	return nil
 }
 
@@ -172,19 +172,4 @@ func writeNeighbors(path string, g *neighbors.Graph, ids []string) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
-}
-
-// peakRSS is the process's peak resident memory as Linux reports it (VmHWM),
-// or "n/a" elsewhere.
-func peakRSS() string {
-	raw, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "n/a"
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "n/a"
 }
