@@ -24,6 +24,23 @@ func WriteFloat32(w io.Writer, rows, cols int, data []float32) error {
 	if rows < 0 || cols < 0 || len(data) != rows*cols {
 		return fmt.Errorf("npy: %d values do not fill a %d×%d matrix", len(data), rows, cols)
 	}
+	bw := bufio.NewWriterSize(w, 1<<16)
+	if err := WriteHeader(bw, rows, cols); err != nil {
+		return err
+	}
+	if err := WriteValues(bw, data); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// WriteHeader writes the header of a rows×cols float32 C-order matrix; the
+// values follow with WriteValues, row after row, so a matrix can be written
+// in pieces (shards concatenated, rows as they are produced).
+func WriteHeader(w io.Writer, rows, cols int) error {
+	if rows < 0 || cols < 0 {
+		return fmt.Errorf("npy: bad shape %d×%d", rows, cols)
+	}
 	header := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, cols)
 	// Pad so that magic(6)+version(2)+len(2)+header+'\n' is a multiple of 64.
 	total := 10 + len(header) + 1
@@ -34,17 +51,31 @@ func WriteFloat32(w io.Writer, rows, cols int, data []float32) error {
 	if len(header) > math.MaxUint16 {
 		return errors.New("npy: header too long")
 	}
-	bw := bufio.NewWriterSize(w, 1<<16)
-	bw.Write(magic)
-	bw.Write([]byte{1, 0})
-	binary.Write(bw, binary.LittleEndian, uint16(len(header)))
-	bw.WriteString(header)
-	var buf [4]byte
-	for _, v := range data {
-		binary.LittleEndian.PutUint32(buf[:], math.Float32bits(v))
-		bw.Write(buf[:])
+	var pre [10]byte
+	copy(pre[:], magic)
+	pre[6], pre[7] = 1, 0
+	binary.LittleEndian.PutUint16(pre[8:], uint16(len(header)))
+	if _, err := w.Write(pre[:]); err != nil {
+		return err
 	}
-	return bw.Flush()
+	_, err := io.WriteString(w, header)
+	return err
+}
+
+// WriteValues writes float32 values little-endian, after WriteHeader.
+func WriteValues(w io.Writer, data []float32) error {
+	buf := make([]byte, 4*min(len(data), 16384))
+	for len(data) > 0 {
+		n := min(len(data), len(buf)/4)
+		for i, v := range data[:n] {
+			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+		}
+		if _, err := w.Write(buf[:4*n]); err != nil {
+			return err
+		}
+		data = data[n:]
+	}
+	return nil
 }
 
 var (
