@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -18,6 +19,7 @@ import (
 	"github.com/essync/essync/internal/memstat"
 	"github.com/essync/essync/neighbors"
 	"github.com/essync/essync/npy"
+	"github.com/essync/essync/vectors"
 )
 
 // neighborsCommand computes every product's top-K similar products from a
@@ -29,7 +31,7 @@ func neighborsCommand() *cli.Command {
 		Usage:     "compute every product's most similar products (cosine) from embedded vectors",
 		UsageText: "essync neighbors --vectors DIR --out FILE [--k 20] [--exact | --recall 0.99]",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "vectors", Usage: "folder with vectors.npy and ids.json (as written by essync embed), or a float32 .npy file (required)"},
+			&cli.StringFlag{Name: "vectors", Usage: "folder with vectors.npy and ids.json (as written by essync embed; several shard folders comma-separated), or a float32 .npy file (required)"},
 			&cli.StringFlag{Name: "ids", Usage: "JSON array of ids in row order (default: ids.json beside the vectors; row numbers if absent)"},
 			&cli.StringFlag{Name: "out", Usage: "where to write nearest_neighbors.json (required)"},
 			&cli.IntFlag{Name: "k", Value: 20, Usage: "neighbours per product"},
@@ -66,10 +68,11 @@ func runNeighbors(c *cli.Context) error {
 	if (opts.Trees > 0 || opts.Rounds > 0) && !c.IsSet("recall") {
 		opts.Recall = 0 // knobs fix the effort
 	}
-	ids, vecs, dims, err := readVectors(c.String("vectors"), c.String("ids"))
+	ids, vecs, dims, closeVectors, err := readVectors(c.String("vectors"), c.String("ids"))
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)
 	}
+	defer closeVectors()
 	// The vectors dominate the heap; the default GC target (100% of live
 	// heap) would let garbage grow as large as them. They hold no pointers,
 	// so a tight target costs the collector little.
@@ -93,8 +96,35 @@ func runNeighbors(c *cli.Context) error {
 }
 
 // readVectors loads the matrix and its ids. path is a folder holding
-// vectors.npy (+ ids.json) or an .npy file; without ids, row numbers are ids.
-func readVectors(path, idsPath string) ([]string, []float32, int, error) {
+// vectors.npy + ids.json (several, comma-separated: the shards of essync
+// embed --shard), memory-mapped, or an .npy file read onto the heap; without
+// ids, row numbers are ids. Call the returned func when done with the matrix.
+func readVectors(path, idsPath string) ([]string, []float32, int, func(), error) {
+	noop := func() {}
+	if dirs := strings.Split(path, ","); idsPath == "" && (len(dirs) > 1 || isDir(path)) && hasIDs(dirs[0]) {
+		set, err := vectors.Open(dirs...)
+		if err != nil {
+			return nil, nil, 0, noop, fmt.Errorf("--vectors: %w", err)
+		}
+		return set.IDs, set.Matrix, set.Dims, func() { set.Close() }, nil
+	}
+	ids, vecs, dims, err := readVectorsFile(path, idsPath)
+	return ids, vecs, dims, noop, err
+}
+
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
+}
+
+func hasIDs(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, vectors.IDsFile))
+	return err == nil
+}
+
+// readVectorsFile reads an .npy file (or a folder's vectors.npy without
+// ids.json) onto the heap, with ids from idsPath or row numbers.
+func readVectorsFile(path, idsPath string) ([]string, []float32, int, error) {
 	npyPath := path
 	if st, err := os.Stat(path); err != nil {
 		return nil, nil, 0, fmt.Errorf("--vectors: %w", err)
