@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,7 +82,7 @@ func runNeighbors(c *cli.Context) error {
 		return cli.Exit(err.Error(), exitFailure)
 	}
 	took := time.Since(start)
-	if err := writeNeighbors(c.String("out"), g, ids); err != nil {
+	if err := neighbors.WriteJSON(c.String("out"), ids, g.Neighbors); err != nil {
 		return cli.Exit(err.Error(), exitFailure)
 	}
 	mode := "approximate"
@@ -158,48 +157,4 @@ func readVectorsFile(path, idsPath string) ([]string, []float32, int, error) {
 		return nil, nil, 0, fmt.Errorf("%s has %d ids but %s has %d rows: they must come from the same embed run", idsPath, len(ids), npyPath, rows)
 	}
 	return ids, vecs, cols, nil
-}
-
-// neighborRow is one row of the old pipeline's nearest_neighbors.json.
-type neighborRow struct {
-	Similarity json.Number `json:"similarity"`
-	MasterPI   string      `json:"master_pi"`
-	SimilarPI  string      `json:"similar_pi"`
-}
-
-// writeNeighbors writes every (product, similar product) pair, products in
-// input order, most similar first, as a JSON array; atomically via a temp file.
-func writeNeighbors(path string, g *neighbors.Graph, ids []string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".nearest-*.json")
-	if err != nil {
-		return fmt.Errorf("write neighbours: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	sep := "[\n"
-	for _, id := range ids {
-		for _, n := range g.Neighbors(id) {
-			row, err := json.Marshal(neighborRow{json.Number(strconv.FormatFloat(float64(n.Similarity), 'f', -1, 32)), id, n.ID})
-			if err != nil {
-				return fmt.Errorf("write neighbours of %q: %w", id, err)
-			}
-			w.WriteString(sep)
-			w.Write(row)
-			sep = ",\n"
-		}
-	}
-	if sep == "[\n" {
-		w.WriteString("[")
-	}
-	w.WriteString("\n]\n")
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
