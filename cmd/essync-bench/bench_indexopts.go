@@ -318,8 +318,17 @@ func measureIndexOption(c *cli.Context, es *elasticsearch.Client, gen *benchdata
 	}
 	var offHeap json.RawMessage
 	_ = call(ctx, es, http.MethodGet, "/"+index+"/_stats/dense_vector?filter_path=_all.primaries.dense_vector", nil, &offHeap)
-	fmt.Fprintf(w, "  %-10s memory: vector files (ve*) %.2f GB = %s/product to keep in page cache; JVM heap used %.2f GB (whole node); dense_vector stats %s\n",
-		opt, float64(vecFiles)/1e9, perDoc(vecFiles), float64(heap)/1e9, offHeap)
+	// What searches touch: the whole vector field for hnsw; for the quantised
+	// types the field minus the raw floats, which stay on disk (merges and
+	// rescoring read them). Segment files give the split directly when they
+	// are not compound (ve* files); _disk_usage always gives the field total.
+	knn := du.Fields["image_vector"].KNN
+	cache := knn
+	if strings.Contains(opt, "int") || strings.Contains(opt, "bbq") {
+		cache = knn - int64(n)*int64(dims)*4
+	}
+	fmt.Fprintf(w, "  %-10s memory: page cache for searches ≈ %s/product (%.2f GB; vector field %s/product minus raw floats for quantised types); non-compound ve* files %s/product; JVM heap used %.2f GB (whole node); dense_vector stats %s\n",
+		opt, perDoc(cache), float64(cache)/1e9, perDoc(knn), perDoc(vecFiles), float64(heap)/1e9, offHeap)
 	// Recall.
 	k := len(exact[0])
 	nq := len(exact)
