@@ -24,6 +24,23 @@ func WriteFloat32(w io.Writer, rows, cols int, data []float32) error {
 	if rows < 0 || cols < 0 || len(data) != rows*cols {
 		return fmt.Errorf("npy: %d values do not fill a %d×%d matrix", len(data), rows, cols)
 	}
+	bw := bufio.NewWriterSize(w, 1<<16)
+	if err := WriteHeader(bw, rows, cols); err != nil {
+		return err
+	}
+	if err := WriteValues(bw, data); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// WriteHeader writes the header of a rows×cols float32 C-order matrix; the
+// values follow with WriteValues, row after row, so a matrix can be written
+// in pieces (shards concatenated, rows as they are produced).
+func WriteHeader(w io.Writer, rows, cols int) error {
+	if rows < 0 || cols < 0 {
+		return fmt.Errorf("npy: bad shape %d×%d", rows, cols)
+	}
 	header := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, cols)
 	// Pad so that magic(6)+version(2)+len(2)+header+'\n' is a multiple of 64.
 	total := 10 + len(header) + 1
@@ -34,17 +51,31 @@ func WriteFloat32(w io.Writer, rows, cols int, data []float32) error {
 	if len(header) > math.MaxUint16 {
 		return errors.New("npy: header too long")
 	}
-	bw := bufio.NewWriterSize(w, 1<<16)
-	bw.Write(magic)
-	bw.Write([]byte{1, 0})
-	binary.Write(bw, binary.LittleEndian, uint16(len(header)))
-	bw.WriteString(header)
-	var buf [4]byte
-	for _, v := range data {
-		binary.LittleEndian.PutUint32(buf[:], math.Float32bits(v))
-		bw.Write(buf[:])
+	var pre [10]byte
+	copy(pre[:], magic)
+	pre[6], pre[7] = 1, 0
+	binary.LittleEndian.PutUint16(pre[8:], uint16(len(header)))
+	if _, err := w.Write(pre[:]); err != nil {
+		return err
 	}
-	return bw.Flush()
+	_, err := io.WriteString(w, header)
+	return err
+}
+
+// WriteValues writes float32 values little-endian, after WriteHeader.
+func WriteValues(w io.Writer, data []float32) error {
+	buf := make([]byte, 4*min(len(data), 16384))
+	for len(data) > 0 {
+		n := min(len(data), len(buf)/4)
+		for i, v := range data[:n] {
+			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+		}
+		if _, err := w.Write(buf[:4*n]); err != nil {
+			return err
+		}
+		data = data[n:]
+	}
+	return nil
 }
 
 var (
@@ -53,80 +84,99 @@ var (
 	shapeRe   = regexp.MustCompile(`'shape'\s*:\s*\(([^)]*)\)`)
 )
 
-// ReadFloat32 reads a 2-D float32 (or float64, converted) C-order matrix.
-// A 1-D array is read as a single row.
-func ReadFloat32(r io.Reader) (data []float32, rows, cols int, err error) {
-	br := bufio.NewReaderSize(r, 1<<16)
+// npyHeader is what a .npy header says about the array.
+type npyHeader struct {
+	descr      string // dtype, e.g. "<f4"
+	rows, cols int
+	dataOffset int // bytes from the file start to the first value
+}
+
+// readHeader reads the magic, version and header dictionary from br.
+func readHeader(br io.Reader) (npyHeader, error) {
+	var h npyHeader
 	pre := make([]byte, 8)
 	if _, err := io.ReadFull(br, pre); err != nil {
-		return nil, 0, 0, fmt.Errorf("npy: read magic: %w", err)
+		return h, fmt.Errorf("npy: read magic: %w", err)
 	}
 	if !bytes.Equal(pre[:6], magic) {
-		return nil, 0, 0, errors.New("npy: not a .npy file (bad magic)")
+		return h, errors.New("npy: not a .npy file (bad magic)")
 	}
 	var hlen int
 	switch pre[6] {
 	case 1:
 		var n uint16
 		if err := binary.Read(br, binary.LittleEndian, &n); err != nil {
-			return nil, 0, 0, fmt.Errorf("npy: read header length: %w", err)
+			return h, fmt.Errorf("npy: read header length: %w", err)
 		}
-		hlen = int(n)
+		hlen, h.dataOffset = int(n), 10+int(n)
 	case 2, 3:
 		var n uint32
 		if err := binary.Read(br, binary.LittleEndian, &n); err != nil {
-			return nil, 0, 0, fmt.Errorf("npy: read header length: %w", err)
+			return h, fmt.Errorf("npy: read header length: %w", err)
 		}
-		hlen = int(n)
+		hlen, h.dataOffset = int(n), 12+int(n)
 	default:
-		return nil, 0, 0, fmt.Errorf("npy: unsupported format version %d", pre[6])
+		return h, fmt.Errorf("npy: unsupported format version %d", pre[6])
 	}
 	if hlen > 1<<20 {
-		return nil, 0, 0, fmt.Errorf("npy: header of %d bytes is implausible", hlen)
+		return h, fmt.Errorf("npy: header of %d bytes is implausible", hlen)
 	}
 	hdr := make([]byte, hlen)
 	if _, err := io.ReadFull(br, hdr); err != nil {
-		return nil, 0, 0, fmt.Errorf("npy: read header: %w", err)
+		return h, fmt.Errorf("npy: read npyHeader: %w", err)
 	}
-	h := string(hdr)
-	d := descrRe.FindStringSubmatch(h)
+	text := string(hdr)
+	d := descrRe.FindStringSubmatch(text)
 	if d == nil {
-		return nil, 0, 0, errors.New("npy: header has no descr")
+		return h, errors.New("npy: header has no descr")
 	}
-	if f := fortranRe.FindStringSubmatch(h); f == nil || f[1] != "False" {
-		return nil, 0, 0, errors.New("npy: only C-order arrays are supported (save with numpy.ascontiguousarray)")
+	h.descr = d[1]
+	if f := fortranRe.FindStringSubmatch(text); f == nil || f[1] != "False" {
+		return h, errors.New("npy: only C-order arrays are supported (save with numpy.ascontiguousarray)")
 	}
-	s := shapeRe.FindStringSubmatch(h)
-	if s == nil {
-		return nil, 0, 0, errors.New("npy: header has no shape")
+	sh := shapeRe.FindStringSubmatch(text)
+	if sh == nil {
+		return h, errors.New("npy: header has no shape")
 	}
 	var dims []int
-	for _, part := range strings.Split(s[1], ",") {
+	for _, part := range strings.Split(sh[1], ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
 		}
 		n, err := strconv.Atoi(part)
 		if err != nil || n < 0 {
-			return nil, 0, 0, fmt.Errorf("npy: bad shape %q", s[1])
+			return h, fmt.Errorf("npy: bad shape %q", sh[1])
 		}
 		dims = append(dims, n)
 	}
 	switch len(dims) {
 	case 1:
-		rows, cols = 1, dims[0]
+		h.rows, h.cols = 1, dims[0]
 	case 2:
-		rows, cols = dims[0], dims[1]
+		h.rows, h.cols = dims[0], dims[1]
 	default:
-		return nil, 0, 0, fmt.Errorf("npy: need a 2-D matrix, got shape (%s)", s[1])
+		return h, fmt.Errorf("npy: need a 2-D matrix, got shape (%s)", sh[1])
 	}
-	if cols > 0 && rows > math.MaxInt32/cols {
-		return nil, 0, 0, fmt.Errorf("npy: shape %d×%d too large", rows, cols)
+	if h.cols > 0 && h.rows > math.MaxInt/8/h.cols {
+		return h, fmt.Errorf("npy: shape %d×%d too large", h.rows, h.cols)
 	}
+	return h, nil
+}
+
+// ReadFloat32 reads a 2-D float32 (or float64, converted) C-order matrix.
+// A 1-D array is read as a single row.
+func ReadFloat32(r io.Reader) (data []float32, rows, cols int, err error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	h, err := readHeader(br)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	rows, cols = h.rows, h.cols
 	n := rows * cols
 	var order binary.ByteOrder
 	var size int
-	switch d[1] {
+	switch h.descr {
 	case "<f4", "|f4":
 		order, size = binary.LittleEndian, 4
 	case ">f4":
@@ -136,7 +186,7 @@ func ReadFloat32(r io.Reader) (data []float32, rows, cols int, err error) {
 	case ">f8":
 		order, size = binary.BigEndian, 8
 	default:
-		return nil, 0, 0, fmt.Errorf("npy: dtype %s is not supported; save as float32", d[1])
+		return nil, 0, 0, fmt.Errorf("npy: dtype %s is not supported; save as float32", h.descr)
 	}
 	data = make([]float32, n)
 	buf := make([]byte, size*4096)

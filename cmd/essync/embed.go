@@ -15,6 +15,7 @@ import (
 	"github.com/essync/essync/catalog"
 	"github.com/essync/essync/embed"
 	"github.com/essync/essync/npy"
+	"github.com/essync/essync/vectors"
 	"github.com/urfave/cli/v2"
 )
 
@@ -28,7 +29,9 @@ EfficientNet-Lite0) and writes to --out:
   ids.json     the product ids, in row order
   report.json  the model, counts, and every skipped product with its reason
 Without --catalog every image file in --images is embedded, with its file name as id.
-The vector cache (keyed by model and image content) makes re-runs embed only new or
+--shard i/n embeds only the products whose id hashes (FNV-1a) to shard i of n, the
+same split on every machine; combine the shard folders with essync embed merge, or
+give them all to --vectors. The vector cache (keyed by model and image content) makes re-runs embed only new or
 changed images.
 
 Exit codes: 0 success, 1 failure, 2 usage error, 3 finished but more than
@@ -40,8 +43,10 @@ Exit codes: 0 success, 1 failure, 2 usage error, 3 finished but more than
 			&cli.StringFlag{Name: "id-field", Value: catalog.DefaultIDField, Usage: "catalog field holding the product id"},
 			&cli.StringFlag{Name: "image-field", Value: catalog.DefaultImageField, Usage: "catalog field holding the image file name"},
 			&cli.IntFlag{Name: "max-skipped", Value: -1, Usage: "exit 3 if more products than this are skipped (-1: no limit)"},
+			&cli.StringFlag{Name: "shard", Usage: "embed only shard i of n of the catalog (i/n, 1 ≤ i ≤ n), split by a stable hash of the product id"},
 		}, modelFlags()...),
-		Action: runEmbed,
+		Action:      runEmbed,
+		Subcommands: []*cli.Command{embedMergeCommand()},
 	}
 }
 
@@ -59,6 +64,7 @@ type embedSkip struct {
 type embedReport struct {
 	Model           string      `json:"model"`
 	Dims            int         `json:"dims"`
+	Shard           string      `json:"shard,omitempty"` // i/n when only that shard was embedded
 	Products        int         `json:"products"`
 	Embedded        int         `json:"embedded"`
 	FromCache       int         `json:"from_cache"`
@@ -81,6 +87,17 @@ func runEmbed(c *cli.Context) error {
 		return cli.Exit(err.Error(), exitUsage)
 	}
 	rep := embedReport{Skipped: []embedSkip{}}
+	inShard := func(string) bool { return true }
+	if spec := c.String("shard"); spec != "" {
+		shard, err := vectors.ParseShard(spec)
+		if err != nil {
+			return cli.Exit("--shard: "+err.Error(), exitUsage)
+		}
+		rep.Shard = shard.String()
+		// A skipped row without an id is reported by shard 1 only, so the
+		// shards' reports together name every skipped row once.
+		inShard = func(id string) bool { return shard.Has(id) || (id == "" && shard.Index == 1) }
+	}
 	var inputs []embed.Input
 	var rows []embedSkip // row/line/image of each input, for skip entries
 	if path := c.Path("catalog"); path != "" {
@@ -91,20 +108,30 @@ func runEmbed(c *cli.Context) error {
 			return cli.Exit(err.Error(), exitFailure)
 		}
 		for _, s := range skipped {
+			if !inShard(s.ID) {
+				continue
+			}
 			rep.Skipped = append(rep.Skipped, embedSkip{Row: s.Row, Line: s.Line, ID: s.ID, Image: s.ImageName, Kind: string(s.Kind), Reason: s.Reason})
 		}
+		inCatalog := len(products) + len(skipped)
 		for _, p := range products {
+			if !inShard(p.ID) {
+				continue
+			}
 			inputs = append(inputs, embed.Input{ID: p.ID, Path: p.ImagePath})
 			rows = append(rows, embedSkip{Row: p.Row, Line: p.Line, ID: p.ID, Image: p.ImageName})
 		}
-		rep.Products = len(products) + len(skipped)
+		rep.Products = len(inputs) + len(rep.Skipped)
+		if rep.Shard != "" {
+			slog.Info("shard", "shard", rep.Shard, "products", rep.Products, "catalog", inCatalog)
+		}
 	} else {
 		entries, err := os.ReadDir(imagesDir)
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("--images: %v", err), exitFailure)
 		}
 		for _, ent := range entries {
-			if ent.Type().IsRegular() && ent.Name()[0] != '.' {
+			if ent.Type().IsRegular() && ent.Name()[0] != '.' && inShard(ent.Name()) {
 				inputs = append(inputs, embed.Input{ID: ent.Name(), Path: filepath.Join(imagesDir, ent.Name())})
 				rows = append(rows, embedSkip{ID: ent.Name(), Image: ent.Name()})
 			}
@@ -203,4 +230,28 @@ func writeEmbedOutputs(dir string, ids []string, vectors []float32, dims int, re
 		}
 	}
 	return nil
+}
+
+// embedMergeCommand combines the folders of several essync embed --shard runs.
+func embedMergeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "merge",
+		Usage:     "combine the output folders of essync embed --shard runs into one",
+		UsageText: "essync embed merge --out DIR SHARD_DIR...",
+		Description: `Writes vectors.npy, ids.json and report.json (model and dims) into --out, rows in
+the order of the folders given. Fails when the folders were made with different models
+or dims, or share a product id. (full and incremental can also take the shard folders
+directly: --vectors DIR1,DIR2,….)`,
+		Flags: []cli.Flag{&cli.PathFlag{Name: "out", Usage: "output folder, created if needed (required)"}},
+		Action: func(c *cli.Context) error {
+			if c.Path("out") == "" || c.NArg() == 0 {
+				return cli.Exit("essync embed merge --out DIR SHARD_DIR...: --out and at least one folder are required", exitUsage)
+			}
+			if err := vectors.Merge(c.Path("out"), c.Args().Slice()...); err != nil {
+				return cli.Exit(err.Error(), exitFailure)
+			}
+			fmt.Fprintf(c.App.Writer, "merged %d folders into %s\n", c.NArg(), c.Path("out"))
+			return nil
+		},
+	}
 }

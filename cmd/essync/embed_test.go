@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/essync/essync/embed"
 	"github.com/essync/essync/npy"
+	"github.com/essync/essync/vectors"
 )
 
 func needORTLib(t *testing.T) {
@@ -132,5 +134,68 @@ func TestEmbedCommandCatalog(t *testing.T) {
 	_, rows, cols, err := npy.ReadFile(filepath.Join(out, "vectors.npy"))
 	if err != nil || rows != 2 || cols != 16 {
 		t.Errorf("vectors.npy %d×%d %v", rows, cols, err)
+	}
+}
+
+// Two shards embed disjoint parts of the folder whose union is everything;
+// merged, they hold every embeddable image once with its own vector, and the
+// merged report names the model.
+func TestEmbedShardsAndMerge(t *testing.T) {
+	needORTLib(t)
+	images := t.TempDir()
+	srcs := []string{"photos/chelsea.jpg", "photos/coffee.jpg", "broken/text.jpg", "photos/chelsea.jpg", "photos/coffee.jpg", "photos/chelsea.jpg"}
+	for i, src := range srcs {
+		data, err := os.ReadFile("../../testdata/images/" + src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(images, fmt.Sprintf("img-%d%s", i, filepath.Ext(src))), data, 0o644)
+	}
+	card := "../../testdata/models/tiny-nchw-pad.json"
+	root := t.TempDir()
+	embedTo := func(out string, extra ...string) {
+		args := append([]string{"essync", "embed", "--images", images, "--out", out, "--model", card, "--no-cache"}, extra...)
+		if code := runArgs(args...); code != exitOK {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+	}
+	all, s1, s2, merged := filepath.Join(root, "all"), filepath.Join(root, "s1"), filepath.Join(root, "s2"), filepath.Join(root, "merged")
+	embedTo(all)
+	embedTo(s1, "--shard", "1/2")
+	embedTo(s2, "--shard", "2/2")
+	var r1, r2 embedReport
+	readJSON(t, filepath.Join(s1, "report.json"), &r1)
+	readJSON(t, filepath.Join(s2, "report.json"), &r2)
+	if r1.Shard != "1/2" || r2.Shard != "2/2" || r1.Products+r2.Products != len(srcs) || len(r1.Skipped)+len(r2.Skipped) != 1 ||
+		r1.Products == 0 || r2.Products == 0 {
+		t.Fatalf("shard reports %+v / %+v", r1, r2)
+	}
+	if code := runArgs("essync", "embed", "merge", "--out", merged, s1, s2); code != exitOK {
+		t.Fatalf("merge: exit %d", code)
+	}
+	whole, err := vectors.Open(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer whole.Close()
+	got, err := vectors.Open(merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Close()
+	if len(got.IDs) != len(whole.IDs) || got.Model != whole.Model || got.Model == "" || got.Dims != 16 {
+		t.Fatalf("merged %d ids model %q dims %d; whole %d ids model %q", len(got.IDs), got.Model, got.Dims, len(whole.IDs), whole.Model)
+	}
+	row := map[string][]float32{}
+	for r, id := range whole.IDs {
+		row[id] = whole.Row(r)
+	}
+	for r, id := range got.IDs {
+		if !slices.Equal(row[id], got.Row(r)) {
+			t.Errorf("%s: merged vector differs from the unsharded one", id)
+		}
+	}
+	if code := runArgs("essync", "embed", "--images", images, "--out", root, "--shard", "3/2"); code != exitUsage {
+		t.Errorf("--shard 3/2: exit %d, want %d", code, exitUsage)
 	}
 }

@@ -71,7 +71,6 @@ func newApp() *cli.App {
 			neighborsCommand(),
 			rollbackCommand(),
 			unlockCommand(),
-			benchCommand(),
 			serveCommand(),
 			searchCommand(),
 		},

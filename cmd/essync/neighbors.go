@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,8 +16,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/essync/essync/internal/memstat"
 	"github.com/essync/essync/neighbors"
 	"github.com/essync/essync/npy"
+	"github.com/essync/essync/vectors"
 )
 
 // neighborsCommand computes every product's top-K similar products from a
@@ -30,7 +31,7 @@ func neighborsCommand() *cli.Command {
 		Usage:     "compute every product's most similar products (cosine) from embedded vectors",
 		UsageText: "essync neighbors --vectors DIR --out FILE [--k 20] [--exact | --recall 0.99]",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "vectors", Usage: "folder with vectors.npy and ids.json (as written by essync embed), or a float32 .npy file (required)"},
+			&cli.StringFlag{Name: "vectors", Usage: "folder with vectors.npy and ids.json (as written by essync embed; several shard folders comma-separated), or a float32 .npy file (required)"},
 			&cli.StringFlag{Name: "ids", Usage: "JSON array of ids in row order (default: ids.json beside the vectors; row numbers if absent)"},
 			&cli.StringFlag{Name: "out", Usage: "where to write nearest_neighbors.json (required)"},
 			&cli.IntFlag{Name: "k", Value: 20, Usage: "neighbours per product"},
@@ -67,10 +68,11 @@ func runNeighbors(c *cli.Context) error {
 	if (opts.Trees > 0 || opts.Rounds > 0) && !c.IsSet("recall") {
 		opts.Recall = 0 // knobs fix the effort
 	}
-	ids, vecs, dims, err := readVectors(c.String("vectors"), c.String("ids"))
+	ids, vecs, dims, closeVectors, err := readVectors(c.String("vectors"), c.String("ids"))
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)
 	}
+	defer closeVectors()
 	// The vectors dominate the heap; the default GC target (100% of live
 	// heap) would let garbage grow as large as them. They hold no pointers,
 	// so a tight target costs the collector little.
@@ -86,7 +88,7 @@ func runNeighbors(c *cli.Context) error {
 		return cli.Exit(err.Error(), exitFailure)
 	}
 	took := time.Since(start)
-	if err := writeNeighbors(c.String("out"), g, ids); err != nil {
+	if err := neighbors.WriteJSON(c.String("out"), ids, g.Neighbors); err != nil {
 		return cli.Exit(err.Error(), exitFailure)
 	}
 	mode := "approximate"
@@ -94,13 +96,40 @@ func runNeighbors(c *cli.Context) error {
 		mode = "exact"
 	}
 	fmt.Fprintf(c.App.Writer, "neighbors: %d items × %d dims, k=%d, %s, recall@%d %.4f, %.2fs, peak RSS %s → %s\n",
-		len(ids), dims, opts.K, mode, opts.K, g.Recall(), took.Seconds(), peakRSS(), c.String("out"))
+		len(ids), dims, opts.K, mode, opts.K, g.Recall(), took.Seconds(), strconv.FormatUint(memstat.PeakRSS()>>10, 10)+" kB", c.String("out"))
 	return nil
 }
 
 // readVectors loads the matrix and its ids. path is a folder holding
-// vectors.npy (+ ids.json) or an .npy file; without ids, row numbers are ids.
-func readVectors(path, idsPath string) ([]string, []float32, int, error) {
+// vectors.npy + ids.json (several, comma-separated: the shards of essync
+// embed --shard), memory-mapped, or an .npy file read onto the heap; without
+// ids, row numbers are ids. Call the returned func when done with the matrix.
+func readVectors(path, idsPath string) ([]string, []float32, int, func(), error) {
+	noop := func() {}
+	if dirs := strings.Split(path, ","); idsPath == "" && (len(dirs) > 1 || isDir(path)) && hasIDs(dirs[0]) {
+		set, err := vectors.Open(dirs...)
+		if err != nil {
+			return nil, nil, 0, noop, fmt.Errorf("--vectors: %w", err)
+		}
+		return set.IDs, set.Matrix, set.Dims, func() { set.Close() }, nil
+	}
+	ids, vecs, dims, err := readVectorsFile(path, idsPath)
+	return ids, vecs, dims, noop, err
+}
+
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
+}
+
+func hasIDs(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, vectors.IDsFile))
+	return err == nil
+}
+
+// readVectorsFile reads an .npy file (or a folder's vectors.npy without
+// ids.json) onto the heap, with ids from idsPath or row numbers.
+func readVectorsFile(path, idsPath string) ([]string, []float32, int, error) {
 	npyPath := path
 	if st, err := os.Stat(path); err != nil {
 		return nil, nil, 0, fmt.Errorf("--vectors: %w", err)
@@ -134,63 +163,4 @@ func readVectors(path, idsPath string) ([]string, []float32, int, error) {
 		return nil, nil, 0, fmt.Errorf("%s has %d ids but %s has %d rows: they must come from the same embed run", idsPath, len(ids), npyPath, rows)
 	}
 	return ids, vecs, cols, nil
-}
-
-// neighborRow is one row of the old pipeline's nearest_neighbors.json.
-type neighborRow struct {
-	Similarity json.Number `json:"similarity"`
-	MasterPI   string      `json:"master_pi"`
-	SimilarPI  string      `json:"similar_pi"`
-}
-
-// writeNeighbors writes every (product, similar product) pair, products in
-// input order, most similar first, as a JSON array; atomically via a temp file.
-func writeNeighbors(path string, g *neighbors.Graph, ids []string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".nearest-*.json")
-	if err != nil {
-		return fmt.Errorf("write neighbours: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	sep := "[\n"
-	for _, id := range ids {
-		for _, n := range g.Neighbors(id) {
-			row, err := json.Marshal(neighborRow{json.Number(strconv.FormatFloat(float64(n.Similarity), 'f', -1, 32)), id, n.ID})
-			if err != nil {
-				return fmt.Errorf("write neighbours of %q: %w", id, err)
-			}
-			w.WriteString(sep)
-			w.Write(row)
-			sep = ",\n"
-		}
-	}
-	if sep == "[\n" {
-		w.WriteString("[")
-	}
-	w.WriteString("\n]\n")
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-// peakRSS is the process's peak resident memory as Linux reports it (VmHWM),
-// or "n/a" elsewhere.
-func peakRSS() string {
-	raw, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "n/a"
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "n/a"
 }

@@ -23,6 +23,9 @@ type FaultProxy struct {
 	proxy  *httputil.ReverseProxy
 	srv    *http.Server
 	URL    string
+	// Paths are the request path suffixes that get faults (default "/_bulk");
+	// set before the first request.
+	Paths []string
 
 	mu       sync.Mutex
 	bulks    int
@@ -115,7 +118,15 @@ func (p *FaultProxy) next() Fault {
 }
 
 func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !strings.HasSuffix(r.URL.Path, "/_bulk") {
+	paths := p.Paths
+	if len(paths) == 0 {
+		paths = []string{"/_bulk"}
+	}
+	faulty := false
+	for _, suffix := range paths {
+		faulty = faulty || strings.HasSuffix(r.URL.Path, suffix)
+	}
+	if !faulty {
 		p.proxy.ServeHTTP(w, r)
 		return
 	}

@@ -1,17 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"runtime"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
@@ -25,26 +20,26 @@ import (
 func benchCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "bench",
-		Usage: "benchmark whole pipelines against the real Elasticsearch (bulk, full, incremental)",
+		Usage: "benchmark whole pipelines against the real Elasticsearch (bulk, full, incremental, indexopts, knn)",
 		Description: `Whole-pipeline benchmarks. They need a running Elasticsearch (--es-url, default
 http://127.0.0.1:9200), generate their data in a temporary folder, print a
 report on stdout, and delete every index they created (unless --keep-index).
 
-  essync bench bulk --n 5000 --dims 1280
+  essync-bench bulk --n 5000 --dims 1280
       essync's loader (esindex.Bulk, default options) against a raw _bulk
       baseline: the same documents as pre-built NDJSON posted with net/http at
       the best of several batch sizes. Then load time until FinishLoad returns
       for each dense_vector index_options type.
 
-  essync bench full --n 2000
+  essync-bench full --n 2000
       N synthetic 800×800 JPEG product photos + catalog, one essync full run
       with the default model: time per stage, images/s, peak RSS and Go heap.
 
-  essync bench incremental --n 20000 --new 0.01 --deleted 0.005
+  essync-bench incremental --n 20000 --new 0.01 --deleted 0.005
       full run, then an incremental run after 1% new and 0.5% deleted
       products: wall times and their ratio, documents written versus the
       minimum necessary, and a second incremental run that must write 0.`,
-		Subcommands: []*cli.Command{benchBulkCommand(), benchFullCommand(), benchIncrementalCommand()},
+		Subcommands: []*cli.Command{benchBulkCommand(), benchFullCommand(), benchIncrementalCommand(), benchIndexOptsCommand(), benchKNNCommand()},
 	}
 }
 
@@ -107,79 +102,6 @@ func deleteAlias(ctx context.Context, es *elasticsearch.Client, alias string) er
 func benchName(kind string) string {
 	return fmt.Sprintf("essync-bench-%s-%d", kind, time.Now().UnixMilli())
 }
-
-// memWatch follows the process's peak memory during a measured section:
-// peak RSS from the kernel (VmHWM, reset at the start where the kernel
-// allows it) and the largest Go heap in use, sampled every 50 ms.
-type memWatch struct {
-	stop     chan struct{}
-	done     sync.WaitGroup
-	peakHeap atomic.Uint64
-	resetOK  bool
-}
-
-// watchMemory starts a memWatch; call Stop to end it.
-func watchMemory() *memWatch {
-	m := &memWatch{stop: make(chan struct{})}
-	// Writing 5 to clear_refs resets VmHWM to the current RSS (Linux ≥ 4.0),
-	// so the peak excludes whatever ran before (data generation).
-	m.resetOK = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
-	m.done.Add(1)
-	go func() {
-		defer m.done.Done()
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > m.peakHeap.Load() {
-				m.peakHeap.Store(ms.HeapInuse)
-			}
-			select {
-			case <-m.stop:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return m
-}
-
-// memPeak is what a memWatch saw.
-type memPeak struct {
-	RSS      uint64 // bytes; VmHWM
-	RSSReset bool   // VmHWM was reset at the start (else it covers the whole process)
-	Heap     uint64 // bytes; largest sampled HeapInuse
-	Sys      uint64 // bytes; memory the Go runtime got from the OS, at the end
-}
-
-// Stop ends the sampling and returns the peaks.
-func (m *memWatch) Stop() memPeak {
-	close(m.stop)
-	m.done.Wait()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return memPeak{RSS: vmHWM(), RSSReset: m.resetOK, Heap: m.peakHeap.Load(), Sys: ms.Sys}
-}
-
-// vmHWM returns the peak resident set size from /proc/self/status (0 if unknown).
-func vmHWM() uint64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-func mib(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 
 // stageOrder is the order the pipeline's stages run in, for printing.
 var stageOrder = []string{"catalog", "read", "hash", "embed", "neighbors", "documents", "index", "write"}

@@ -16,6 +16,8 @@ import (
 	"github.com/essync/essync/catalog"
 	"github.com/essync/essync/embed"
 	"github.com/essync/essync/esindex"
+	"github.com/essync/essync/internal/memstat"
+	"github.com/essync/essync/internal/progress"
 	"github.com/essync/essync/neighbors"
 	"github.com/essync/essync/pipeline"
 	"github.com/urfave/cli/v2"
@@ -102,7 +104,7 @@ func (r *benchRun) config(catalogPath, cachePath string) pipeline.Config {
 		Replicas:    0,
 		MaxSkipped:  0,
 		OutDir:      filepath.Join(r.dir, "out"),
-		Progress:    newProgress(),
+		Progress:    progress.New(),
 	}
 }
 
@@ -110,12 +112,12 @@ func (r *benchRun) config(catalogPath, cachePath string) pipeline.Config {
 type measured struct {
 	Report *pipeline.Report
 	Wall   time.Duration
-	Mem    memPeak
+	Mem    memstat.Peak
 }
 
 // run runs job and prints its timings and memory under title.
 func (r *benchRun) run(title string, job func(context.Context, pipeline.Config) (*pipeline.Report, error), cfg pipeline.Config) (measured, error) {
-	mem := watchMemory()
+	mem := memstat.Start()
 	start := time.Now()
 	rep, err := job(r.c.Context, cfg)
 	m := measured{Report: rep, Wall: time.Since(start), Mem: mem.Stop()}
@@ -134,7 +136,7 @@ func (r *benchRun) run(title string, job func(context.Context, pipeline.Config) 
 		reset = " (since process start)"
 	}
 	fmt.Fprintf(r.w, "  memory: peak RSS %s%s, peak Go heap in use %s, Go runtime total %s; load average after: %s\n",
-		mib(m.Mem.RSS), reset, mib(m.Mem.Heap), mib(m.Mem.Sys), loadAverage())
+		memstat.MiB(m.Mem.RSS), reset, memstat.MiB(m.Mem.Heap), memstat.MiB(m.Mem.Sys), loadAverage())
 	return m, nil
 }
 

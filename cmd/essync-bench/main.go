@@ -1,0 +1,75 @@
+// Command essync-bench runs essync's whole-pipeline and Elasticsearch
+// benchmarks. They live apart from the essync command so its users see only
+// what they need; each benchmark runs its baseline in the same process and
+// prints the ratio, and docs/BENCHMARKS.md records the commands and results.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/essync/essync/esindex"
+	"github.com/essync/essync/internal/esflags"
+	"github.com/urfave/cli/v2"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func main() {
+	os.Exit(run(os.Args))
+}
+
+// run executes the CLI and maps errors to exit codes.
+func run(args []string) int {
+	err := newApp().Run(args)
+	if err == nil {
+		return exitOK
+	}
+	var exitErr cli.ExitCoder
+	if errors.As(err, &exitErr) {
+		if msg := exitErr.Error(); msg != "" {
+			fmt.Fprintln(os.Stderr, "essync-bench:", msg)
+		}
+		return exitErr.ExitCode()
+	}
+	fmt.Fprintln(os.Stderr, "essync-bench:", err)
+	return exitFailure
+}
+
+func newApp() *cli.App {
+	cmd := benchCommand()
+	return &cli.App{
+		Name:        "essync-bench",
+		Usage:       cmd.Usage,
+		Description: cmd.Description,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		},
+		Before: func(c *cli.Context) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+				return cli.Exit(fmt.Sprintf("--log-level: %v", err), exitUsage)
+			}
+			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+			return nil
+		},
+		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
+			return cli.Exit(err.Error(), exitUsage)
+		},
+		ExitErrHandler: func(*cli.Context, error) {},
+		Commands:       cmd.Subcommands,
+	}
+}
+
+// esFlags are the shared Elasticsearch connection flags.
+func esFlags() []cli.Flag { return esflags.Flags() }
+
+// esConfig returns the connection config, or nil when no URL was given.
+func esConfig(c *cli.Context) *esindex.Config { return esflags.Config(c) }

@@ -1,0 +1,191 @@
+package esindex_test
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/essync/essync/esindex"
+	"github.com/essync/essync/esindex/estest"
+	"github.com/essync/essync/mappings"
+	"github.com/essync/essync/neighbors"
+)
+
+// knnFixture loads n clustered unit vectors of dims into a fresh index with
+// essync's mapping and returns the ids and row-major vectors.
+func knnFixture(t *testing.T, n, dims int) (string, []string, []float32) {
+	t.Helper()
+	es := estest.Client(t)
+	ctx := context.Background()
+	index := estest.IndexName(t, "knn")
+	body, err := mappings.Render(mappings.Options{Dims: dims, Model: "test@knn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := esindex.CreateIndex(ctx, es, index, body); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	centres := make([]float64, 12*dims)
+	for i := range centres {
+		centres[i] = r.NormFloat64()
+	}
+	ids := make([]string, n)
+	vecs := make([]float32, n*dims)
+	for i := range n {
+		ids[i] = fmt.Sprintf("p-%04d", i)
+		c := r.IntN(12)
+		var norm float64
+		row := make([]float64, dims)
+		for d := range row {
+			row[d] = centres[c*dims+d] + 0.5*r.NormFloat64()
+			norm += row[d] * row[d]
+		}
+		for d := range row {
+			vecs[i*dims+d] = float32(row[d] / math.Sqrt(norm))
+		}
+	}
+	res, err := esindex.Bulk(ctx, es, index, func(yield func(esindex.Op) bool) {
+		for i, id := range ids {
+			var b strings.Builder
+			fmt.Fprintf(&b, `{"product_id":%q,"image_vector":[`, id)
+			for d, x := range vecs[i*dims : (i+1)*dims] {
+				if d > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, "%g", x)
+			}
+			b.WriteString("]}")
+			if !yield(esindex.Op{ID: id, Body: []byte(b.String())}) {
+				return
+			}
+		}
+	}, esindex.BulkOptions{})
+	if err != nil || res.Succeeded != n {
+		t.Fatalf("load: %v %+v", err, res)
+	}
+	if err := esindex.FinishLoad(ctx, es, index, 0, n); err != nil {
+		t.Fatal(err)
+	}
+	return index, ids, vecs
+}
+
+func knnQueries(ids []string, vecs []float32, dims int) iter.Seq[esindex.ProductVector] {
+	return func(yield func(esindex.ProductVector) bool) {
+		for i, id := range ids {
+			if !yield(esindex.ProductVector{ID: id, Vector: vecs[i*dims : (i+1)*dims]}) {
+				return
+			}
+		}
+	}
+}
+
+// Elasticsearch's kNN gives every product K neighbours without itself,
+// nearly the exact ones, with the exact cosines (to 4 decimals); through a
+// proxy that rejects and drops _msearch requests every product still gets
+// exactly one list; and the lists land in the documents as partial updates.
+func TestNeighborsByKNN(t *testing.T) {
+	const n, dims, k = 400, 32, 8
+	index, ids, vecs := knnFixture(t, n, dims)
+	exact, err := neighbors.Build(ids, vecs, dims, neighbors.Options{K: k, Exact: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	proxy := estest.NewFaultProxy(t, estest.URL(), []estest.Fault{estest.Reject429, estest.Reject429, estest.DropBefore, estest.None, estest.Reject429, estest.Reject429})
+	proxy.Paths = []string{"/_msearch"}
+	client, err := esindex.NewClient(esindex.Config{URLs: []string{proxy.URL}, MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	got := map[string][]neighbors.Neighbor{}
+	res, err := esindex.NeighborsByKNN(ctx, client, index, knnQueries(ids, vecs, dims),
+		esindex.KNNOptions{K: k, Batch: 16, Workers: 2, GiveUpAfter: time.Minute},
+		func(id string, list []neighbors.Neighbor) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if _, dup := got[id]; dup {
+				t.Errorf("product %s got two lists", id)
+			}
+			got[id] = list
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Products != n || len(got) != n || res.Retried == 0 {
+		t.Fatalf("result %+v, %d lists; want %d products and retries after the injected faults", res, len(got), n)
+	}
+	hits := 0
+	for _, id := range ids {
+		want := map[string]float32{}
+		for _, nb := range exact.Neighbors(id) {
+			want[nb.ID] = nb.Similarity
+		}
+		if len(got[id]) != k {
+			t.Fatalf("%s: %d neighbours, want %d", id, len(got[id]), k)
+		}
+		for _, nb := range got[id] {
+			if nb.ID == id {
+				t.Fatalf("%s lists itself", id)
+			}
+			if s, ok := want[nb.ID]; ok {
+				hits++
+				if math.Abs(float64(s-nb.Similarity)) > 2e-4 {
+					t.Errorf("%s→%s: similarity %v, exact %v", id, nb.ID, nb.Similarity, s)
+				}
+			}
+		}
+	}
+	if recall := float64(hits) / float64(n*k); recall < 0.95 {
+		t.Errorf("recall@%d %.3f against the exact lists, want ≥ 0.95", k, recall)
+	}
+
+	// Write the lists as partial updates and read one back.
+	es := estest.Client(t)
+	up, err := esindex.Bulk(ctx, es, index, func(yield func(esindex.Op) bool) {
+		for _, id := range ids {
+			if !yield(esindex.SimilarUpdate(id, got[id])) {
+				return
+			}
+		}
+	}, esindex.BulkOptions{})
+	if err != nil || up.Succeeded != n {
+		t.Fatalf("updates: %v %+v", err, up)
+	}
+	if err := esindex.Refresh(ctx, es, index); err != nil {
+		t.Fatal(err)
+	}
+	var seen int
+	err = esindex.Scan(ctx, es, index, []string{"similar_pi", "similar", "image_vector"}, 100, func(d esindex.StoredDoc) error {
+		seen++
+		if d.ID == ids[7] {
+			src := string(d.Source)
+			if !strings.Contains(src, fmt.Sprintf(`"similar_pi":["%s"`, got[ids[7]][0].ID)) || !strings.Contains(src, `"image_vector":[`) {
+				t.Errorf("document %s after the update: %.300s", d.ID, src)
+			}
+		}
+		return nil
+	})
+	if err != nil || seen != n {
+		t.Fatalf("scan: %v, %d documents", err, seen)
+	}
+}
+
+func TestCosineFromScore(t *testing.T) {
+	for _, c := range []struct {
+		score float64
+		want  float32
+	}{{1, 1}, {0.5, 0}, {0.975, 0.95}, {0.99999, 0.9999}, {0.25, -0.5}} {
+		if got := esindex.CosineFromScore(c.score); got != c.want {
+			t.Errorf("CosineFromScore(%v) = %v, want %v", c.score, got, c.want)
+		}
+	}
+}

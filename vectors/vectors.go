@@ -1,0 +1,280 @@
+// Package vectors reads the embedding vectors essync embed writes — one
+// folder, or several shards of a catalog embedded on different machines — as
+// one set: ids, one contiguous memory-mapped float32 matrix, and the model
+// that made them, so full and incremental runs can take precomputed vectors
+// instead of images and record the right model in the index.
+//
+// A folder holds vectors.npy (float32 N×D), ids.json (N ids in row order)
+// and report.json (essync embed's report; its "model" and "dims" name the
+// vectors' model fingerprint and length, "shard" which shard it is).
+package vectors
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/essync/essync/npy"
+)
+
+// File names inside a vectors folder.
+const (
+	MatrixFile = "vectors.npy"
+	IDsFile    = "ids.json"
+	MetaFile   = "report.json"
+)
+
+// Meta is the part of report.json a vectors folder is described by.
+type Meta struct {
+	Model string `json:"model"`           // model fingerprint, e.g. "efficientnet-lite0@1a2b3c4d"
+	Dims  int    `json:"dims"`            // vector length
+	Shard string `json:"shard,omitempty"` // "i/n" when the folder holds one shard of a catalog
+}
+
+// Set is the vectors of one or more folders as one matrix: row r of Matrix
+// is the vector of IDs[r]. The matrix is memory-mapped (page cache, not
+// heap); call Close when done with it.
+type Set struct {
+	IDs    []string
+	Matrix []float32 // len(IDs)×Dims, row-major
+	Dims   int
+	Model  string // "" when the folders carry no report.json (vectors made elsewhere)
+	mapped *npy.Mapped
+}
+
+// Row returns the vector of row r (a view into the mapping).
+func (s *Set) Row(r int) []float32 { return s.Matrix[r*s.Dims : (r+1)*s.Dims] }
+
+// Close releases the mapping; the matrix must not be used afterwards.
+func (s *Set) Close() error {
+	if s == nil {
+		return nil
+	}
+	s.Matrix = nil
+	return s.mapped.Close()
+}
+
+// Open reads the folders as one set. With one folder its vectors.npy is
+// mapped as it is; with several, their matrices are concatenated into a
+// temporary file (in os.TempDir; removed at once, alive while mapped) and
+// that is mapped, so the result is still one contiguous matrix off the heap.
+// All folders must agree on model and dims, and no id may appear twice.
+func Open(dirs ...string) (*Set, error) {
+	if len(dirs) == 0 {
+		return nil, errors.New("vectors: no folder given")
+	}
+	if len(dirs) == 1 {
+		return openOne(dirs[0])
+	}
+	tmp, err := os.CreateTemp("", "essync-vectors-*.npy")
+	if err != nil {
+		return nil, fmt.Errorf("vectors: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	tmp.Close()
+	ids, meta, err := merge(tmp.Name(), dirs)
+	if err != nil {
+		return nil, err
+	}
+	m, err := npy.Map(tmp.Name())
+	if err != nil {
+		return nil, fmt.Errorf("vectors: %w", err)
+	}
+	return &Set{IDs: ids, Matrix: m.Data, Dims: meta.Dims, Model: meta.Model, mapped: m}, nil
+}
+
+// Merge combines shard folders into one folder out (created if needed):
+// vectors.npy, ids.json and report.json naming the common model and dims,
+// rows in the order of dirs. It fails when the shards disagree on model or
+// dims or share an id.
+func Merge(out string, dirs ...string) error {
+	if len(dirs) == 0 {
+		return errors.New("vectors: no folder to merge")
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("vectors: %w", err)
+	}
+	ids, meta, err := merge(filepath.Join(out, MatrixFile), dirs)
+	if err != nil {
+		return err
+	}
+	meta.Shard = ""
+	if err := writeJSON(filepath.Join(out, IDsFile), ids); err != nil {
+		return err
+	}
+	return writeJSON(filepath.Join(out, MetaFile), meta)
+}
+
+// ReadMeta reads dir's report.json; a folder without one gives a zero Meta.
+func ReadMeta(dir string) (Meta, error) {
+	var m Meta
+	raw, err := os.ReadFile(filepath.Join(dir, MetaFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return m, nil
+	}
+	if err != nil {
+		return m, fmt.Errorf("vectors: %w", err)
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return m, fmt.Errorf("vectors: %s: %w", filepath.Join(dir, MetaFile), err)
+	}
+	return m, nil
+}
+
+func openOne(dir string) (*Set, error) {
+	meta, err := ReadMeta(dir)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := readIDs(dir)
+	if err != nil {
+		return nil, err
+	}
+	m, err := npy.Map(filepath.Join(dir, MatrixFile))
+	if err != nil {
+		return nil, fmt.Errorf("vectors: %w", err)
+	}
+	if err := check(dir, meta, ids, m.Rows, m.Cols); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return &Set{IDs: ids, Matrix: m.Data, Dims: m.Cols, Model: meta.Model, mapped: m}, nil
+}
+
+// check compares a folder's parts with each other.
+func check(dir string, meta Meta, ids []string, rows, cols int) error {
+	if len(ids) != rows {
+		return fmt.Errorf("vectors: %s: ids.json has %d ids but vectors.npy has %d rows: they must come from the same embed run", dir, len(ids), rows)
+	}
+	if meta.Dims != 0 && meta.Dims != cols {
+		return fmt.Errorf("vectors: %s: report.json says %d dims but vectors.npy has %d columns", dir, meta.Dims, cols)
+	}
+	return nil
+}
+
+func readIDs(dir string) ([]string, error) {
+	path := filepath.Join(dir, IDsFile)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("vectors: %w", err)
+	}
+	var ids []string
+	if err := json.Unmarshal(raw, &ids); err != nil {
+		return nil, fmt.Errorf("vectors: %s: want a JSON array of id strings: %w", path, err)
+	}
+	return ids, nil
+}
+
+// merge writes the folders' matrices, concatenated, to npyPath and returns
+// the ids and the common Meta.
+func merge(npyPath string, dirs []string) ([]string, Meta, error) {
+	var all []string
+	var common Meta
+	seen := map[string]string{} // id → folder
+	parts := make([]*npy.Mapped, 0, len(dirs))
+	defer func() {
+		for _, m := range parts {
+			m.Close()
+		}
+	}()
+	rows := 0
+	for i, dir := range dirs {
+		meta, err := ReadMeta(dir)
+		if err != nil {
+			return nil, common, err
+		}
+		ids, err := readIDs(dir)
+		if err != nil {
+			return nil, common, err
+		}
+		m, err := npy.Map(filepath.Join(dir, MatrixFile))
+		if err != nil {
+			return nil, common, fmt.Errorf("vectors: %w", err)
+		}
+		parts = append(parts, m)
+		if err := check(dir, meta, ids, m.Rows, m.Cols); err != nil {
+			return nil, common, err
+		}
+		meta.Dims = m.Cols
+		if i == 0 {
+			common = meta
+		} else if meta.Model != common.Model || meta.Dims != common.Dims {
+			return nil, common, fmt.Errorf("vectors: %s has model %q with %d dims but %s has %q with %d: embed every shard with the same model",
+				dir, meta.Model, meta.Dims, dirs[0], common.Model, common.Dims)
+		}
+		for _, id := range ids {
+			if other, dup := seen[id]; dup {
+				return nil, common, fmt.Errorf("vectors: product %q is in both %s and %s: shards must not overlap (use --shard i/n with the same n)", id, other, dir)
+			}
+			seen[id] = dir
+		}
+		all = append(all, ids...)
+		rows += m.Rows
+	}
+	f, err := os.Create(npyPath)
+	if err != nil {
+		return nil, common, fmt.Errorf("vectors: %w", err)
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	err = npy.WriteHeader(bw, rows, common.Dims)
+	for _, m := range parts {
+		if err == nil {
+			err = npy.WriteValues(bw, m.Data)
+		}
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, common, fmt.Errorf("vectors: write %s: %w", npyPath, err)
+	}
+	return all, common, nil
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("vectors: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("vectors: %w", err)
+	}
+	return os.Rename(tmp, path)
+}
+
+// Shard is one part of a catalog split by a stable hash of the product id:
+// shard Index (1-based) of Count.
+type Shard struct{ Index, Count int }
+
+// ParseShard reads "i/n" (1 ≤ i ≤ n).
+func ParseShard(s string) (Shard, error) {
+	a, b, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(strings.TrimSpace(a))
+	n, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 1 || i > n {
+		return Shard{}, fmt.Errorf("shard %q: want i/n with 1 ≤ i ≤ n, e.g. 2/4", s)
+	}
+	return Shard{Index: i, Count: n}, nil
+}
+
+// String is "i/n".
+func (s Shard) String() string { return fmt.Sprintf("%d/%d", s.Index, s.Count) }
+
+// Has reports whether product id belongs to this shard: FNV-1a (64-bit) of
+// the id modulo Count, the same on every machine and Go version.
+func (s Shard) Has(id string) bool {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return int(h.Sum64()%uint64(s.Count)) == s.Index-1
+}
