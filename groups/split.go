@@ -1,0 +1,246 @@
+package groups
+
+import (
+	"cmp"
+	"slices"
+)
+
+// split turns the links into groups: connected parts, each checked against
+// its medoid. A part with a member below MedoidThreshold (or whose Apart
+// value differs from the one the part keeps, see apartValue) keeps only the
+// members reachable from the medoid through members that pass (its core,
+// checked again with its own medoid) and the rest is split into its own
+// connected parts and checked the same way. Every step either accepts a part
+// or makes it strictly smaller, so this ends; parts are handled in a fixed
+// order, so the result is deterministic.
+func (c *computer) split() {
+	n := len(c.ids)
+	mark := make([]int32, n) // epoch stamp: member of the set being walked
+	epoch := int32(0)
+	all := make([]int32, n)
+	for i := range all {
+		all[i] = int32(i)
+	}
+	var stack [][]int32
+	stack = c.components(all, mark, &epoch, stack)
+	slices.Reverse(stack) // pop in ascending order of first row
+	for len(stack) > 0 {
+		part := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if len(part) == 1 {
+			c.out = append(c.out, part)
+			continue
+		}
+		m, sims := c.medoid(part)
+		keep := c.apartValue(m, part, sims)
+		passed := make([]int32, 0, len(part))
+		for t, i := range part {
+			if sims[t] >= c.opts.MedoidThreshold && (keep == "" || c.opts.Apart(c.ids[i]) == "" || c.opts.Apart(c.ids[i]) == keep) {
+				passed = append(passed, i)
+			}
+		}
+		if len(passed) == len(part) {
+			c.out = append(c.out, part)
+			continue
+		}
+		c.st.Splits++
+		core := c.reach(m, passed, mark, &epoch)
+		epoch++
+		for _, i := range core {
+			mark[i] = epoch
+		}
+		rest := make([]int32, 0, len(part)-len(core))
+		for _, i := range part {
+			if mark[i] != epoch {
+				rest = append(rest, i)
+			}
+		}
+		parts := c.components(rest, mark, &epoch, nil)
+		for t := len(parts) - 1; t >= 0; t-- {
+			stack = append(stack, parts[t])
+		}
+		stack = append(stack, core)
+	}
+}
+
+// apartValue is the Apart value a part keeps when it is checked around
+// medoid m: m's own, or if m has none, that of the member most similar to m
+// that has one ("" without Apart). Links only join compatible values, but an
+// unknown value may bridge two different ones (red – unknown – blue); the
+// check removes such bridges.
+func (c *computer) apartValue(m int32, part []int32, sims []float32) string {
+	if c.opts.Apart == nil {
+		return ""
+	}
+	if v := c.opts.Apart(c.ids[m]); v != "" {
+		return v
+	}
+	best, bestSim := "", float32(0)
+	for t, i := range part {
+		v := c.opts.Apart(c.ids[i])
+		if v != "" && (best == "" || sims[t] > bestSim || (sims[t] == bestSim && v < best)) {
+			best, bestSim = v, sims[t]
+		}
+	}
+	return best
+}
+
+// components returns the connected parts of set (rows ascending) under the
+// links restricted to set, each sorted, in order of their smallest row,
+// appended to dst.
+func (c *computer) components(set []int32, mark []int32, epoch *int32, dst [][]int32) [][]int32 {
+	*epoch++
+	in := *epoch
+	for _, i := range set {
+		mark[i] = in
+	}
+	*epoch++
+	seen := *epoch
+	for _, i := range set {
+		if mark[i] != in {
+			continue // already placed in a part
+		}
+		part := []int32{i}
+		mark[i] = seen
+		for q := 0; q < len(part); q++ {
+			for _, j := range c.adj[part[q]] {
+				if mark[j] == in {
+					mark[j] = seen
+					part = append(part, j)
+				}
+			}
+		}
+		slices.Sort(part)
+		dst = append(dst, part)
+	}
+	return dst
+}
+
+// reach returns the members of set reachable from start through links within
+// set, sorted.
+func (c *computer) reach(start int32, set []int32, mark []int32, epoch *int32) []int32 {
+	*epoch++
+	in := *epoch
+	for _, i := range set {
+		mark[i] = in
+	}
+	*epoch++
+	seen := *epoch
+	out := []int32{start}
+	mark[start] = seen
+	for q := 0; q < len(out); q++ {
+		for _, j := range c.adj[out[q]] {
+			if mark[j] == in {
+				mark[j] = seen
+				out = append(out, j)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// medoid returns the member closest to the part's mean vector (ties by id)
+// and every member's similarity to it. Closest-to-mean costs O(size·dims)
+// where the exact medoid would cost O(size²·dims), and for a tight group it
+// is the same member.
+func (c *computer) medoid(part []int32) (int32, []float32) {
+	mean := make([]float32, c.dims)
+	for _, i := range part {
+		row := c.vecs[int(i)*c.dims : int(i+1)*c.dims]
+		for d, v := range row {
+			mean[d] += v
+		}
+	}
+	best, bestScore := part[0], float32(0)
+	for t, i := range part {
+		row := c.vecs[int(i)*c.dims : int(i+1)*c.dims]
+		var s float32
+		for d, v := range row {
+			s += v * mean[d]
+		}
+		if t == 0 || s > bestScore || (s == bestScore && c.idLess(i, best) < 0) {
+			best, bestScore = i, s
+		}
+	}
+	sims := make([]float32, len(part))
+	for t, i := range part {
+		if i == best {
+			sims[t] = 1
+			continue
+		}
+		sims[t] = c.dot(best, i)
+	}
+	return best, sims
+}
+
+// result names the groups and orders everything.
+func (c *computer) result() *Result {
+	r := &Result{of: make(map[string]int32, len(c.ids)), groups: make([]Group, 0, len(c.out))}
+	for _, part := range c.out {
+		g := Group{Members: make([]Member, len(part))}
+		var m int32
+		if len(part) == 1 {
+			m = part[0]
+			g.Members[0] = Member{ID: c.ids[m], SimilarityToMedoid: 1}
+		} else {
+			var sims []float32
+			m, sims = c.medoid(part)
+			for t, i := range part {
+				g.Members[t] = Member{ID: c.ids[i], SimilarityToMedoid: truncate(sims[t])}
+			}
+		}
+		g.Medoid = c.ids[m]
+		g.ID = IDPrefix + c.ids[c.oldest(part)]
+		slices.SortFunc(g.Members, func(a, b Member) int {
+			if a.SimilarityToMedoid != b.SimilarityToMedoid {
+				return cmp.Compare(b.SimilarityToMedoid, a.SimilarityToMedoid)
+			}
+			return cmp.Compare(a.ID, b.ID)
+		})
+		r.groups = append(r.groups, g)
+	}
+	slices.SortFunc(r.groups, func(a, b Group) int {
+		if len(a.Members) != len(b.Members) {
+			return len(b.Members) - len(a.Members)
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	c.st.Threshold, c.st.MedoidThreshold = c.opts.Threshold, c.opts.MedoidThreshold
+	for gi, g := range r.groups {
+		for _, m := range g.Members {
+			r.of[m.ID] = int32(gi)
+		}
+		if len(g.Members) > 1 {
+			c.st.Groups++
+			c.st.GroupedProducts += len(g.Members)
+		}
+		c.st.Largest = max(c.st.Largest, len(g.Members))
+	}
+	r.stats = c.st
+	return r
+}
+
+// oldest returns the member whose id names the group: the earliest
+// FirstSeen, unknown times last, ties by smallest id.
+func (c *computer) oldest(part []int32) int32 {
+	best := part[0]
+	if c.opts.FirstSeen == nil {
+		for _, i := range part[1:] {
+			if c.idLess(i, best) < 0 {
+				best = i
+			}
+		}
+		return best
+	}
+	bt, bok := c.opts.FirstSeen(c.ids[best])
+	for _, i := range part[1:] {
+		t, ok := c.opts.FirstSeen(c.ids[i])
+		switch {
+		case ok && !bok, ok && bok && t.Before(bt),
+			ok == bok && (!ok || t.Equal(bt)) && c.idLess(i, best) < 0:
+			best, bt, bok = i, t, ok
+		}
+	}
+	return best
+}
