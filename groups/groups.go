@@ -191,8 +191,8 @@ type computer struct {
 	vecs []float32
 	dims int
 	opts Options
-	adj  [][]int32 // accepted links, both directions, ascending
-	out  [][]int32 // final groups as row indices
+	adj  [][]int32  // accepted links, both directions, ascending
+	out  []accepted // final groups
 	st   Stats
 }
 

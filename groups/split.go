@@ -5,6 +5,13 @@ import (
 	"slices"
 )
 
+// accepted is a final group: its rows, medoid and similarities to it.
+type accepted struct {
+	rows   []int32
+	medoid int32
+	sims   []float32
+}
+
 // split turns the links into groups: connected parts, each checked against
 // its medoid. A part with a member below MedoidThreshold (or whose Apart
 // value differs from the one the part keeps, see apartValue) keeps only the
@@ -28,7 +35,7 @@ func (c *computer) split() {
 		part := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		if len(part) == 1 {
-			c.out = append(c.out, part)
+			c.out = append(c.out, accepted{part, part[0], []float32{1}})
 			continue
 		}
 		m, sims := c.medoid(part)
@@ -40,7 +47,7 @@ func (c *computer) split() {
 			}
 		}
 		if len(passed) == len(part) {
-			c.out = append(c.out, part)
+			c.out = append(c.out, accepted{part, m, sims})
 			continue
 		}
 		c.st.Splits++
@@ -177,20 +184,12 @@ func (c *computer) medoid(part []int32) (int32, []float32) {
 // result names the groups and orders everything.
 func (c *computer) result() *Result {
 	r := &Result{of: make(map[string]int32, len(c.ids)), groups: make([]Group, 0, len(c.out))}
-	for _, part := range c.out {
-		g := Group{Members: make([]Member, len(part))}
-		var m int32
-		if len(part) == 1 {
-			m = part[0]
-			g.Members[0] = Member{ID: c.ids[m], SimilarityToMedoid: 1}
-		} else {
-			var sims []float32
-			m, sims = c.medoid(part)
-			for t, i := range part {
-				g.Members[t] = Member{ID: c.ids[i], SimilarityToMedoid: truncate(sims[t])}
-			}
+	for _, a := range c.out {
+		part := a.rows
+		g := Group{Members: make([]Member, len(part)), Medoid: c.ids[a.medoid]}
+		for t, i := range part {
+			g.Members[t] = Member{ID: c.ids[i], SimilarityToMedoid: truncate(a.sims[t])}
 		}
-		g.Medoid = c.ids[m]
 		g.ID = IDPrefix + c.ids[c.oldest(part)]
 		slices.SortFunc(g.Members, func(a, b Member) int {
 			if a.SimilarityToMedoid != b.SimilarityToMedoid {
