@@ -31,7 +31,7 @@ import (
 
 // DefaultThreshold is the link similarity calibrated on testdata/groups with
 // the default model (see docs/groups-threshold.png and scripts/calibrate-groups).
-const DefaultThreshold = 0.80
+const DefaultThreshold = 0.70
 
 // DefaultMedoidGap is how far below Threshold the medoid guard sits when
 // Options.MedoidThreshold is zero: a member may be a little less similar to

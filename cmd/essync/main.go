@@ -72,6 +72,7 @@ func newApp() *cli.App {
 			incrementalCommand(),
 			embedCommand(),
 			neighborsCommand(),
+			groupsCommand(),
 			rollbackCommand(),
 			benchCommand(),
 		},
