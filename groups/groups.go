@@ -22,8 +22,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/essync/essync/neighbors"
@@ -199,14 +202,22 @@ type computer struct {
 // link keeps the mutual links at or above the threshold that the catalog
 // constraints allow.
 func (c *computer) link(index map[string]int32, lists [][]neighbors.Neighbor) {
-	c.adj = make([][]int32, len(c.ids))
-	for i, list := range lists {
-		for _, n := range list {
+	// Finding the mutual pairs only reads: spread it over the cores. The
+	// catalog constraints run after, on one goroutine, as Same and Apart
+	// need not be safe for concurrent use.
+	cand := make([][]int32, len(c.ids))
+	parallel(len(c.ids), func(i int) {
+		for _, n := range lists[i] {
 			j, ok := index[n.ID]
-			if !ok || int(j) <= i || n.Similarity < c.opts.Threshold {
-				continue // each pair once, from its smaller row
+			if ok && int(j) > i && n.Similarity >= c.opts.Threshold && contains(lists[j], c.ids[i]) {
+				cand[i] = append(cand[i], j) // each pair once, from its smaller row
 			}
-			if !contains(lists[j], c.ids[i]) || !c.allowed(c.ids[i], n.ID) {
+		}
+	})
+	c.adj = make([][]int32, len(c.ids))
+	for i, js := range cand {
+		for _, j := range js {
+			if !c.allowed(c.ids[i], c.ids[j]) {
 				continue
 			}
 			c.adj[i] = append(c.adj[i], j)
@@ -243,13 +254,42 @@ func (c *computer) allowed(a, b string) bool {
 
 // dot is the cosine similarity of rows i and j (unit vectors).
 func (c *computer) dot(i, j int32) float32 {
-	a := c.vecs[int(i)*c.dims : int(i+1)*c.dims]
-	b := c.vecs[int(j)*c.dims : int(j+1)*c.dims]
-	var s float32
-	for d := range a {
-		s += a[d] * b[d]
+	return dot(c.vecs[int(i)*c.dims:int(i+1)*c.dims], c.vecs[int(j)*c.dims:int(j+1)*c.dims])
+}
+
+// dot is the dot product of two equal-length vectors, four sums at a time
+// so the additions overlap.
+func dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	d := 0
+	for ; d+4 <= len(a); d += 4 {
+		s0 += a[d] * b[d]
+		s1 += a[d+1] * b[d+1]
+		s2 += a[d+2] * b[d+2]
+		s3 += a[d+3] * b[d+3]
 	}
-	return s
+	for ; d < len(a); d++ {
+		s0 += a[d] * b[d]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// parallel runs fn(i) for i in [0, n) on GOMAXPROCS goroutines.
+func parallel(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // truncate rounds toward zero to 4 decimals, like neighbour similarities.

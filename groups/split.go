@@ -28,17 +28,29 @@ func (c *computer) split() {
 	for i := range all {
 		all[i] = int32(i)
 	}
-	var stack [][]int32
-	stack = c.components(all, mark, &epoch, stack)
-	slices.Reverse(stack) // pop in ascending order of first row
-	for len(stack) > 0 {
-		part := stack[len(stack)-1]
+	initial := c.components(all, mark, &epoch, nil)
+	// The first medoids are most of the work and independent: compute them
+	// on every core. Parts made by splitting get theirs in the loop.
+	stack := make([]accepted, len(initial))
+	parallel(len(initial), func(t int) {
+		stack[len(initial)-1-t] = accepted{rows: initial[t], medoid: -1}
+		if len(initial[t]) > 1 {
+			m, sims := c.medoid(initial[t])
+			stack[len(initial)-1-t] = accepted{initial[t], m, sims}
+		}
+	})
+	for len(stack) > 0 { // pops the initial parts in ascending order of first row
+		top := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
+		part := top.rows
 		if len(part) == 1 {
 			c.out = append(c.out, accepted{part, part[0], []float32{1}})
 			continue
 		}
-		m, sims := c.medoid(part)
+		m, sims := top.medoid, top.sims
+		if m < 0 {
+			m, sims = c.medoid(part)
+		}
 		keep := c.apartValue(m, part, sims)
 		passed := make([]int32, 0, len(part))
 		for t, i := range part {
@@ -64,9 +76,9 @@ func (c *computer) split() {
 		}
 		parts := c.components(rest, mark, &epoch, nil)
 		for t := len(parts) - 1; t >= 0; t-- {
-			stack = append(stack, parts[t])
+			stack = append(stack, accepted{rows: parts[t], medoid: -1})
 		}
-		stack = append(stack, core)
+		stack = append(stack, accepted{rows: core, medoid: -1})
 	}
 }
 
@@ -152,6 +164,18 @@ func (c *computer) reach(start int32, set []int32, mark []int32, epoch *int32) [
 // where the exact medoid would cost O(size²·dims), and for a tight group it
 // is the same member.
 func (c *computer) medoid(part []int32) (int32, []float32) {
+	if len(part) == 2 {
+		// Both are equally close to the mean of two: the smaller id wins.
+		m, o := part[0], part[1]
+		if c.idLess(o, m) < 0 {
+			m, o = o, m
+		}
+		s := c.dot(m, o)
+		if m == part[0] {
+			return m, []float32{1, s}
+		}
+		return m, []float32{s, 1}
+	}
 	mean := make([]float32, c.dims)
 	for _, i := range part {
 		row := c.vecs[int(i)*c.dims : int(i+1)*c.dims]
@@ -161,11 +185,7 @@ func (c *computer) medoid(part []int32) (int32, []float32) {
 	}
 	best, bestScore := part[0], float32(0)
 	for t, i := range part {
-		row := c.vecs[int(i)*c.dims : int(i+1)*c.dims]
-		var s float32
-		for d, v := range row {
-			s += v * mean[d]
-		}
+		s := dot(c.vecs[int(i)*c.dims:int(i+1)*c.dims], mean)
 		if t == 0 || s > bestScore || (s == bestScore && c.idLess(i, best) < 0) {
 			best, bestScore = i, s
 		}
