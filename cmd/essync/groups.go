@@ -38,15 +38,11 @@ CSV columns: group_id, size, product_id, similarity_to_medoid, then the --fields
 			&cli.StringFlag{Name: "id-field", Value: catalog.DefaultIDField, Usage: "catalog field holding the product id"},
 			&cli.StringFlag{Name: "index", Value: "products", Usage: "with --es-url: the alias (or index) to read"},
 			&cli.IntFlag{Name: "k", Value: 20, Usage: "with --vectors: neighbours per product"},
-			&cli.Float64Flag{Name: "group-threshold", Value: groups.DefaultThreshold, Usage: "least similarity of a link"},
-			&cli.Float64Flag{Name: "group-medoid-threshold", Usage: "least similarity of a member to its group's medoid (0: threshold - 0.05)"},
-			&cli.StringFlag{Name: "group-same", Usage: "catalog field two products must share to be grouped (e.g. brand)"},
-			&cli.StringFlag{Name: "group-apart", Usage: "catalog field whose differing values keep products apart (e.g. colour)"},
 			&cli.StringFlag{Name: "fields", Usage: "comma-separated catalog fields to add to each row (e.g. price,shop)"},
 			&cli.StringFlag{Name: "format", Value: "json", Usage: "json or csv"},
 			&cli.IntFlag{Name: "min-size", Value: 2, Usage: "list groups of at least this many products (1: every product)"},
 			&cli.PathFlag{Name: "out", Usage: "write here instead of standard output"},
-		}, esFlags()...),
+		}, append(groupFlags(), esFlags()...)...),
 		Action: runGroups,
 	}
 }
@@ -72,11 +68,23 @@ func runGroups(c *cli.Context) error {
 	case c.Int("k") < 1:
 		return cli.Exit("--k must be at least 1", exitUsage)
 	}
+	// Check the group flags before the (long) read; with --vectors, catalog
+	// fields exist only with --catalog.
+	var noFields func(string) map[string]json.RawMessage
+	if c.String("vectors") == "" || c.Path("catalog") != "" {
+		noFields = func(string) map[string]json.RawMessage { return nil }
+	}
+	if _, err := groupOptions(c, noFields); err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
 	var wanted []string
 	for _, f := range strings.Split(c.String("fields"), ",") {
 		if f = strings.TrimSpace(f); f != "" {
 			wanted = append(wanted, f)
 		}
+	}
+	if len(wanted) > 0 && noFields == nil {
+		return cli.Exit("--fields needs --catalog and --images with --vectors", exitUsage)
 	}
 	var in *groupInput
 	var err error
@@ -88,18 +96,15 @@ func runGroups(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)
 	}
-	opts := groups.Options{Threshold: float32(c.Float64("group-threshold")), MedoidThreshold: float32(c.Float64("group-medoid-threshold"))}
-	for flag, dst := range map[string]*func(string) string{"group-same": &opts.Same, "group-apart": &opts.Apart} {
-		if name := c.String(flag); name != "" {
-			if in.fields == nil {
-				return cli.Exit(fmt.Sprintf("--%s needs catalog fields: pass --catalog and --images with --vectors", flag), exitUsage)
-			}
-			*dst = func(id string) string { return fieldText(in.fields[id][name]) }
-		}
+	var fields func(string) map[string]json.RawMessage
+	if in.fields != nil {
+		fields = func(id string) map[string]json.RawMessage { return in.fields[id] }
 	}
-	if len(wanted) > 0 && in.fields == nil {
-		return cli.Exit("--fields needs --catalog and --images with --vectors", exitUsage)
+	opts, err := groupOptions(c, fields)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
 	}
+
 	start := time.Now()
 	res, err := groups.Compute(in.ids, in.lists, in.vecs, in.dims, opts)
 	if err != nil {

@@ -148,3 +148,21 @@ func TestGroupsFromIndex(t *testing.T) {
 		}
 	}
 }
+
+func TestGroupsCommandUsage(t *testing.T) {
+	t.Setenv("ELASTICSEARCH_URL", "")
+	t.Setenv("ESSYNC_ES_URL", "")
+	dir := t.TempDir()
+	tests := [][]string{
+		{"essync", "groups"},
+		{"essync", "groups", "--vectors", dir, "--format", "xml"},
+		{"essync", "groups", "--vectors", dir, "--catalog", "c.json"},
+		{"essync", "groups", "--vectors", dir, "--group-threshold", "1.5"},
+		{"essync", "groups", "--vectors", dir, "--k", "0"},
+	}
+	for _, args := range tests {
+		if code := runArgs(args...); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", args[2:], code, exitUsage)
+		}
+	}
+}
