@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,7 +33,7 @@ import (
 
 // DefaultThreshold is the link similarity calibrated on testdata/groups with
 // the default model (see docs/groups-threshold.png and scripts/calibrate-groups).
-const DefaultThreshold = 0.70
+const DefaultThreshold = 0.72
 
 // DefaultMedoidGap is how far below Threshold the medoid guard sits when
 // Options.MedoidThreshold is zero: a member may be a little less similar to
@@ -79,7 +78,9 @@ type Member struct {
 type Group struct {
 	// ID is IDPrefix + the oldest member's product id.
 	ID string
-	// Medoid is the member closest to the group's mean vector.
+	// Medoid is the member with the largest sum of link similarities to the
+	// others (or, where that one left members too far, the member closest to
+	// the mean vector): the group's centre, which every member is close to.
 	Medoid string
 	// Members holds every member, most similar to the medoid first (ties by id).
 	Members []Member
@@ -194,7 +195,7 @@ type computer struct {
 	vecs []float32
 	dims int
 	opts Options
-	adj  [][]int32  // accepted links, both directions, ascending
+	adj  [][]edge   // accepted links, both directions
 	out  []accepted // final groups
 	st   Stats
 }
@@ -205,29 +206,32 @@ func (c *computer) link(index map[string]int32, lists [][]neighbors.Neighbor) {
 	// Finding the mutual pairs only reads: spread it over the cores. The
 	// catalog constraints run after, on one goroutine, as Same and Apart
 	// need not be safe for concurrent use.
-	cand := make([][]int32, len(c.ids))
+	cand := make([][]edge, len(c.ids))
 	parallel(len(c.ids), func(i int) {
 		for _, n := range lists[i] {
 			j, ok := index[n.ID]
 			if ok && int(j) > i && n.Similarity >= c.opts.Threshold && contains(lists[j], c.ids[i]) {
-				cand[i] = append(cand[i], j) // each pair once, from its smaller row
+				cand[i] = append(cand[i], edge{j, n.Similarity}) // each pair once, from its smaller row
 			}
 		}
 	})
-	c.adj = make([][]int32, len(c.ids))
-	for i, js := range cand {
-		for _, j := range js {
-			if !c.allowed(c.ids[i], c.ids[j]) {
+	c.adj = make([][]edge, len(c.ids))
+	for i, es := range cand {
+		for _, e := range es {
+			if !c.allowed(c.ids[i], c.ids[e.to]) {
 				continue
 			}
-			c.adj[i] = append(c.adj[i], j)
-			c.adj[j] = append(c.adj[j], int32(i))
+			c.adj[i] = append(c.adj[i], e)
+			c.adj[e.to] = append(c.adj[e.to], edge{int32(i), e.w})
 			c.st.Links++
 		}
 	}
-	for _, a := range c.adj {
-		slices.Sort(a)
-	}
+}
+
+// edge is one accepted link: the other row and the pair's similarity.
+type edge struct {
+	to int32
+	w  float32
 }
 
 func contains(list []neighbors.Neighbor, id string) bool {

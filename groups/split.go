@@ -35,7 +35,7 @@ func (c *computer) split() {
 	parallel(len(initial), func(t int) {
 		stack[len(initial)-1-t] = accepted{rows: initial[t], medoid: -1}
 		if len(initial[t]) > 1 {
-			m, sims := c.medoid(initial[t])
+			m, sims := c.medoid(initial[t], nil)
 			stack[len(initial)-1-t] = accepted{initial[t], m, sims}
 		}
 	})
@@ -49,13 +49,21 @@ func (c *computer) split() {
 		}
 		m, sims := top.medoid, top.sims
 		if m < 0 {
-			m, sims = c.medoid(part)
+			epoch++
+			for _, i := range part {
+				mark[i] = epoch
+			}
+			in := epoch
+			m, sims = c.medoid(part, func(j int32) bool { return mark[j] == in })
 		}
-		keep := c.apartValue(m, part, sims)
-		passed := make([]int32, 0, len(part))
-		for t, i := range part {
-			if sims[t] >= c.opts.MedoidThreshold && (keep == "" || c.opts.Apart(c.ids[i]) == "" || c.opts.Apart(c.ids[i]) == keep) {
-				passed = append(passed, i)
+		passed := c.passing(m, part, sims)
+		if len(passed) < len(part) {
+			// Before splitting, try the member closest to the mean: on a
+			// chain of equal links it is the middle, which the link sums
+			// cannot tell from the others.
+			if mc, simsC := c.centre(part); mc != m {
+				m, sims = mc, simsC
+				passed = c.passing(m, part, sims)
 			}
 		}
 		if len(passed) == len(part) {
@@ -80,6 +88,20 @@ func (c *computer) split() {
 		}
 		stack = append(stack, accepted{rows: core, medoid: -1})
 	}
+}
+
+// passing returns the members of part that may stay in a group around
+// medoid m: similar enough to it, and with an Apart value compatible with the
+// one the part keeps.
+func (c *computer) passing(m int32, part []int32, sims []float32) []int32 {
+	keep := c.apartValue(m, part, sims)
+	passed := make([]int32, 0, len(part))
+	for t, i := range part {
+		if sims[t] >= c.opts.MedoidThreshold && (keep == "" || c.opts.Apart(c.ids[i]) == "" || c.opts.Apart(c.ids[i]) == keep) {
+			passed = append(passed, i)
+		}
+	}
+	return passed
 }
 
 // apartValue is the Apart value a part keeps when it is checked around
@@ -122,8 +144,8 @@ func (c *computer) components(set []int32, mark []int32, epoch *int32, dst [][]i
 		part := []int32{i}
 		mark[i] = seen
 		for q := 0; q < len(part); q++ {
-			for _, j := range c.adj[part[q]] {
-				if mark[j] == in {
+			for _, e := range c.adj[part[q]] {
+				if j := e.to; mark[j] == in {
 					mark[j] = seen
 					part = append(part, j)
 				}
@@ -148,8 +170,8 @@ func (c *computer) reach(start int32, set []int32, mark []int32, epoch *int32) [
 	out := []int32{start}
 	mark[start] = seen
 	for q := 0; q < len(out); q++ {
-		for _, j := range c.adj[out[q]] {
-			if mark[j] == in {
+		for _, e := range c.adj[out[q]] {
+			if j := e.to; mark[j] == in {
 				mark[j] = seen
 				out = append(out, j)
 			}
@@ -159,23 +181,32 @@ func (c *computer) reach(start int32, set []int32, mark []int32, epoch *int32) [
 	return out
 }
 
-// medoid returns the member closest to the part's mean vector (ties by id)
-// and every member's similarity to it. Closest-to-mean costs O(size·dims)
-// where the exact medoid would cost O(size²·dims), and for a tight group it
-// is the same member.
-func (c *computer) medoid(part []int32) (int32, []float32) {
-	if len(part) == 2 {
-		// Both are equally close to the mean of two: the smaller id wins.
-		m, o := part[0], part[1]
-		if c.idLess(o, m) < 0 {
-			m, o = o, m
+// medoid returns the member with the largest sum of link similarities to
+// the other members (ties by id) and every member's similarity to it. in
+// tells whether a row is in the part (nil: every link stays inside, as in a
+// connected part). Scoring by the links costs one pass over the vectors (the
+// similarities to the medoid) where the exact medoid would need size² dot
+// products, and a member linked strongly to many others is the part's centre.
+func (c *computer) medoid(part []int32, in func(int32) bool) (int32, []float32) {
+	best, bestScore := part[0], float32(-1)
+	for _, i := range part {
+		var s float32
+		for _, e := range c.adj[i] {
+			if in == nil || in(e.to) {
+				s += e.w
+			}
 		}
-		s := c.dot(m, o)
-		if m == part[0] {
-			return m, []float32{1, s}
+		if s > bestScore || (s == bestScore && c.idLess(i, best) < 0) {
+			best, bestScore = i, s
 		}
-		return m, []float32{s, 1}
 	}
+	return best, c.simsTo(best, part)
+}
+
+// centre returns the member closest to the part's mean vector (ties by id)
+// and every member's similarity to it: two more passes over the vectors,
+// spent only on parts the link-sum medoid could not keep whole.
+func (c *computer) centre(part []int32) (int32, []float32) {
 	mean := make([]float32, c.dims)
 	for _, i := range part {
 		row := c.vecs[int(i)*c.dims : int(i+1)*c.dims]
@@ -190,15 +221,20 @@ func (c *computer) medoid(part []int32) (int32, []float32) {
 			best, bestScore = i, s
 		}
 	}
+	return best, c.simsTo(best, part)
+}
+
+// simsTo returns every member's similarity to m (1 for m itself).
+func (c *computer) simsTo(m int32, part []int32) []float32 {
 	sims := make([]float32, len(part))
 	for t, i := range part {
-		if i == best {
+		if i == m {
 			sims[t] = 1
 			continue
 		}
-		sims[t] = c.dot(best, i)
+		sims[t] = c.dot(m, i)
 	}
-	return best, sims
+	return sims
 }
 
 // result names the groups and orders everything.
