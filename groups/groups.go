@@ -209,8 +209,11 @@ func (c *computer) link(index map[string]int32, lists [][]neighbors.Neighbor) {
 	cand := make([][]edge, len(c.ids))
 	parallel(len(c.ids), func(i int) {
 		for _, n := range lists[i] {
+			if n.Similarity < c.opts.Threshold {
+				continue // before the lookup: most entries stop here
+			}
 			j, ok := index[n.ID]
-			if ok && int(j) > i && n.Similarity >= c.opts.Threshold && contains(lists[j], c.ids[i]) {
+			if ok && int(j) > i && contains(lists[j], c.ids[i]) {
 				cand[i] = append(cand[i], edge{j, n.Similarity}) // each pair once, from its smaller row
 			}
 		}
