@@ -69,6 +69,7 @@ func newApp() *cli.App {
 			incrementalCommand(),
 			embedCommand(),
 			neighborsCommand(),
+			groupsCommand(),
 			rollbackCommand(),
 			unlockCommand(),
 			serveCommand(),

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/essync/essync/groups"
+)
+
+// groupFlags are the offer-group flags, shared by groups (and meant for full
+// and incremental, which compute groups on every run).
+func groupFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.Float64Flag{Name: "group-threshold", Value: groups.DefaultThreshold, Usage: "offer groups: least similarity of a link (calibrated, see docs/groups-threshold.png)"},
+		&cli.Float64Flag{Name: "group-medoid-threshold", Usage: "offer groups: least similarity of a member to its group's medoid (0: threshold - 0.05)"},
+		&cli.StringFlag{Name: "group-same", Usage: "offer groups: catalog field two products must share to be grouped (e.g. brand)"},
+		&cli.StringFlag{Name: "group-apart", Usage: "offer groups: catalog field whose differing values keep products apart (e.g. colour)"},
+	}
+}
+
+// groupOptions reads groupFlags. fields returns a product's catalog fields
+// (nil when there is no catalog); the error is a usage error.
+func groupOptions(c *cli.Context, fields func(id string) map[string]json.RawMessage) (groups.Options, error) {
+	opts := groups.Options{Threshold: float32(c.Float64("group-threshold")), MedoidThreshold: float32(c.Float64("group-medoid-threshold"))}
+	if t := c.Float64("group-threshold"); t <= 0 || t > 1 {
+		return opts, fmt.Errorf("--group-threshold must be in (0, 1], got %v", t)
+	}
+	if t := c.Float64("group-medoid-threshold"); t < 0 || t > 1 {
+		return opts, fmt.Errorf("--group-medoid-threshold must be in [0, 1], got %v", t)
+	}
+	for _, f := range []struct {
+		flag string
+		dst  *func(string) string
+	}{{"group-same", &opts.Same}, {"group-apart", &opts.Apart}} {
+		name := c.String(f.flag)
+		if name == "" {
+			continue
+		}
+		if fields == nil {
+			return opts, fmt.Errorf("--%s %s needs catalog fields (with --vectors, pass --catalog and --images)", f.flag, name)
+		}
+		*f.dst = func(id string) string { return fieldText(fields(id)[name]) }
+	}
+	return opts, nil
+}

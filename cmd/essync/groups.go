@@ -1,0 +1,225 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/essync/essync/catalog"
+	"github.com/essync/essync/esindex"
+	"github.com/essync/essync/groups"
+	"github.com/essync/essync/neighbors"
+)
+
+// groupsCommand prints the offer groups (the same product in several shops)
+// from embedded vectors or from the live index.
+func groupsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "groups",
+		Usage: "list offer groups (the same product sold by several shops) as JSON or CSV",
+		UsageText: "essync groups --vectors DIR [--catalog FILE --images DIR] [--fields price,shop] [--format csv]\n" +
+			"essync groups --es-url URL [--index products] [--fields price,shop]",
+		Description: `Two products are linked when their similarity is at least --group-threshold and each
+is in the other's top-K; groups are the connected parts, split where a member is
+less similar than --group-medoid-threshold to its group's medoid. --group-same brand
+links only products with equal brands; --group-apart colour never groups products whose
+colours differ. From --vectors (as written by essync embed) the top-K lists are computed
+here; from --es-url the live index's similar lists and vectors are read.
+
+CSV columns: group_id, size, product_id, similarity_to_medoid, then the --fields.`,
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "vectors", Usage: "folder with vectors.npy and ids.json from essync embed (or --es-url)"},
+			&cli.PathFlag{Name: "catalog", Usage: "with --vectors: the catalog, for --fields, --group-same and --group-apart"},
+			&cli.PathFlag{Name: "images", Usage: "with --catalog: the folder its image names are relative to"},
+			&cli.StringFlag{Name: "id-field", Value: catalog.DefaultIDField, Usage: "catalog field holding the product id"},
+			&cli.StringFlag{Name: "index", Value: "products", Usage: "with --es-url: the alias (or index) to read"},
+			&cli.IntFlag{Name: "k", Value: 20, Usage: "with --vectors: neighbours per product"},
+			&cli.StringFlag{Name: "fields", Usage: "comma-separated catalog fields to add to each row (e.g. price,shop)"},
+			&cli.StringFlag{Name: "format", Value: "json", Usage: "json or csv"},
+			&cli.IntFlag{Name: "min-size", Value: 2, Usage: "list groups of at least this many products (1: every product)"},
+			&cli.PathFlag{Name: "out", Usage: "write here instead of standard output"},
+		}, append(groupFlags(), esFlags()...)...),
+		Action: runGroups,
+	}
+}
+
+// groupInput is what groups are computed from, whichever the source.
+type groupInput struct {
+	ids    []string
+	lists  [][]neighbors.Neighbor
+	vecs   []float32
+	dims   int
+	fields map[string]map[string]json.RawMessage // product id -> catalog field -> raw JSON
+	close  func()                                // releases mapped vectors; nil when none
+}
+
+func runGroups(c *cli.Context) error {
+	format := c.String("format")
+	switch {
+	case format != "json" && format != "csv":
+		return cli.Exit(fmt.Sprintf("--format must be json or csv, got %q", format), exitUsage)
+	case c.String("vectors") == "" && esConfig(c) == nil:
+		return cli.Exit("give --vectors DIR or --es-url (see essync groups --help); --vectors wins when both are set", exitUsage)
+	case c.Path("catalog") != "" && c.Path("images") == "":
+		return cli.Exit("--catalog needs --images (the folder its image names are relative to)", exitUsage)
+	case c.Int("k") < 1:
+		return cli.Exit("--k must be at least 1", exitUsage)
+	}
+	// Check the group flags before the (long) read; with --vectors, catalog
+	// fields exist only with --catalog.
+	var noFields func(string) map[string]json.RawMessage
+	if c.String("vectors") == "" || c.Path("catalog") != "" {
+		noFields = func(string) map[string]json.RawMessage { return nil }
+	}
+	if _, err := groupOptions(c, noFields); err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	var wanted []string
+	for _, f := range strings.Split(c.String("fields"), ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			wanted = append(wanted, f)
+		}
+	}
+	if len(wanted) > 0 && noFields == nil {
+		return cli.Exit("--fields needs --catalog and --images with --vectors", exitUsage)
+	}
+	var in *groupInput
+	var err error
+	if c.String("vectors") != "" {
+		in, err = groupsFromVectors(c)
+	} else {
+		in, err = groupsFromIndex(c, wanted)
+	}
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	if in.close != nil {
+		defer in.close()
+	}
+	var fields func(string) map[string]json.RawMessage
+	if in.fields != nil {
+		fields = func(id string) map[string]json.RawMessage { return in.fields[id] }
+	}
+	opts, err := groupOptions(c, fields)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+
+	start := time.Now()
+	res, err := groups.Compute(in.ids, in.lists, in.vecs, in.dims, opts)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	took := time.Since(start)
+	w := c.App.Writer
+	if p := c.Path("out"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("--out: %v", err), exitFailure)
+		}
+		defer f.Close()
+		w = f
+	}
+	if err := writeGroups(w, format, res, c.Int("min-size"), wanted, in.fields); err != nil {
+		return cli.Exit(fmt.Sprintf("write groups: %v", err), exitFailure)
+	}
+	st := res.Stats()
+	fmt.Fprintf(os.Stderr, "groups: %d products, %d groups of 2 or more holding %d products (largest %d, %d splits), threshold %.4g, medoid threshold %.4g, %.3fs\n",
+		len(in.ids), st.Groups, st.GroupedProducts, st.Largest, st.Splits, st.Threshold, st.MedoidThreshold, took.Seconds())
+	return nil
+}
+
+// groupsFromVectors reads embed's output, computes the top-K lists and, with
+// --catalog, the catalog fields.
+func groupsFromVectors(c *cli.Context) (*groupInput, error) {
+	ids, vecs, dims, closeVectors, err := readVectors(c.String("vectors"), "")
+	if err != nil {
+		return nil, err
+	}
+	g, err := neighbors.BuildContext(c.Context, ids, vecs, dims, neighbors.Options{K: c.Int("k"), Seed: 1})
+	if err != nil {
+		closeVectors()
+		return nil, err
+	}
+	in := &groupInput{ids: ids, vecs: vecs, dims: dims, lists: make([][]neighbors.Neighbor, len(ids)), close: closeVectors}
+	for i, id := range ids {
+		in.lists[i] = g.Neighbors(id)
+	}
+	if path := c.Path("catalog"); path != "" {
+		products, _, err := catalog.Read(path, catalog.Options{IDField: c.String("id-field"), ImagesDir: c.Path("images")})
+		if err != nil {
+			return nil, err
+		}
+		in.fields = make(map[string]map[string]json.RawMessage, len(products))
+		for _, p := range products {
+			in.fields[p.ID] = p.Fields
+		}
+	}
+	return in, nil
+}
+
+// groupsFromIndex reads every document's vector, similar list and the named
+// fields from the live index through one point-in-time scan.
+func groupsFromIndex(c *cli.Context, wanted []string) (*groupInput, error) {
+	es, err := esindex.NewClient(*esConfig(c))
+	if err != nil {
+		return nil, err
+	}
+	extra := append([]string(nil), wanted...)
+	for _, f := range []string{c.String("group-same"), c.String("group-apart")} {
+		if f != "" {
+			extra = append(extra, f)
+		}
+	}
+	source := append([]string{"image_vector", "similar"}, extra...)
+	in := &groupInput{fields: map[string]map[string]json.RawMessage{}}
+	index := c.String("index")
+	err = esindex.Scan(c.Context, es, index, source, 1000, func(d esindex.StoredDoc) error {
+		var doc struct {
+			Vector  []float32 `json:"image_vector"`
+			Similar []struct {
+				PI         string
+				Similarity float32
+			} `json:"similar"`
+		}
+		if err := json.Unmarshal(d.Source, &doc); err != nil {
+			return fmt.Errorf("%s document %s: %w", index, d.ID, err)
+		}
+		if in.dims == 0 {
+			in.dims = len(doc.Vector)
+		}
+		if len(doc.Vector) == 0 || len(doc.Vector) != in.dims {
+			return fmt.Errorf("%s document %s has an image_vector of %d dims, others %d: run essync full", index, d.ID, len(doc.Vector), in.dims)
+		}
+		list := make([]neighbors.Neighbor, len(doc.Similar))
+		for i, s := range doc.Similar {
+			list[i] = neighbors.Neighbor{ID: s.PI, Similarity: s.Similarity}
+		}
+		var all map[string]json.RawMessage
+		if err := json.Unmarshal(d.Source, &all); err != nil {
+			return fmt.Errorf("%s document %s: %w", index, d.ID, err)
+		}
+		fields := make(map[string]json.RawMessage, len(extra))
+		for _, f := range extra {
+			if v, ok := all[f]; ok {
+				fields[f] = v
+			}
+		}
+		in.ids = append(in.ids, d.ID)
+		in.vecs = append(in.vecs, doc.Vector...)
+		in.lists = append(in.lists, list)
+		in.fields[d.ID] = fields
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", index, err)
+	}
+	if len(in.ids) == 0 {
+		return nil, fmt.Errorf("%s holds no documents: run essync full first", index)
+	}
+	return in, nil
+}
