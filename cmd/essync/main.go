@@ -73,6 +73,7 @@ func newApp() *cli.App {
 			embedCommand(),
 			neighborsCommand(),
 			rollbackCommand(),
+			verifyCommand(),
 			benchCommand(),
 		},
 	}
