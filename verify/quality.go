@@ -90,8 +90,8 @@ func (a *auditor) checkQuality(k, n int, seed uint64, minRecall float64, workers
 		counted := make(map[int32]bool, len(names))
 		for e, name := range names {
 			other := a.docOf[name]
-			if other < 0 || a.row[other] < 0 {
-				continue
+			if other < 0 || int(other) == doc || a.row[other] < 0 {
+				continue // missing, itself or without a usable vector: a miss, reported elsewhere
 			}
 			o := a.row[other]
 			sim := a.dot64(r, o)

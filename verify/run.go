@@ -240,7 +240,9 @@ func scan(ctx context.Context, es *elasticsearch.Client, opts Options, exp expec
 		close(done)
 	}()
 	var page []raw
-	err := esindex.Scan(ctx, es, opts.Alias, sourceFields, opts.PageSize, func(d esindex.StoredDoc) error {
+	// The whole _source: filtering it makes Elasticsearch parse and re-render
+	// every document, which measured slower than sending the stored bytes.
+	err := esindex.Scan(ctx, es, opts.Alias, nil, opts.PageSize, func(d esindex.StoredDoc) error {
 		page = append(page, raw{d.ID, d.Source})
 		if len(page) == 256 {
 			raws <- page
