@@ -51,6 +51,9 @@ The other model flags are accepted so a full command line can be reused.
 Exit codes: 0 no findings, 3 findings (listed), 1 failure to run, 2 usage error.`,
 		Flags:  flags,
 		Action: runVerify,
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return cli.Exit(err.Error(), exitUsage)
+		},
 	}
 }
 
