@@ -45,8 +45,9 @@ index's state (alias, complete and incremental_pending marks, a held or stale
 lease); and recall@K of the stored lists against the exact top-K computed from
 the stored vectors on --sample random products.
 
---model is optional: when given, the index's model must be that card's.
-The other model flags are accepted so a full command line can be reused.
+--model is optional: when given, the index's model must be that card's. The
+other model flags (--ort-lib, --batch, …) are accepted and unused, so the model
+settings of a full run can be passed as they are.
 
 Exit codes: 0 no findings, 3 findings (listed), 1 failure to run, 2 usage error.`,
 		Flags:  flags,
