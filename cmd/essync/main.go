@@ -74,6 +74,7 @@ func newApp() *cli.App {
 			unlockCommand(),
 			serveCommand(),
 			searchCommand(),
+			verifyCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

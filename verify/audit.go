@@ -1,0 +1,234 @@
+package verify
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+)
+
+// auditor accumulates what the cross-document checks need, one document at a
+// time, in little memory: product ids are interned once and lists are kept as
+// int32 name indices; vectors go into one contiguous matrix.
+type auditor struct {
+	dims int
+
+	names  []string         // interned product ids (documents and list entries)
+	nameOf map[string]int32 // id → index in names
+	docOf  []int32          // name index → document index, -1 if no document
+
+	// Per document, by document index.
+	docName   []int32
+	imageName []string
+	sha256    []string // only with --hash
+	row       []int32  // matrix row, -1 without a usable vector
+	listEnd   []int32  // the list of document i is lists[listEnd[i-1]:listEnd[i]]
+	lists     []int32  // name indices
+	scores    []float32
+	group     []int32 // index in groups, -1 without group fields
+	groupSize []int32
+
+	groupNames []string
+	groupOf    map[string]int32
+
+	matrix  []float32 // rows × dims
+	rowDoc  []int32   // matrix row → document index
+	keepSHA bool
+
+	findings []Finding
+}
+
+func newAuditor(dims, expectDocs int, keepSHA bool) *auditor {
+	a := &auditor{
+		dims: dims, nameOf: make(map[string]int32, expectDocs), groupOf: map[string]int32{}, keepSHA: keepSHA,
+		matrix: make([]float32, 0, max(0, expectDocs)*max(dims, 0)),
+	}
+	return a
+}
+
+func (a *auditor) intern(id string) int32 {
+	if i, ok := a.nameOf[id]; ok {
+		return i
+	}
+	i := int32(len(a.names))
+	a.names = append(a.names, id)
+	a.nameOf[id] = i
+	a.docOf = append(a.docOf, -1)
+	return i
+}
+
+// add records one inspected document.
+func (a *auditor) add(d docState) {
+	a.findings = append(a.findings, d.Findings...)
+	n := a.intern(d.ID)
+	doc := int32(len(a.docName))
+	if a.docOf[n] >= 0 {
+		// A PIT over an alias naming two indices can return an id twice.
+		a.findings = append(a.findings, Finding{Kind: KindAliasMultiple, IDs: []string{d.ID}, Detail: "the document appears twice behind the alias"})
+		return
+	}
+	a.docOf[n] = doc
+	a.docName = append(a.docName, n)
+	a.imageName = append(a.imageName, d.ImageName)
+	if a.keepSHA {
+		a.sha256 = append(a.sha256, d.SHA256)
+	}
+	r := int32(-1)
+	if d.Vector != nil && a.dims == 0 {
+		a.dims = len(d.Vector) // the index records no dims: the first vector sets them
+	}
+	if d.Vector != nil && len(d.Vector) != a.dims {
+		a.report(KindVectorDims, fmt.Sprintf("image_vector has %d dims, other documents %d", len(d.Vector), a.dims), d.ID)
+	} else if d.Vector != nil {
+		r = int32(len(a.rowDoc))
+		a.matrix = append(a.matrix, d.Vector...)
+		a.rowDoc = append(a.rowDoc, doc)
+	}
+	a.row = append(a.row, r)
+	for _, e := range d.List {
+		a.lists = append(a.lists, a.intern(e.ID))
+		a.scores = append(a.scores, float32(e.Similarity))
+	}
+	a.listEnd = append(a.listEnd, int32(len(a.lists)))
+	g := int32(-1)
+	if d.HasGroup {
+		var ok bool
+		if g, ok = a.groupOf[d.GroupID]; !ok {
+			g = int32(len(a.groupNames))
+			a.groupNames = append(a.groupNames, d.GroupID)
+			a.groupOf[d.GroupID] = g
+		}
+	}
+	a.group = append(a.group, g)
+	a.groupSize = append(a.groupSize, int32(d.GroupSize))
+}
+
+func (a *auditor) docs() int { return len(a.docName) }
+
+func (a *auditor) list(doc int) (names []int32, scores []float32) {
+	lo := int32(0)
+	if doc > 0 {
+		lo = a.listEnd[doc-1]
+	}
+	return a.lists[lo:a.listEnd[doc]], a.scores[lo:a.listEnd[doc]]
+}
+
+func (a *auditor) id(doc int) string { return a.names[a.docName[doc]] }
+
+func (a *auditor) report(k Kind, detail string, ids ...string) {
+	a.findings = append(a.findings, Finding{Kind: k, IDs: ids, Detail: detail})
+}
+
+// checkLists finds entries naming products without a document, and lists of
+// the wrong length: min(k, N−1) entries are expected, N the documents read.
+func (a *auditor) checkLists(k int) {
+	want := min(k, a.docs()-1)
+	for doc := range a.docs() {
+		names, _ := a.list(doc)
+		for _, n := range names {
+			if a.docOf[n] < 0 {
+				a.report(KindListDangling, fmt.Sprintf("the list names %q, which has no document", a.names[n]), a.id(doc), a.names[n])
+			}
+		}
+		switch {
+		case len(names) < want:
+			a.report(KindListShort, fmt.Sprintf("%d similar products, want %d (min(K=%d, N−1=%d))", len(names), want, k, a.docs()-1), a.id(doc))
+		case len(names) > k:
+			a.report(KindListLong, fmt.Sprintf("%d similar products, K is %d", len(names), k), a.id(doc))
+		}
+	}
+}
+
+// CatalogProduct is what verify needs of a catalog row.
+type CatalogProduct struct {
+	ID        string
+	ImageName string
+	ImagePath string
+}
+
+// checkCatalog compares the documents with the catalog, both ways, and the
+// image names. It returns, by document index, the catalog row of each
+// document (-1 if none), for the hash check.
+func (a *auditor) checkCatalog(products []CatalogProduct) []int {
+	inCatalog := make([]int, a.docs())
+	for i := range inCatalog {
+		inCatalog[i] = -1
+	}
+	for p, prod := range products {
+		n, ok := a.nameOf[prod.ID]
+		if !ok || a.docOf[n] < 0 {
+			a.report(KindMissingFromIndex, "in the catalog, not in the index: run essync incremental or full (or see the last run report for why it was skipped)", prod.ID)
+			continue
+		}
+		doc := a.docOf[n]
+		inCatalog[doc] = p
+		if a.imageName[doc] != prod.ImageName {
+			a.report(KindImageName, fmt.Sprintf("the document's image_name is %q, the catalog's %q", a.imageName[doc], prod.ImageName), prod.ID)
+		}
+	}
+	for doc, p := range inCatalog {
+		if p < 0 {
+			a.report(KindNotInCatalog, "in the index, not in the catalog: run essync incremental to delete it", a.id(doc))
+		}
+	}
+	return inCatalog
+}
+
+// checkGroups finds offer groups whose members disagree: every document of a
+// group_id must carry the same group_size, equal to the number of documents
+// with that group_id. Indices without group fields are skipped.
+func (a *auditor) checkGroups() {
+	if len(a.groupNames) == 0 {
+		return
+	}
+	members := make([][]int, len(a.groupNames))
+	for doc, g := range a.group {
+		if g >= 0 {
+			members[g] = append(members[g], doc)
+		}
+	}
+	for g, docs := range members {
+		sizes := map[int32]int{}
+		var ids []string
+		for _, doc := range docs {
+			sizes[a.groupSize[doc]]++
+			ids = append(ids, a.id(doc))
+		}
+		sort.Strings(ids)
+		if len(sizes) > 1 {
+			a.report(KindGroup, fmt.Sprintf("members of group %q disagree on group_size: %s", a.groupNames[g], sizeCounts(sizes)), ids...)
+			continue
+		}
+		for size := range sizes {
+			if size >= 0 && int(size) != len(docs) {
+				a.report(KindGroup, fmt.Sprintf("group %q says group_size %d but %d documents carry its group_id", a.groupNames[g], size, len(docs)), ids...)
+			}
+		}
+	}
+}
+
+func sizeCounts(m map[int32]int) string {
+	keys := make([]int32, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	s := ""
+	for i, k := range keys {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%d member(s) say %d", m[k], k)
+	}
+	return s
+}
+
+// dot64 is the float64 dot product of two matrix rows.
+func (a *auditor) dot64(r1, r2 int32) float64 {
+	x := a.matrix[int(r1)*a.dims : int(r1+1)*a.dims]
+	y := a.matrix[int(r2)*a.dims : int(r2+1)*a.dims]
+	var s float64
+	for i, v := range x {
+		s += float64(v) * float64(y[i])
+	}
+	return s
+}
