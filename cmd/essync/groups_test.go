@@ -115,7 +115,8 @@ func TestGroupsFromIndex(t *testing.T) {
 	cache := filepath.Join(t.TempDir(), "c.bolt")
 	out := t.TempDir()
 	if code := runArgs("essync", "--log-level", "warn", "full", "--catalog", data+"/catalog.json", "--images", data+"/images",
-		"--es-url", estest.URL(), "--index", index, "--replicas", "0", "--cache", cache, "--out", out, "--report", filepath.Join(out, "report.json")); code != exitOK {
+		"--es-url", estest.URL(), "--index", index, "--replicas", "0", "--cache", cache, "--out", out,
+		"--report", filepath.Join(out, "report.json")); code != exitOK {
 		t.Fatalf("full: exit %d", code)
 	}
 	live := groupRows(t, "--es-url", estest.URL(), "--index", index, "--fields", "group")
