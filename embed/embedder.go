@@ -109,7 +109,8 @@ func (e *Embedder) Close() error {
 func (e *Embedder) Dims() int { return e.card.Dims }
 
 // Fingerprint identifies the model by name and the first 12 hex digits of
-// its sha256, e.g. "efficientnet-lite0@5b35d9cdc090".
+// its sha256 (plus the card's focus, if any), e.g.
+// "efficientnet-lite0-int8@9973ec853cd5+scda-crop".
 func (e *Embedder) Fingerprint() string { return e.card.Fingerprint() }
 
 // Card is the model card this Embedder was built from.
