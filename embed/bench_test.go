@@ -171,7 +171,7 @@ func BenchmarkEmbedThroughput(b *testing.B) {
 	per := tensorLen(card)
 	batch := make([]float32, benchBatch*per)
 	for i := 0; i < benchBatch; i++ {
-		res, t := raw.prepare(Input{Path: paths[i]}, nil, func() []float32 { return make([]float32, per) })
+		res, t, _ := raw.prepare(Input{Path: paths[i]}, nil, func() []float32 { return make([]float32, per) })
 		if res.Err != nil {
 			b.Fatal(res.Err)
 		}

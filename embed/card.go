@@ -1,6 +1,8 @@
 package embed
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,6 +81,12 @@ type Card struct {
 	Classes int `json:"classes,omitempty"`
 	// Dims is the feature vector length.
 	Dims int `json:"dims"`
+	// FeatureMapName optionally names the last feature map before pooling,
+	// shape [N, Dims, H, W] (non-negative activations); Focus needs it.
+	FeatureMapName string `json:"feature_map_name,omitempty"`
+	// Focus says how the object is found and embedded: FocusNone (the whole
+	// input), FocusSCDACrop or FocusSCDAPool. It is part of the fingerprint.
+	Focus string `json:"focus,omitempty"`
 	// Notes is free text: provenance, licence, how the card was checked.
 	Notes string `json:"notes,omitempty"`
 
@@ -177,6 +185,15 @@ func (c *Card) Validate() error {
 	if c.LogitsName != "" && c.Classes < 1 {
 		bad("logits_name %q needs classes > 0", c.LogitsName)
 	}
+	switch c.Focus {
+	case FocusNone:
+	case FocusSCDACrop, FocusSCDAPool:
+		if c.FeatureMapName == "" {
+			bad("focus %s needs feature_map_name (the [N, dims, H, W] output before pooling)", c.Focus)
+		}
+	default:
+		bad("focus %q: want %s, %s or none", c.Focus, FocusSCDACrop, FocusSCDAPool)
+	}
 	return errors.Join(errs...)
 }
 
@@ -191,11 +208,26 @@ func (c *Card) ModelPath() string {
 // Path is where the card was loaded from ("" for a card built in code).
 func (c *Card) Path() string { return c.path }
 
-// Fingerprint names the model and its exact bytes, e.g.
-// "efficientnet-lite0@5b35d9cdc090": stored with every vector so vectors of
-// different models are never mixed.
+// Fingerprint names the model, its exact bytes and its focus step, e.g.
+// "efficientnet-lite0@5b35d9cdc090" or "efficientnet-lite0-int8@1a2b3c4d5e6f+scda-crop":
+// stored with every vector so vectors made differently are never mixed.
 func (c *Card) Fingerprint() string {
-	return c.Name + "@" + c.SHA256[:12]
+	fp := c.Name + "@" + c.SHA256[:12]
+	if c.Focus != FocusNone {
+		fp += "+" + c.Focus
+	}
+	return fp
+}
+
+// vectorKey is the hex sha256 the vector cache files vectors under: the
+// model's own for the whole-image vectors, a hash of model and focus otherwise,
+// so switching the focus step never serves vectors made the other way.
+func (c *Card) vectorKey() string {
+	if c.Focus == FocusNone {
+		return c.SHA256
+	}
+	sum := sha256.Sum256([]byte(c.SHA256 + "+" + c.Focus))
+	return hex.EncodeToString(sum[:])
 }
 
 // DefaultCardRel is the shipped default model's card, relative to the project root.

@@ -16,7 +16,9 @@ func TestLoadCardShipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	paths = append(paths, def)
-	if len(paths) < 5 {
+	shipped, _ := filepath.Glob("../models/*/card*.json") // the previous default and the default without focus
+	paths = append(paths, shipped...)
+	if len(paths) < 7 {
 		t.Fatalf("found only %v", paths)
 	}
 	for _, p := range paths {
@@ -29,8 +31,11 @@ func TestLoadCardShipped(t *testing.T) {
 			t.Errorf("%s: model path %s: %v", p, c.ModelPath(), err)
 		}
 	}
+	if v1, err := LoadCard("../models/efficientnet-lite0-v1/card.json"); err != nil || v1.Fingerprint() != "efficientnet-lite0@5b35d9cdc090" {
+		t.Errorf("previous default card: %v, fingerprint must stay efficientnet-lite0@5b35d9cdc090 for the indexes built with it", err)
+	}
 	c, _ := LoadCard(def)
-	if got, want := c.Fingerprint(), "efficientnet-lite0@"+c.SHA256[:12]; got != want || c.Dims != 1280 {
+	if got, want := c.Fingerprint(), "efficientnet-lite0-int8@"+c.SHA256[:12]+"+scda-crop"; got != want || c.Dims != 1280 {
 		t.Errorf("default card: fingerprint %q dims %d, want %q 1280", got, c.Dims, want)
 	}
 }
@@ -51,6 +56,8 @@ func TestLoadCardInvalid(t *testing.T) {
 		{"short sha", `{"name":"m","file":"tiny_nchw.onnx","sha256":"abc","input_name":"pixels","size":32,"output_name":"features","dims":16,"layout":"NCHW","resize":"pad","scaling":"unit"}`, "sha256"},
 		{"missing file", `{"name":"m","file":"nope.onnx","sha256":"` + strings.Repeat("a", 64) + `","input_name":"pixels","size":32,"output_name":"features","dims":16,"layout":"NCHW","resize":"pad","scaling":"unit"}`, "nope.onnx"},
 		{"not json", `{name: m}`, "invalid character"},
+		{"focus without feature map", `{` + good + `,"layout":"NCHW","resize":"pad","scaling":"unit","focus":"scda-crop"}`, "feature_map_name"},
+		{"unknown focus", `{` + good + `,"layout":"NCHW","resize":"pad","scaling":"unit","feature_map_name":"fm","focus":"saliency"}`, "focus"},
 	}
 	dir := t.TempDir()
 	tiny, _ := os.ReadFile(filepath.Join(testdata, "models", "tiny_nchw.onnx"))

@@ -30,7 +30,7 @@ func imagenetClasses(t *testing.T) []string {
 
 // top5 runs the default model's classifier head on one image.
 func top5(t *testing.T, e *Embedder, path string, classes []string) []string {
-	res, tensor := e.prepare(Input{ID: path, Path: path}, nil, func() []float32 { return make([]float32, tensorLen(e.card)) })
+	res, tensor, _ := e.prepare(Input{ID: path, Path: path}, nil, func() []float32 { return make([]float32, tensorLen(e.card)) })
 	if res.Err != nil {
 		t.Fatal(res.Err)
 	}
@@ -88,7 +88,7 @@ func TestDefaultModelClassifiesPhotos(t *testing.T) {
 	if err != nil || res[0].Err != nil || len(res[0].Vector) != 1280 || !unitLength(res[0].Vector) {
 		t.Fatalf("Embed: %v %+v", err, res[0].Err)
 	}
-	if e.Fingerprint() != "efficientnet-lite0@"+card.SHA256[:12] {
+	if e.Fingerprint() != "efficientnet-lite0-int8@"+card.SHA256[:12]+"+scda-crop" {
 		t.Errorf("fingerprint %q", e.Fingerprint())
 	}
 }
@@ -104,11 +104,10 @@ func TestDefaultModelMatchesReference(t *testing.T) {
 	if err != nil || rows != 3 || cols != 1280 {
 		t.Fatalf("golden: %d×%d %v", rows, cols, err)
 	}
-	path, err := DefaultCardPath()
-	if err != nil {
-		t.Fatal(err)
-	}
-	card, err := LoadCard(path)
+	// The float32 whole-image model (the default before issue 13): the
+	// reference is its pooled features. The int8 default with the same
+	// preprocessing is compared with it by scripts/eval-quality (cosine).
+	card, err := LoadCard(filepath.Join("..", "models", "efficientnet-lite0-v1", "card.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"image"
 	"os"
 	"runtime"
 	"sync"
@@ -108,7 +109,8 @@ func (e *Embedder) Close() error {
 func (e *Embedder) Dims() int { return e.card.Dims }
 
 // Fingerprint identifies the model by name and the first 12 hex digits of
-// its sha256, e.g. "efficientnet-lite0@5b35d9cdc090".
+// its sha256 (plus the card's focus, if any), e.g.
+// "efficientnet-lite0-int8@9973ec853cd5+scda-crop".
 func (e *Embedder) Fingerprint() string { return e.card.Fingerprint() }
 
 // Card is the model card this Embedder was built from.
@@ -121,29 +123,58 @@ func (e *Embedder) Options() Options { return e.opts }
 // and returns n normalised feature vectors, or a per-image error for a
 // zero/NaN/Inf vector. logits (if the card names them) are returned raw.
 func (e *Embedder) infer(input []float32, n int) (vecs [][]float32, logits [][]float32, errs []error, err error) {
+	vecs, logits, _, errs, err = e.inferRegions(input, n)
+	return vecs, logits, errs, err
+}
+
+// region is where SCDA found the object in one image: a box in cells of the
+// feature map (mapH×mapW), ok false when no cell stood out.
+type region struct {
+	box image.Rectangle
+	ok  bool
+}
+
+// inferRegions is infer plus, when the card names a feature map, the SCDA
+// region of every image; with FocusSCDAPool the vector is the feature map
+// pooled over that region instead of the model's own pooled features.
+func (e *Embedder) inferRegions(input []float32, n int) (vecs, logits [][]float32, regions []region, errs []error, err error) {
 	e.inferred.Add(int64(n))
 	outs, err := e.sess.run(e.card, input, n)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("embed %s: %w", e.card.Name, err)
+		return nil, nil, nil, nil, fmt.Errorf("embed %s: %w", e.card.Name, err)
 	}
 	d := e.card.Dims
+	var maps []float32
+	cells := e.sess.mapH * e.sess.mapW
+	if e.card.FeatureMapName != "" {
+		maps = outs[len(outs)-1]
+		regions = make([]region, n)
+	}
 	vecs = make([][]float32, n)
 	errs = make([]error, n)
 	for i := 0; i < n; i++ {
 		v := make([]float32, d)
 		copy(v, outs[0][i*d:(i+1)*d])
+		if maps != nil {
+			fm := maps[i*d*cells : (i+1)*d*cells]
+			mask, box, ok := scdaRegion(fm, d, e.sess.mapH, e.sess.mapW)
+			regions[i] = region{box: box, ok: ok}
+			if ok && e.card.Focus == FocusSCDAPool {
+				v = maskedPool(fm, d, cells, mask)
+			}
+		}
 		if !normalize(v) {
 			errs[i] = fmt.Errorf("model %s gave a zero, NaN or Inf feature vector", e.card.Fingerprint())
 			continue
 		}
 		vecs[i] = v
 	}
-	if len(outs) > 1 {
+	if e.card.LogitsName != "" {
 		k := e.card.Classes
 		logits = make([][]float32, n)
 		for i := range logits {
 			logits[i] = outs[1][i*k : (i+1)*k]
 		}
 	}
-	return vecs, logits, errs, nil
+	return vecs, logits, regions, errs, nil
 }

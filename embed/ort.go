@@ -83,6 +83,9 @@ var ortSpin = false
 type session struct {
 	s       *ort.DynamicAdvancedSession
 	outputs []string
+	// mapH, mapW are the feature map's spatial size when the card names one
+	// (its outputs come last in run's result); 0 otherwise.
+	mapH, mapW int
 }
 
 // newSession opens the model bytes with the given intra-op thread count and
@@ -93,6 +96,10 @@ func newSession(card *Card, model []byte, threads int) (*session, error) {
 		return nil, fmt.Errorf("model %s: %w", card.ModelPath(), err)
 	}
 	if err := checkIO(card, ins, outs); err != nil {
+		return nil, fmt.Errorf("model %s does not match its card %s: %w", card.ModelPath(), card.Path(), err)
+	}
+	mapH, mapW, err := featureMapSize(card, outs)
+	if err != nil {
 		return nil, fmt.Errorf("model %s does not match its card %s: %w", card.ModelPath(), card.Path(), err)
 	}
 	opts, err := ort.NewSessionOptions()
@@ -119,11 +126,33 @@ func newSession(card *Card, model []byte, threads int) (*session, error) {
 	if card.LogitsName != "" {
 		outputs = append(outputs, card.LogitsName)
 	}
+	if card.FeatureMapName != "" {
+		outputs = append(outputs, card.FeatureMapName)
+	}
 	s, err := ort.NewDynamicAdvancedSessionWithONNXData(model, []string{card.InputName}, outputs, opts)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", card.ModelPath(), err)
 	}
-	return &session{s: s, outputs: outputs}, nil
+	return &session{s: s, outputs: outputs, mapH: mapH, mapW: mapW}, nil
+}
+
+// featureMapSize checks the card's feature map output, [N, Dims, H, W] with
+// a fixed H and W, and returns H and W (0, 0 when the card names none).
+func featureMapSize(card *Card, outs []ort.InputOutputInfo) (int, int, error) {
+	if card.FeatureMapName == "" {
+		return 0, 0, nil
+	}
+	for _, o := range outs {
+		if o.Name != card.FeatureMapName {
+			continue
+		}
+		d := o.Dimensions
+		if len(d) != 4 || (d[1] >= 0 && d[1] != int64(card.Dims)) || d[2] < 1 || d[3] < 1 {
+			return 0, 0, fmt.Errorf("output %q: shape %v, want [N, %d, H, W] with fixed H and W", o.Name, d, card.Dims)
+		}
+		return int(d[2]), int(d[3]), nil
+	}
+	return 0, 0, fmt.Errorf("no output named %q (model has %v)", card.FeatureMapName, names(outs))
 }
 
 // checkIO compares the model's declared input/outputs with the card.
@@ -201,9 +230,15 @@ func (s *session) run(card *Card, input []float32, n int) ([][]float32, error) {
 	}
 	defer in.Destroy()
 	outs := make([]ort.Value, len(s.outputs))
-	widths := []int{card.Dims, card.Classes}
+	shapes := []ort.Shape{ort.NewShape(int64(n), int64(card.Dims))}
+	if card.LogitsName != "" {
+		shapes = append(shapes, ort.NewShape(int64(n), int64(card.Classes)))
+	}
+	if card.FeatureMapName != "" {
+		shapes = append(shapes, ort.NewShape(int64(n), int64(card.Dims), int64(s.mapH), int64(s.mapW)))
+	}
 	for i := range outs {
-		t, err := ort.NewEmptyTensor[float32](ort.NewShape(int64(n), int64(widths[i])))
+		t, err := ort.NewEmptyTensor[float32](shapes[i])
 		if err != nil {
 			return nil, fmt.Errorf("output tensor: %w", err)
 		}

