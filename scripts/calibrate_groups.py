@@ -109,8 +109,10 @@ def main():
         ax.plot(xs, [r["recall"] for r in pts], label="pairwise recall")
         # What precision would be if the look-alikes that are other regions of
         # the same photo (which this model cannot tell apart) were left out.
+        # No pair predicted counts as precision 1, as in sweep_point.
         ax.plot(xs, [(r["predicted_pairs"] - r["fp_colour_variant"] - r["fp_same_photo_region"] - r["fp_other_lookalike"])
-                     / max(1, r["predicted_pairs"] - r["fp_same_photo_region"]) for r in pts],
+                     / (r["predicted_pairs"] - r["fp_same_photo_region"])
+                     if r["predicted_pairs"] > r["fp_same_photo_region"] else 1.0 for r in pts],
                 ls=":", color="C0", label="precision without same-photo regions")
         ax.axhline(0.99, color="grey", lw=0.6, ls=":")
         ax.axhline(0.90, color="grey", lw=0.6, ls=":")
