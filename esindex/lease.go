@@ -338,9 +338,22 @@ func readLease(ctx context.Context, es *elasticsearch.Client, alias string) (inf
 // BreakLease deletes alias's lease whoever holds it (essync unlock) and
 // returns what it held; found is false when there was none.
 func BreakLease(ctx context.Context, es *elasticsearch.Client, alias string) (LeaseInfo, bool, error) {
+	return BreakLeaseIf(ctx, es, alias, nil)
+}
+
+// BreakLeaseIf is BreakLease that first shows the holder to allow (nil:
+// allow all); when allow returns an error, nothing is deleted and that error
+// is returned. The delete is guarded by the version read, so only the lease
+// allow approved can go, not one a new run took meanwhile.
+func BreakLeaseIf(ctx context.Context, es *elasticsearch.Client, alias string, allow func(LeaseInfo) error) (LeaseInfo, bool, error) {
 	info, seqNo, term, found, err := readLease(ctx, es, alias)
 	if err != nil || !found {
 		return info, found, err
+	}
+	if allow != nil {
+		if err := allow(info); err != nil {
+			return info, true, err
+		}
 	}
 	res, err := es.Delete(LeaseIndex, alias, es.Delete.WithIfSeqNo(seqNo), es.Delete.WithIfPrimaryTerm(term),
 		es.Delete.WithContext(ctx))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 )
@@ -40,7 +41,19 @@ func run(args []string) int {
 		return exitErr.ExitCode()
 	}
 	fmt.Fprintln(os.Stderr, "essync:", err)
+	if isMissingFlags(err) {
+		return exitUsage
+	}
 	return exitFailure
+}
+
+// isMissingFlags reports whether err is urfave/cli's "Required flag(s) … not
+// set", which it returns past OnUsageError; it is a usage error like any
+// other (exit 2). The error type is unexported, so its message is matched;
+// TestUsageErrorsExitTwo fails if a new urfave/cli changes it.
+func isMissingFlags(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "Required flag ") || strings.HasPrefix(msg, "Required flags ")
 }
 
 // newApp builds the command tree. Each subcommand lives in its own file.

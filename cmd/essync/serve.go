@@ -32,7 +32,6 @@ SIGINT/SIGTERM stop accepting connections and let in-flight requests finish.`,
 			&cli.Int64Flag{Name: "max-body", Value: 16 << 20, Usage: "largest upload in bytes (larger: 413)"},
 			&cli.IntFlag{Name: "queue", Value: 32, Usage: "query photos decoded or waiting for the model at once (more: 429)"},
 			&cli.IntFlag{Name: "max-batch", Value: 8, Usage: "most queued query photos per model call"},
-			&cli.DurationFlag{Name: "es-timeout", Value: 5 * time.Second, Usage: "deadline of every Elasticsearch call"},
 			&cli.DurationFlag{Name: "health-every", Value: 2 * time.Second, Usage: "how often the alias and its model are checked"},
 			&cli.DurationFlag{Name: "drain", Value: 30 * time.Second, Usage: "on SIGTERM, how long in-flight requests may take to finish"},
 		}, modelFlags()...), esFlags()...),
@@ -93,7 +92,7 @@ func newSearchService(c *cli.Context, imagesDir string) (*serve.Server, func(), 
 		ES: es, Alias: c.String("index"), Embedder: emb, ImagesDir: imagesDir,
 		// Flags a command does not define read as zero: the serve package's defaults.
 		MaxBodyBytes: c.Int64("max-body"), QueueSize: c.Int("queue"), MaxBatch: c.Int("max-batch"),
-		ESTimeout: c.Duration("es-timeout"), HealthEvery: c.Duration("health-every"),
+		ESTimeout: searchTimeout(c), HealthEvery: c.Duration("health-every"),
 	})
 	if err != nil {
 		emb.Close()
@@ -105,4 +104,16 @@ func newSearchService(c *cli.Context, imagesDir string) (*serve.Server, func(), 
 			slog.Warn("closing the model failed", "err", err)
 		}
 	}, nil
+}
+
+// searchTimeout is the deadline of each Elasticsearch call of serve and
+// search: --es-timeout when given (flag or ESSYNC_ES_TIMEOUT), else 0, the
+// serve package's default (5 s), shorter than a sync's 30 s because a
+// visitor is waiting. --es-timeout is the shared connection flag; serve once
+// declared its own too, and urfave/cli panicked on the duplicate.
+func searchTimeout(c *cli.Context) time.Duration {
+	if c.IsSet("es-timeout") {
+		return c.Duration("es-timeout")
+	}
+	return 0
 }

@@ -47,7 +47,7 @@ func TestUnlockBreaksTheLease(t *testing.T) {
 	app := newApp()
 	var out bytes.Buffer
 	app.Writer = &out
-	if err := app.Run([]string{"essync", "unlock", "--index", alias, "--es-url", estest.URL()}); err != nil {
+	if err := app.Run([]string{"essync", "unlock", "--force", "--index", alias, "--es-url", estest.URL()}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "broke the lease on "+alias) || !strings.Contains(out.String(), "essync full") {
