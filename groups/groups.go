@@ -262,25 +262,7 @@ func (c *computer) allowed(a, b string) bool {
 
 // dot is the cosine similarity of rows i and j (unit vectors).
 func (c *computer) dot(i, j int32) float32 {
-	return dot(c.vecs[int(i)*c.dims:int(i+1)*c.dims], c.vecs[int(j)*c.dims:int(j+1)*c.dims])
-}
-
-// dot is the dot product of two equal-length vectors, four sums at a time
-// so the additions overlap.
-func dot(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	d := 0
-	for ; d+4 <= len(a); d += 4 {
-		s0 += a[d] * b[d]
-		s1 += a[d+1] * b[d+1]
-		s2 += a[d+2] * b[d+2]
-		s3 += a[d+3] * b[d+3]
-	}
-	for ; d < len(a); d++ {
-		s0 += a[d] * b[d]
-	}
-	return (s0 + s1) + (s2 + s3)
+	return neighbors.Dot(c.vecs[int(i)*c.dims:int(i+1)*c.dims], c.vecs[int(j)*c.dims:int(j+1)*c.dims])
 }
 
 // parallel runs fn(i) for i in [0, n) on GOMAXPROCS goroutines.

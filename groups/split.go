@@ -3,6 +3,8 @@ package groups
 import (
 	"cmp"
 	"slices"
+
+	"github.com/essync/essync/neighbors"
 )
 
 // accepted is a final group: its rows, medoid and similarities to it.
@@ -216,7 +218,7 @@ func (c *computer) centre(part []int32) (int32, []float32) {
 	}
 	best, bestScore := part[0], float32(0)
 	for t, i := range part {
-		s := dot(c.vecs[int(i)*c.dims:int(i+1)*c.dims], mean)
+		s := neighbors.Dot(c.vecs[int(i)*c.dims:int(i+1)*c.dims], mean)
 		if t == 0 || s > bestScore || (s == bestScore && c.idLess(i, best) < 0) {
 			best, bestScore = i, s
 		}

@@ -97,7 +97,7 @@ func (b *treeBuilder) hyperplane(items []int32) {
 	b.sample = s
 	c0, c1 := b.m.rows[s[0]], b.m.rows[s[1]]
 	for _, x := range s[1:] {
-		if dotOne(b.m.rows[x], c0) < 0.9999 {
+		if Dot(b.m.rows[x], c0) < 0.9999 {
 			c1 = b.m.rows[x]
 			break
 		}

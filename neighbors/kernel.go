@@ -13,8 +13,10 @@ var useSIMD = haveAVX2
 // of a 4×3 call stay in L1 cache for any dimension.
 const kernelChunk = 1024
 
-// dotOne returns a·b for equal-length vectors (pure Go; for rare single dots).
-func dotOne(a, b []float32) float32 {
+// Dot returns a·b for equal-length vectors: the cosine similarity of two unit
+// vectors. Pure Go, four sums at a time; for single dots outside the blocked
+// kernel (groups, benchmarks, spot checks).
+func Dot(a, b []float32) float32 {
 	var s0, s1, s2, s3 float32
 	b = b[:len(a)]
 	i := 0

@@ -55,8 +55,8 @@ func TestKernelsAgree(t *testing.T) {
 					t.Errorf("n=%d simd=%v dot1x4[%d] = %v, want %v", n, simd, i, out4[i], want)
 				}
 			}
-			if want := refDot(rows[5], rows[6]); math.Abs(float64(dotOne(rows[5], rows[6]))-want) > tol {
-				t.Errorf("n=%d dotOne = %v, want %v", n, dotOne(rows[5], rows[6]), want)
+			if want := refDot(rows[5], rows[6]); math.Abs(float64(Dot(rows[5], rows[6]))-want) > tol {
+				t.Errorf("n=%d Dot = %v, want %v", n, Dot(rows[5], rows[6]), want)
 			}
 		}
 	}

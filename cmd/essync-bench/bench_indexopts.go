@@ -17,6 +17,7 @@ import (
 	"github.com/essync/essync/benchdata"
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/mappings"
+	"github.com/essync/essync/neighbors"
 	"github.com/urfave/cli/v2"
 )
 
@@ -118,7 +119,7 @@ func exactTopK(gen *benchdata.Vectors, n int, queries []float32, k int) [][]int 
 					qv := queries[q*dims : (q+1)*dims]
 					top := best[w][q]
 					for r := range m {
-						s := dot32(qv, rows[r*dims:(r+1)*dims])
+						s := neighbors.Dot(qv, rows[r*dims:(r+1)*dims])
 						if len(top) == k && s <= top[k-1].score {
 							continue
 						}
@@ -161,21 +162,6 @@ func exactTopK(gen *benchdata.Vectors, n int, queries []float32, k int) [][]int 
 		}
 	}
 	return out
-}
-
-func dot32(a, b []float32) float32 {
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return s0 + s1 + s2 + s3
 }
 
 // vectorDoc encodes one synthetic product: its id and vector, as essync's

@@ -175,7 +175,7 @@ func exactLists(vecs []float32, dims int, sample []int, k int) [][]int {
 					if r == qi {
 						continue
 					}
-					s := dot32(qv, vecs[r*dims:(r+1)*dims])
+					s := neighbors.Dot(qv, vecs[r*dims:(r+1)*dims])
 					if len(top) == k && s <= top[k-1].score {
 						continue
 					}
