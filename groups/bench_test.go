@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/essync/essync/internal/cputime"
 	"github.com/essync/essync/neighbors"
 )
 
@@ -27,19 +28,19 @@ func BenchmarkCompute(b *testing.B) {
 	}
 	const dims = 1280
 	ids, vecs := clustered(n, dims, 50, 1)
-	start, cpu := time.Now(), cpuTime()
+	start, cpu := time.Now(), cputime.Process()
 	g, err := neighbors.Build(ids, vecs, dims, neighbors.Options{K: 20, Seed: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
-	build, buildCPU := time.Since(start), cpuTime()-cpu
+	build, buildCPU := time.Since(start), cputime.Process()-cpu
 	lists := make([][]neighbors.Neighbor, len(ids))
 	for i, id := range ids {
 		lists[i] = g.Neighbors(id)
 	}
 	runtime.GC()
 	b.ResetTimer()
-	cpu = cpuTime()
+	cpu = cputime.Process()
 	var res *Result
 	for range b.N {
 		if res, err = Compute(ids, lists, vecs, dims, Options{}); err != nil {
@@ -47,7 +48,7 @@ func BenchmarkCompute(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	perCPU := (cpuTime() - cpu).Seconds() / float64(b.N)
+	perCPU := (cputime.Process() - cpu).Seconds() / float64(b.N)
 	per := b.Elapsed().Seconds() / float64(b.N)
 	st := res.Stats()
 	b.ReportMetric(build.Seconds(), "neighbors-s")

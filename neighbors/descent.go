@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"time"
+
+	"github.com/essync/essync/internal/cputime"
 )
 
 // Approximate search: forest leaves seed the lists, then NN-descent rounds
@@ -217,7 +219,7 @@ func (g *Graph) approximate(live []int32) float64 {
 	rng := rand.New(rand.NewPCG(uint64(o.Seed), 0x5eed))
 	sample := sampleOf(live, 300, rng)
 	truth := g.exactRows(sample, live, o.K, nil)
-	slog.Debug("neighbors: recall sample ready", "items", len(sample), "took", time.Since(start), "cpu", cpuTime())
+	slog.Debug("neighbors: recall sample ready", "items", len(sample), "took", time.Since(start), "cpu", cputime.Process())
 	leaf := o.LeafSize
 	if leaf == 0 {
 		leaf = max(32, o.K+12)
@@ -248,7 +250,7 @@ func (g *Graph) approximate(live []int32) float64 {
 	}
 	plantUpTo(trees)
 	recall := g.sampleRecall(sample, truth)
-	slog.Debug("neighbors: forest planted", "trees", planted, "leaf", leaf, "recall", recall, "took", time.Since(start), "cpu", cpuTime())
+	slog.Debug("neighbors: forest planted", "trees", planted, "leaf", leaf, "recall", recall, "took", time.Since(start), "cpu", cputime.Process())
 	converged := max(1, len(live)*o.K/1000)
 	for rounds := 1; ; rounds++ {
 		if g.stopped() {
@@ -263,7 +265,7 @@ func (g *Graph) approximate(live []int32) float64 {
 		round++
 		changed := g.descend(live, round, rng, &sc)
 		recall = g.sampleRecall(sample, truth)
-		slog.Debug("neighbors: descent round", "round", rounds, "changed", changed, "recall", recall, "took", time.Since(start), "cpu", cpuTime())
+		slog.Debug("neighbors: descent round", "round", rounds, "changed", changed, "recall", recall, "took", time.Since(start), "cpu", cputime.Process())
 		if changed >= converged {
 			continue
 		}
