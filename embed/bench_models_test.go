@@ -19,7 +19,8 @@ import (
 // default (int8, scda-crop) and the same int8 model without the focus step
 // (card-whole-image.json); ESSYNC_BENCH_CARDS (comma-separated card paths)
 // replaces the list.
-// Reports images/s per card and each card's ratio to the first.
+// Reports images/s per card, each card's ratio to the first, and model passes
+// per image (a small localisation pass counts as one).
 //
 //	go test ./embed -run '^$' -bench BenchmarkEmbedModels -benchtime 3x
 func BenchmarkEmbedModels(b *testing.B) {
@@ -49,19 +50,22 @@ func BenchmarkEmbedModels(b *testing.B) {
 	}
 	inputs := benchInputs(paths)
 	took := make([]time.Duration, len(embedders))
+	passes := make([]int64, len(embedders))
 	b.ResetTimer()
 	for it := 0; it < b.N; it++ {
 		for i, e := range embedders {
-			start := time.Now()
+			start, before := time.Now(), e.inferred.Load()
 			if _, err := e.Embed(context.Background(), inputs, nil); err != nil {
 				b.Fatal(err)
 			}
 			took[i] += time.Since(start)
+			passes[i] += e.inferred.Load() - before
 		}
 	}
 	n := float64(b.N * len(paths))
 	for i := range embedders {
 		b.ReportMetric(n/took[i].Seconds(), fmt.Sprintf("img/s_%d_%s", i, names[i]))
+		b.ReportMetric(float64(passes[i])/n, fmt.Sprintf("passes/img_%d", i)) // a locate pass counts as one
 		if i > 0 {
 			b.ReportMetric(took[0].Seconds()/took[i].Seconds(), fmt.Sprintf("x_%d_vs_0", i))
 		}

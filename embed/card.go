@@ -87,6 +87,18 @@ type Card struct {
 	// Focus says how the object is found and embedded: FocusNone (the whole
 	// input), FocusSCDACrop or FocusSCDAPool. It is part of the fingerprint.
 	Focus string `json:"focus,omitempty"`
+	// LocateSize, with FocusSCDACrop, is the input side of the first
+	// (localisation) pass: a multiple of 32 below Size, which costs about
+	// (LocateSize/Size)² of a full pass; the model's input and feature map
+	// must then have dynamic spatial dimensions. Every vector still comes from
+	// a pass at Size (of the crop, or of the whole image when the object fills
+	// it). 0 = locate at Size and keep that pass's vector when nothing is
+	// cropped. Part of the fingerprint.
+	LocateSize int `json:"locate_size,omitempty"`
+	// FocusSteps, with FocusSCDACrop, is how many times the crop may zoom in
+	// (each a pass at Size over the images still not filled by their
+	// object); 0 = DefaultFocusSteps. Part of the fingerprint when not the default.
+	FocusSteps int `json:"focus_steps,omitempty"`
 	// Notes is free text: provenance, licence, how the card was checked.
 	Notes string `json:"notes,omitempty"`
 
@@ -194,6 +206,17 @@ func (c *Card) Validate() error {
 	default:
 		bad("focus %q: want %s, %s or none", c.Focus, FocusSCDACrop, FocusSCDAPool)
 	}
+	if c.FocusSteps != 0 && (c.Focus != FocusSCDACrop || c.FocusSteps < 1 || c.FocusSteps > 4) {
+		bad("focus_steps %d: want 1..4 with focus %s", c.FocusSteps, FocusSCDACrop)
+	}
+	if c.LocateSize != 0 {
+		if c.Focus != FocusSCDACrop {
+			bad("locate_size %d needs focus %s", c.LocateSize, FocusSCDACrop)
+		}
+		if c.LocateSize < 32 || c.LocateSize >= c.Size || c.LocateSize%32 != 0 {
+			bad("locate_size %d: want a multiple of 32 below size %d", c.LocateSize, c.Size)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -209,14 +232,47 @@ func (c *Card) ModelPath() string {
 func (c *Card) Path() string { return c.path }
 
 // Fingerprint names the model, its exact bytes and its focus step, e.g.
-// "efficientnet-lite0@5b35d9cdc090" or "efficientnet-lite0-int8@1a2b3c4d5e6f+scda-crop":
+// "efficientnet-lite0@5b35d9cdc090" or "efficientnet-lite0-int8@d9a09b087d2b+scda-crop-s1":
 // stored with every vector so vectors made differently are never mixed.
 func (c *Card) Fingerprint() string {
 	fp := c.Name + "@" + c.SHA256[:12]
 	if c.Focus != FocusNone {
-		fp += "+" + c.Focus
+		fp += "+" + c.focusTag()
 	}
 	return fp
+}
+
+// focusTag is the focus step as the fingerprint and the cache key name it:
+// the focus, plus "-l" and the locate size when the first pass is smaller,
+// and "-s" and the number of zoom steps when not DefaultFocusSteps.
+func (c *Card) focusTag() string {
+	tag := c.Focus
+	if c.LocateSize > 0 {
+		tag += fmt.Sprintf("-l%d", c.LocateSize)
+	}
+	if c.FocusSteps > 0 && c.FocusSteps != DefaultFocusSteps {
+		tag += fmt.Sprintf("-s%d", c.FocusSteps)
+	}
+	return tag
+}
+
+// focusSteps is the card's FocusSteps with the default filled in.
+func (c *Card) focusSteps() int {
+	if c.FocusSteps > 0 {
+		return c.FocusSteps
+	}
+	return DefaultFocusSteps
+}
+
+// locateCard is the card the first pass resizes for: c itself, or a copy
+// whose Size is LocateSize.
+func (c *Card) locateCard() *Card {
+	if c.Focus != FocusSCDACrop || c.LocateSize == 0 {
+		return c
+	}
+	l := *c
+	l.Size = c.LocateSize
+	return &l
 }
 
 // vectorKey is the hex sha256 the vector cache files vectors under: the
@@ -226,7 +282,7 @@ func (c *Card) vectorKey() string {
 	if c.Focus == FocusNone {
 		return c.SHA256
 	}
-	sum := sha256.Sum256([]byte(c.SHA256 + "+" + c.Focus))
+	sum := sha256.Sum256([]byte(c.SHA256 + "+" + c.focusTag()))
 	return hex.EncodeToString(sum[:])
 }
 

@@ -30,9 +30,13 @@ func imagenetClasses(t *testing.T) []string {
 
 // top5 runs the default model's classifier head on one image.
 func top5(t *testing.T, e *Embedder, path string, classes []string) []string {
-	res, tensor, _ := e.prepare(Input{ID: path, Path: path}, nil, func() []float32 { return make([]float32, tensorLen(e.card)) })
-	if res.Err != nil {
-		t.Fatal(res.Err)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tensor, err := e.Tensor(path, data) // the whole image at the card's Size
+	if err != nil {
+		t.Fatal(err)
 	}
 	_, logits, errs, err := e.infer(tensor, 1)
 	if err != nil || errs[0] != nil {
@@ -88,7 +92,7 @@ func TestDefaultModelClassifiesPhotos(t *testing.T) {
 	if err != nil || res[0].Err != nil || len(res[0].Vector) != 1280 || !unitLength(res[0].Vector) {
 		t.Fatalf("Embed: %v %+v", err, res[0].Err)
 	}
-	if e.Fingerprint() != "efficientnet-lite0-int8@"+card.SHA256[:12]+"+scda-crop" {
+	if e.Fingerprint() != "efficientnet-lite0-int8@"+card.SHA256[:12]+"+scda-crop-s1" {
 		t.Errorf("fingerprint %q", e.Fingerprint())
 	}
 }

@@ -110,7 +110,7 @@ func (e *Embedder) Dims() int { return e.card.Dims }
 
 // Fingerprint identifies the model by name and the first 12 hex digits of
 // its sha256 (plus the card's focus, if any), e.g.
-// "efficientnet-lite0-int8@9973ec853cd5+scda-crop".
+// "efficientnet-lite0-int8@d9a09b087d2b+scda-crop-s1" (card.go's focusTag).
 func (e *Embedder) Fingerprint() string { return e.card.Fingerprint() }
 
 // Card is the model card this Embedder was built from.
@@ -123,29 +123,33 @@ func (e *Embedder) Options() Options { return e.opts }
 // and returns n normalised feature vectors, or a per-image error for a
 // zero/NaN/Inf vector. logits (if the card names them) are returned raw.
 func (e *Embedder) infer(input []float32, n int) (vecs [][]float32, logits [][]float32, errs []error, err error) {
-	vecs, logits, _, errs, err = e.inferRegions(input, n)
+	vecs, logits, _, errs, err = e.inferRegions(e.card.Size, input, n)
 	return vecs, logits, errs, err
 }
 
 // region is where SCDA found the object in one image: a box in cells of the
-// feature map (mapH×mapW), ok false when no cell stood out.
+// feature map (h×w), ok false when no cell stood out.
 type region struct {
-	box image.Rectangle
-	ok  bool
+	box  image.Rectangle
+	h, w int
+	ok   bool
 }
 
-// inferRegions is infer plus, when the card names a feature map, the SCDA
-// region of every image; with FocusSCDAPool the vector is the feature map
-// pooled over that region instead of the model's own pooled features.
-func (e *Embedder) inferRegions(input []float32, n int) (vecs, logits [][]float32, regions []region, errs []error, err error) {
+// inferRegions is infer on inputs of side size (the card's Size, or its
+// LocateSize for the first pass) plus, when the card names a feature map,
+// the SCDA region of every image; with FocusSCDAPool the vector is the
+// feature map pooled over that region instead of the model's own pooled
+// features.
+func (e *Embedder) inferRegions(size int, input []float32, n int) (vecs, logits [][]float32, regions []region, errs []error, err error) {
 	e.inferred.Add(int64(n))
-	outs, err := e.sess.run(e.card, input, n)
+	outs, err := e.sess.run(e.card, size, input, n)
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("embed %s: %w", e.card.Name, err)
 	}
 	d := e.card.Dims
 	var maps []float32
-	cells := e.sess.mapH * e.sess.mapW
+	mh, mw := e.sess.mapSize(size)
+	cells := mh * mw
 	if e.card.FeatureMapName != "" {
 		maps = outs[len(outs)-1]
 		regions = make([]region, n)
@@ -157,8 +161,8 @@ func (e *Embedder) inferRegions(input []float32, n int) (vecs, logits [][]float3
 		copy(v, outs[0][i*d:(i+1)*d])
 		if maps != nil {
 			fm := maps[i*d*cells : (i+1)*d*cells]
-			mask, box, ok := scdaRegion(fm, d, e.sess.mapH, e.sess.mapW)
-			regions[i] = region{box: box, ok: ok}
+			mask, box, ok := scdaRegion(fm, d, mh, mw)
+			regions[i] = region{box: box, h: mh, w: mw, ok: ok}
 			if ok && e.card.Focus == FocusSCDAPool {
 				v = maskedPool(fm, d, cells, mask)
 			}

@@ -195,7 +195,8 @@ func TestEvalQualityFloor(t *testing.T) {
 // TestEvalQualityReport prints the evaluation for every card in
 // ESSYNC_EVAL_CARDS (comma-separated; scripts/eval-quality sets it), each
 // with its own focus and, where the card has a feature map, with every other
-// focus too. Skipped without the variable.
+// focus too (only its own with ESSYNC_EVAL_OWN_FOCUS=1). Skipped without the
+// variable.
 func TestEvalQualityReport(t *testing.T) {
 	list := os.Getenv("ESSYNC_EVAL_CARDS")
 	if list == "" {
@@ -209,7 +210,7 @@ func TestEvalQualityReport(t *testing.T) {
 			t.Fatal(err)
 		}
 		focuses := []string{card.Focus}
-		if card.FeatureMapName != "" {
+		if card.FeatureMapName != "" && os.Getenv("ESSYNC_EVAL_OWN_FOCUS") == "" {
 			for _, f := range []string{FocusNone, FocusSCDAPool, FocusSCDACrop} {
 				if f != card.Focus {
 					focuses = append(focuses, f)
@@ -219,6 +220,9 @@ func TestEvalQualityReport(t *testing.T) {
 		for _, focus := range focuses {
 			c := *card
 			c.Focus = focus
+			if focus != FocusSCDACrop {
+				c.LocateSize, c.FocusSteps = 0, 0
+			}
 			e := newTestEmbedder(t, &c, Options{IntraOpThreads: 2})
 			vecs := embedEvalSet(t, e, set)
 			e.Close()

@@ -188,41 +188,55 @@ func focusCrop(c *Card, b image.Rectangle, box image.Rectangle, h, w int) (image
 	return r.Intersect(b), true
 }
 
-// focusSteps is how many times FocusSCDACrop may zoom in: the crop is looked
-// at again and cropped once more when its own region still does not fill it.
-// Measured on testdata/eval: two steps put the pasted-background variant at
-// top-1 0.94 against 0.91 for one (one query of 32; every other variant 1.00
-// either way).
-const focusSteps = 2
+// DefaultFocusSteps is how many times FocusSCDACrop may zoom in when the
+// card does not say (Card.FocusSteps): the crop is looked at again and
+// cropped once more when its own region still does not fill it. Measured on
+// testdata/eval with the int8 model: two steps put the pasted-background
+// variant at top-1 0.94 against 0.91 for one (one query of 32; every other
+// variant 1.00 either way), at 0.34 more passes per image on the benchmark's
+// JPEGs; the shipped default card uses one.
+const DefaultFocusSteps = 2
 
 // refocus is FocusSCDACrop's extra passes over one batch: every image whose
 // SCDA region does not fill the frame is cropped to it (in parallel, into
-// scratch, which holds at least len(imgs) tensors), the crops run through the
-// model together, and their vectors replace the previous pass's in vecs; then
-// again on the crops, up to focusSteps times. Images with an error, no region
-// or no decoded image keep the vector they have.
+// scratch, which holds at least len(imgs) tensors at the card's Size), the
+// crops run through the model together, and their vectors replace the
+// previous pass's in vecs; then again on the crops, up to Card.FocusSteps times.
+// With Card.LocateSize the first pass was the small localisation pass, so
+// the first step also embeds the images it does not crop (whole, at Size),
+// and clears their first-pass errors when that succeeds. Otherwise images
+// with an error, no region or no decoded image keep the vector they have.
 func (e *Embedder) refocus(imgs []image.Image, regions []region, errs []error, vecs [][]float32, scratch []float32) error {
 	per := tensorLen(e.card)
+	locate := e.card.LocateSize > 0
 	frames := make([]image.Rectangle, len(imgs)) // what the last pass saw of each image
 	todo := make([]int, 0, len(imgs))            // images still zooming in
 	cur := make([]region, 0, len(imgs))          // their regions, aligned with todo
 	for i, img := range imgs {
-		if img != nil && errs[i] == nil {
+		if img != nil && (errs[i] == nil || locate) {
 			frames[i] = img.Bounds()
 			todo = append(todo, i)
 			cur = append(cur, regions[i])
 		}
 	}
-	for step := 0; step < focusSteps && len(todo) > 0; step++ {
+	for step := 0; step < e.card.focusSteps() && len(todo) > 0; step++ {
+		frameCard := e.card
+		if step == 0 {
+			frameCard = e.card.locateCard() // the card the regions were found with
+		}
 		next := todo[:0:0]
+		var cropped []bool // aligned with next: false for a whole image embedded at Size
 		for k, i := range todo {
-			if !cur[k].ok {
-				continue
+			r, ok := image.Rectangle{}, false
+			if cur[k].ok {
+				r, ok = focusCrop(frameCard, frames[i], cur[k].box, cur[k].h, cur[k].w)
 			}
-			r, ok := focusCrop(e.card, frames[i], cur[k].box, e.sess.mapH, e.sess.mapW)
 			if ok {
 				frames[i] = r
+			}
+			if ok || (step == 0 && locate) {
 				next = append(next, i)
+				cropped = append(cropped, ok)
 			}
 		}
 		todo = next
@@ -240,16 +254,21 @@ func (e *Embedder) refocus(imgs []image.Image, regions []region, errs []error, v
 			}()
 		}
 		wg.Wait()
-		v, _, regs, errs2, err := e.inferRegions(scratch[:len(todo)*per], len(todo))
+		v, _, regs, errs2, err := e.inferRegions(e.card.Size, scratch[:len(todo)*per], len(todo))
 		if err != nil {
 			return fmt.Errorf("focus pass %d: %w", step+2, err)
 		}
 		next, cur = todo[:0:0], cur[:0]
 		for k, i := range todo {
-			if errs2[k] == nil {
-				vecs[i] = v[k]
-				next = append(next, i)
-				cur = append(cur, regs[k])
+			switch {
+			case errs2[k] == nil:
+				vecs[i], errs[i] = v[k], nil
+				if cropped[k] {
+					next = append(next, i)
+					cur = append(cur, regs[k])
+				}
+			case step == 0 && locate:
+				vecs[i], errs[i] = nil, errs2[k] // the localisation pass's vector is never a result
 			}
 		}
 		todo = next

@@ -84,8 +84,23 @@ type session struct {
 	s       *ort.DynamicAdvancedSession
 	outputs []string
 	// mapH, mapW are the feature map's spatial size when the card names one
-	// (its outputs come last in run's result); 0 otherwise.
+	// (its outputs come last in run's result) at the card's Size; 0 otherwise.
 	mapH, mapW int
+	// dynamicMap is true when the model's input and feature map have dynamic
+	// spatial dimensions (so it can run at Card.LocateSize too).
+	dynamicMap bool
+}
+
+// modelStride is the ratio of input side to feature map side for a model
+// with dynamic spatial dimensions (EfficientNet, MobileNet, ResNet: 32).
+const modelStride = 32
+
+// mapSize is the feature map's spatial size for an input of side size.
+func (s *session) mapSize(size int) (int, int) {
+	if s.dynamicMap {
+		return (size + modelStride - 1) / modelStride, (size + modelStride - 1) / modelStride
+	}
+	return s.mapH, s.mapW
 }
 
 // newSession opens the model bytes with the given intra-op thread count and
@@ -98,7 +113,7 @@ func newSession(card *Card, model []byte, threads int) (*session, error) {
 	if err := checkIO(card, ins, outs); err != nil {
 		return nil, fmt.Errorf("model %s does not match its card %s: %w", card.ModelPath(), card.Path(), err)
 	}
-	mapH, mapW, err := featureMapSize(card, outs)
+	mapH, mapW, dynamic, err := featureMapSize(card, ins, outs)
 	if err != nil {
 		return nil, fmt.Errorf("model %s does not match its card %s: %w", card.ModelPath(), card.Path(), err)
 	}
@@ -133,26 +148,50 @@ func newSession(card *Card, model []byte, threads int) (*session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", card.ModelPath(), err)
 	}
-	return &session{s: s, outputs: outputs, mapH: mapH, mapW: mapW}, nil
+	return &session{s: s, outputs: outputs, mapH: mapH, mapW: mapW, dynamicMap: dynamic}, nil
 }
 
-// featureMapSize checks the card's feature map output, [N, Dims, H, W] with
-// a fixed H and W, and returns H and W (0, 0 when the card names none).
-func featureMapSize(card *Card, outs []ort.InputOutputInfo) (int, int, error) {
+// featureMapSize checks the card's feature map output, [N, Dims, H, W], and
+// returns H and W at the card's Size (0, 0 when the card names none). H and W
+// are fixed, or dynamic together with the input's spatial dimensions (then
+// H = W = Size/32 and dynamic is true). Card.LocateSize needs dynamic ones.
+func featureMapSize(card *Card, ins, outs []ort.InputOutputInfo) (h, w int, dynamic bool, err error) {
 	if card.FeatureMapName == "" {
-		return 0, 0, nil
+		return 0, 0, false, nil
+	}
+	inDynamic := false
+	for _, in := range ins {
+		if in.Name == card.InputName && len(in.Dimensions) == 4 {
+			sp := in.Dimensions[2:4] // NCHW
+			if card.Layout == LayoutNHWC {
+				sp = in.Dimensions[1:3]
+			}
+			inDynamic = sp[0] < 0 && sp[1] < 0
+		}
 	}
 	for _, o := range outs {
 		if o.Name != card.FeatureMapName {
 			continue
 		}
 		d := o.Dimensions
-		if len(d) != 4 || (d[1] >= 0 && d[1] != int64(card.Dims)) || d[2] < 1 || d[3] < 1 {
-			return 0, 0, fmt.Errorf("output %q: shape %v, want [N, %d, H, W] with fixed H and W", o.Name, d, card.Dims)
+		if len(d) != 4 || (d[1] >= 0 && d[1] != int64(card.Dims)) {
+			return 0, 0, false, fmt.Errorf("output %q: shape %v, want [N, %d, H, W]", o.Name, d, card.Dims)
 		}
-		return int(d[2]), int(d[3]), nil
+		if d[2] < 0 && d[3] < 0 && inDynamic {
+			if card.Size%modelStride != 0 {
+				return 0, 0, false, fmt.Errorf("output %q has dynamic H and W: size %d must be a multiple of %d", o.Name, card.Size, modelStride)
+			}
+			return card.Size / modelStride, card.Size / modelStride, true, nil
+		}
+		if d[2] < 1 || d[3] < 1 {
+			return 0, 0, false, fmt.Errorf("output %q: shape %v, want [N, %d, H, W] with fixed H and W (or H, W and the input's sides all dynamic)", o.Name, d, card.Dims)
+		}
+		if card.LocateSize > 0 {
+			return 0, 0, false, fmt.Errorf("locate_size %d needs a model whose input and output %q have dynamic spatial dimensions; it has %v", card.LocateSize, o.Name, d)
+		}
+		return int(d[2]), int(d[3]), false, nil
 	}
-	return 0, 0, fmt.Errorf("no output named %q (model has %v)", card.FeatureMapName, names(outs))
+	return 0, 0, false, fmt.Errorf("no output named %q (model has %v)", card.FeatureMapName, names(outs))
 }
 
 // checkIO compares the model's declared input/outputs with the card.
@@ -217,12 +256,13 @@ func names(infos []ort.InputOutputInfo) []string {
 	return out
 }
 
-// run feeds n preprocessed images (input holds n*per floats) and returns the
-// raw outputs, one flat slice per output name, each n*width long.
-func (s *session) run(card *Card, input []float32, n int) ([][]float32, error) {
-	shape := ort.NewShape(int64(n), 3, int64(card.Size), int64(card.Size))
+// run feeds n preprocessed images of side size (input holds n*3*size²
+// floats) and returns the raw outputs, one flat slice per output name, each
+// n*width long.
+func (s *session) run(card *Card, size int, input []float32, n int) ([][]float32, error) {
+	shape := ort.NewShape(int64(n), 3, int64(size), int64(size))
 	if card.Layout == LayoutNHWC {
-		shape = ort.NewShape(int64(n), int64(card.Size), int64(card.Size), 3)
+		shape = ort.NewShape(int64(n), int64(size), int64(size), 3)
 	}
 	in, err := ort.NewTensor(shape, input)
 	if err != nil {
@@ -235,7 +275,8 @@ func (s *session) run(card *Card, input []float32, n int) ([][]float32, error) {
 		shapes = append(shapes, ort.NewShape(int64(n), int64(card.Classes)))
 	}
 	if card.FeatureMapName != "" {
-		shapes = append(shapes, ort.NewShape(int64(n), int64(card.Dims), int64(s.mapH), int64(s.mapW)))
+		mh, mw := s.mapSize(size)
+		shapes = append(shapes, ort.NewShape(int64(n), int64(card.Dims), int64(mh), int64(mw)))
 	}
 	for i := range outs {
 		t, err := ort.NewEmptyTensor[float32](shapes[i])

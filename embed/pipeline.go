@@ -65,7 +65,8 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 
 	bs, workers := e.opts.BatchSize, e.opts.DecodeWorkers
 	window := 2*bs + workers
-	per := tensorLen(e.card)
+	first := e.card.locateCard() // what the first pass resizes for
+	per := tensorLen(first)
 	free := make(chan []float32, window)
 	getBuf := func() []float32 {
 		select {
@@ -112,7 +113,7 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 		wg.Wait()
 	}()
 
-	batchIn := make([]float32, bs*per)
+	batchIn := make([]float32, bs*tensorLen(e.card)) // also refocus's scratch at the card's Size
 	var batch []item
 	pending := make(map[int]Result, window) // finished, waiting for earlier ones
 	next, inflight, outstanding, emitted := 0, 0, 0, 0
@@ -126,7 +127,7 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 			default:
 			}
 		}
-		vecs, _, regions, errs, err := e.inferRegions(batchIn[:n*per], n)
+		vecs, _, regions, errs, err := e.inferRegions(first.Size, batchIn[:n*per], n)
 		if err != nil {
 			return err
 		}
@@ -202,7 +203,8 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 }
 
 // prepare reads one file, answers from the cache when it can, and otherwise
-// decodes and resizes it into a tensor buffer from getBuf. img is the decoded
+// decodes and resizes it into a tensor buffer from getBuf (at the first
+// pass's size: Card.LocateSize when set). img is the decoded
 // image when the card's focus needs it again after the first pass.
 func (e *Embedder) prepare(in Input, memo *runMemo, getBuf func() []float32) (res Result, tensor []float32, img image.Image) {
 	res = Result{ID: in.ID}
@@ -238,7 +240,7 @@ func (e *Embedder) prepare(in Input, memo *runMemo, getBuf func() []float32) (re
 		return res, nil, nil
 	}
 	buf := getBuf()
-	toTensor(e.card, img, buf)
+	toTensor(e.card.locateCard(), img, buf)
 	if e.card.Focus != FocusSCDACrop {
 		img = nil
 	}
