@@ -31,6 +31,8 @@ type Config struct {
 	Recall float64 // recall target of the approximate search (default 0.99)
 	Seed   int64
 
+	Groups GroupOptions // offer groups computed on every run
+
 	ES           *esindex.Config // nil: no Elasticsearch, write documents to OutDir
 	Alias        string          // the alias readers use (default "products")
 	Keep         int             // previous complete indices kept for rollback (default 1)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/essync/essync/esindex"
+	"github.com/essync/essync/groups"
 	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/neighbors"
 )
@@ -52,15 +53,20 @@ func Full(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	graph, err := buildGraph(ctx, &cfg, items, rep.Dims, rep)
+	ids, vectors := matrixOf(items, rep.Dims)
+	graph, err := buildGraph(ctx, &cfg, ids, vectors, rep.Dims, rep)
+	if err != nil {
+		return rep, err
+	}
+	grp, err := computeGroups(&cfg, graph, ids, vectors, rep.Dims, fieldsOf(items), rep)
 	if err != nil {
 		return rep, err
 	}
 	syncedAt := cfg.Now().UTC().Format(time.RFC3339)
 	if es != nil {
-		return rep, publish(ctx, &cfg, es, items, graph, syncedAt, rep)
+		return rep, publish(ctx, &cfg, es, items, graph, grp, syncedAt, rep)
 	}
-	docs, err := encodeAll(items, graph, rep.Model, syncedAt, rep)
+	docs, err := encodeAll(items, graph, grp, rep.Model, syncedAt, rep)
 	if err != nil {
 		return rep, err
 	}
@@ -111,11 +117,11 @@ func connect(ctx context.Context, cfg esindex.Config) (*elasticsearch.Client, er
 }
 
 // encodeAll renders every item's document with its neighbour list.
-func encodeAll(items []item, g *neighbors.Graph, model, syncedAt string, rep *Report) ([]esindex.Op, error) {
+func encodeAll(items []item, g *neighbors.Graph, grp *groups.Result, model, syncedAt string, rep *Report) ([]esindex.Op, error) {
 	docs := make([]esindex.Op, 0, len(items))
 	err := rep.timed("documents", func() error {
 		for _, it := range items {
-			op, err := encodeItem(it, g, model, syncedAt)
+			op, err := encodeItem(it, g, grp, model, syncedAt)
 			if err != nil {
 				return err
 			}
@@ -126,10 +132,11 @@ func encodeAll(items []item, g *neighbors.Graph, model, syncedAt string, rep *Re
 	return docs, err
 }
 
-func encodeItem(it item, g *neighbors.Graph, model, syncedAt string) (esindex.Op, error) {
+func encodeItem(it item, g *neighbors.Graph, grp *groups.Result, model, syncedAt string) (esindex.Op, error) {
+	gid, size := grp.Of(it.ID)
 	body, err := encodeDocument(it.Fields, Document{
 		ProductID: it.ID, ImageName: it.ImageName, ImageSHA256: it.SHA256, Vector: it.Vector,
-		Similar: g.Neighbors(it.ID), Model: model, SyncedAt: syncedAt,
+		Similar: g.Neighbors(it.ID), GroupID: gid, GroupSize: size, Model: model, SyncedAt: syncedAt,
 	})
 	return esindex.Op{Action: "index", ID: it.ID, Body: body}, err
 }
@@ -150,7 +157,7 @@ func writeNeighborsJSON(cfg *Config, g *neighbors.Graph) error {
 // within --max-skipped, the count verified, the lease still ours. Otherwise
 // the alias and the previous indices stay as they are and the half-built
 // index is deleted (kept with --keep-failed).
-func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, items []item, g *neighbors.Graph, syncedAt string, rep *Report) error {
+func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, items []item, g *neighbors.Graph, grp *groups.Result, syncedAt string, rep *Report) error {
 	return rep.timed("index", func() error {
 		body, err := mappings.Render(mappings.Options{Dims: rep.Dims, IndexOptions: cfg.IndexOptions, Shards: cfg.Shards, Replicas: cfg.Replicas, Model: rep.Model, K: cfg.K})
 		if err != nil {
@@ -173,11 +180,11 @@ func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, items [
 			}
 			return err
 		}
-		docs, err := encodeAll(items, g, rep.Model, syncedAt, rep)
+		docs, err := encodeAll(items, g, grp, rep.Model, syncedAt, rep)
 		if err != nil {
 			return fail(err)
 		}
-		kept, err := load(ctx, cfg, es, index, docs, items, g, syncedAt, rep)
+		kept, err := load(ctx, cfg, es, index, docs, items, g, grp, syncedAt, rep)
 		if err != nil {
 			return fail(err)
 		}
@@ -223,8 +230,9 @@ const maxResends = 3
 // load bulk-loads docs into index and applies the refusal part of the gate:
 // more refused documents than --max-refused fails the run; tolerated ones
 // are listed in the report, removed from the graph, and every document whose
-// list named them is sent again. It returns the documents the index holds.
-func load(ctx context.Context, cfg *Config, es *elasticsearch.Client, index string, docs []esindex.Op, items []item, g *neighbors.Graph, syncedAt string, rep *Report) (int, error) {
+// list named them, or whose offer group changed without them, is sent again.
+// It returns the documents the index holds.
+func load(ctx context.Context, cfg *Config, es *elasticsearch.Client, index string, docs []esindex.Op, items []item, g *neighbors.Graph, grp *groups.Result, syncedAt string, rep *Report) (int, error) {
 	byID := make(map[string]item, len(items))
 	for _, it := range items {
 		byID[it.ID] = it
@@ -266,12 +274,25 @@ func load(ctx context.Context, cfg *Config, es *elasticsearch.Client, index stri
 		if err != nil {
 			return 0, fmt.Errorf("neighbors: %w", err)
 		}
+		ids := g.IDs()
+		vectors := make([]float32, 0, len(ids)*rep.Dims)
+		for _, id := range ids {
+			vectors = append(vectors, byID[id].Vector...)
+		}
+		regrouped, err := computeGroups(cfg, g, ids, vectors, rep.Dims, func(id string) map[string]json.RawMessage { return byID[id].Fields }, rep)
+		if err != nil {
+			return 0, err
+		}
+		changed = append(changed, groupChanged(grp, regrouped, ids)...)
+		slices.Sort(changed)
+		changed = slices.Compact(changed)
+		grp = regrouped
 		docs = docs[:0:0]
 		for _, id := range changed {
 			if refused[id] {
 				continue
 			}
-			op, err := encodeItem(byID[id], g, rep.Model, syncedAt)
+			op, err := encodeItem(byID[id], g, grp, rep.Model, syncedAt)
 			if err != nil {
 				return 0, err
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/essync/essync/catalog"
 	"github.com/essync/essync/embed"
 	"github.com/essync/essync/esindex"
+	"github.com/essync/essync/groups"
 	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/neighbors"
 )
@@ -94,7 +95,19 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client, index string, p *plan, state map[string]*stored, g *neighbors.Graph, rep *Report) error {
 	refused := map[string]bool{}
 	for round := 0; ; round++ {
-		ops, err := changedDocuments(cfg, p, state, g, rep)
+		// Groups come from the whole graph, as in a full run, so every
+		// document whose group changed is written too.
+		ids := g.IDs()
+		vectors := make([]float32, 0, len(ids)*rep.Dims)
+		for _, id := range ids {
+			vectors = append(vectors, p.final[id].Vector...)
+		}
+		grp, err := computeGroups(cfg, g, ids, vectors, rep.Dims, func(id string) map[string]json.RawMessage { return p.final[id].Fields }, rep)
+		if err != nil {
+			return err
+		}
+		vectors = nil
+		ops, err := changedDocuments(cfg, p, state, g, grp, rep)
 		if err != nil {
 			return err
 		}
@@ -131,7 +144,7 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 		if _, err := g.UpdateContext(ctx, nil, gone); err != nil {
 			return fmt.Errorf("neighbors: %w", err)
 		}
-		rep.Changes.Unchanged, rep.Changes.ListsChanged, rep.Changes.FieldsChanged = 0, 0, 0
+		rep.Changes.Unchanged, rep.Changes.ListsChanged, rep.Changes.GroupsChanged, rep.Changes.FieldsChanged = 0, 0, 0, 0
 	}
 }
 
@@ -270,15 +283,17 @@ func updateGraph(ctx context.Context, cfg *Config, state map[string]*stored, p *
 
 // changedDocuments renders every product's document and keeps only those
 // that differ from the stored one: a full document for new products and
-// changed images or fields, a partial update when only the lists changed.
-func changedDocuments(cfg *Config, p *plan, state map[string]*stored, g *neighbors.Graph, rep *Report) ([]esindex.Op, error) {
+// changed images or fields, a partial update when only the lists or the
+// offer group changed.
+func changedDocuments(cfg *Config, p *plan, state map[string]*stored, g *neighbors.Graph, grp *groups.Result, rep *Report) ([]esindex.Op, error) {
 	var ops []esindex.Op
 	syncedAt := cfg.Now().UTC().Format(time.RFC3339)
 	err := rep.timed("documents", func() error {
 		for _, id := range slices.Sorted(maps.Keys(p.final)) {
 			it := p.final[id]
+			gid, size := grp.Of(id)
 			doc := Document{ProductID: id, ImageName: it.ImageName, ImageSHA256: it.SHA256, Vector: it.Vector,
-				Similar: g.Neighbors(id), Model: rep.Model, SyncedAt: syncedAt}
+				Similar: g.Neighbors(id), GroupID: gid, GroupSize: size, Model: rep.Model, SyncedAt: syncedAt}
 			s, exists := state[id]
 			if exists {
 				doc.SyncedAt = s.SyncedAt // compare content, not the time stamp
@@ -294,7 +309,12 @@ func changedDocuments(cfg *Config, p *plan, state map[string]*stored, g *neighbo
 				}
 				doc.SyncedAt = syncedAt
 				if onlyListsDiffer(fresh, s.Source) {
-					rep.Changes.ListsChanged++
+					if !sameJSON(fresh["similar"], s.Source["similar"]) || !sameJSON(fresh["similar_pi"], s.Source["similar_pi"]) {
+						rep.Changes.ListsChanged++
+					}
+					if !sameJSON(fresh["group_id"], s.Source["group_id"]) || !sameJSON(fresh["group_size"], s.Source["group_size"]) {
+						rep.Changes.GroupsChanged++
+					}
 					ops = append(ops, esindex.Op{Action: "update", ID: id, Body: listUpdate(doc)})
 					continue
 				}
@@ -316,22 +336,26 @@ func changedDocuments(cfg *Config, p *plan, state map[string]*stored, g *neighbo
 	return ops, err
 }
 
-// onlyListsDiffer reports whether a and b differ only in the neighbour lists.
+// onlyListsDiffer reports whether a and b differ only in the neighbour lists
+// and the offer group: what a partial update rewrites.
 func onlyListsDiffer(a, b map[string]json.RawMessage) bool {
 	strip := func(m map[string]json.RawMessage) map[string]json.RawMessage {
 		c := maps.Clone(m)
-		delete(c, "similar_pi")
-		delete(c, "similar")
+		for _, k := range []string{"similar_pi", "similar", "group_id", "group_size"} {
+			delete(c, k)
+		}
 		return c
 	}
 	return sameDocument(strip(a), strip(b))
 }
 
-// listUpdate is the partial update that replaces a document's lists.
+// listUpdate is the partial update that replaces a document's lists and
+// offer group.
 func listUpdate(d Document) []byte {
 	f := essyncFields(d)
 	body, _ := json.Marshal(map[string]any{"doc": map[string]any{
-		"similar_pi": f["similar_pi"], "similar": f["similar"], "essync": map[string]string{"synced_at": d.SyncedAt},
+		"similar_pi": f["similar_pi"], "similar": f["similar"], "group_id": f["group_id"], "group_size": f["group_size"],
+		"essync": map[string]string{"synced_at": d.SyncedAt},
 	}})
 	return body
 }

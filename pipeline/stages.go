@@ -113,11 +113,10 @@ func embedProducts(ctx context.Context, cfg *Config, e *embed.Embedder, products
 	return items, err
 }
 
-// buildGraph computes every item's top-K.
-func buildGraph(ctx context.Context, cfg *Config, items []item, dims int, rep *Report) (*neighbors.Graph, error) {
+// buildGraph computes the top-K of every row of vectors (ids[i] owns row i).
+func buildGraph(ctx context.Context, cfg *Config, ids []string, vectors []float32, dims int, rep *Report) (*neighbors.Graph, error) {
 	var g *neighbors.Graph
 	err := rep.timed("neighbors", func() error {
-		ids, vectors := matrixOf(items, dims)
 		var err error
 		g, err = neighbors.BuildContext(ctx, ids, vectors, dims, cfg.neighborOptions())
 		if err != nil {
@@ -129,7 +128,9 @@ func buildGraph(ctx context.Context, cfg *Config, items []item, dims int, rep *R
 	return g, err
 }
 
-// matrixOf lays the items' vectors out as the row-major matrix neighbors wants.
+// matrixOf lays the items' vectors out as the row-major matrix neighbors
+// wants, and points each item's Vector at its row, so the per-item copies
+// can be freed and the vectors are held once.
 func matrixOf(items []item, dims int) (ids []string, vectors []float32) {
 	ids = make([]string, len(items))
 	vectors = make([]float32, 0, len(items)*dims)
@@ -137,7 +138,24 @@ func matrixOf(items []item, dims int) (ids []string, vectors []float32) {
 		ids[i] = it.ID
 		vectors = append(vectors, it.Vector...)
 	}
+	for i := range items {
+		items[i].Vector = vectors[i*dims : (i+1)*dims : (i+1)*dims]
+	}
 	return ids, vectors
+}
+
+// fieldsOf returns a lookup of the items' catalog fields by product id.
+func fieldsOf(items []item) func(id string) map[string]json.RawMessage {
+	byID := make(map[string]int, len(items))
+	for i, it := range items {
+		byID[it.ID] = i
+	}
+	return func(id string) map[string]json.RawMessage {
+		if i, ok := byID[id]; ok {
+			return items[i].Fields
+		}
+		return nil
+	}
 }
 
 // NearestNeighborsRow is one row of the old pipeline's nearest_neighbors.json.

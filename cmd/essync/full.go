@@ -42,7 +42,7 @@ published); 4 another run holds the alias's lease (see essync unlock);
 
 // commonSyncFlags are the flags full and incremental share.
 func commonSyncFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.PathFlag{Name: "catalog", Usage: "product catalog: JSON array, NDJSON, or NDJSON of arrays", Required: true},
 		&cli.PathFlag{Name: "images", Usage: "folder the catalog's image names are relative to", Required: true},
 		&cli.StringFlag{Name: "id-field", Value: catalog.DefaultIDField, Usage: "catalog field holding the product id"},
@@ -59,7 +59,7 @@ func commonSyncFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "wait-lock", Usage: "wait this long for another run's lease on the alias (0: exit 4 at once)"},
 		&cli.PathFlag{Name: "report", Usage: "run report JSON (default: report.json in --out, or essync-report.json)"},
 		&cli.IntFlag{Name: "max-skipped", Value: -1, Usage: "exit 3, publishing nothing, if more products than this are skipped (-1: no limit)"},
-	}
+	}, groupFlags()...)
 }
 
 // fullOnlyFlags shape a new index; incremental updates the live one and
@@ -146,13 +146,17 @@ func syncConfig(c *cli.Context) (pipeline.Config, error) {
 	if err != nil {
 		return pipeline.Config{}, err
 	}
+	groupOpts, err := syncGroupOptions(c)
+	if err != nil {
+		return pipeline.Config{}, err
+	}
 	return pipeline.Config{
 		CatalogPath: c.Path("catalog"),
 		Catalog:     catalog.Options{IDField: c.String("id-field"), ImageField: c.String("image-field"), ImagesDir: c.Path("images")},
 		Renames:     renames,
 		ModelCard:   c.Path("model"),
 		Embed:       embedOpts,
-		K:           c.Int("k"), Exact: c.Bool("exact"), Recall: c.Float64("recall"),
+		K:           c.Int("k"), Exact: c.Bool("exact"), Recall: c.Float64("recall"), Groups: groupOpts,
 		ES: esConfig(c), Alias: c.String("index"), Keep: c.Int("keep"), Replicas: c.Int("replicas"), Shards: c.Int("shards"),
 		IndexOptions: c.String("index-options"),
 		Bulk:         esindex.BulkOptions{Workers: c.Int("bulk-workers"), FlushBytes: c.Int("bulk-bytes"), GiveUpAfter: c.Duration("give-up")},
