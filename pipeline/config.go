@@ -23,6 +23,11 @@ type Config struct {
 	CatalogPath string
 	Catalog     catalog.Options // id/image field names and the images folder
 
+	// Vectors are folders of precomputed vectors (essync embed's output:
+	// vectors.npy, ids.json, report.json naming the model) used instead of
+	// embedding images; the index records their model.
+	Vectors []string
+
 	ModelCard string        // path of the model card; "" = the shipped default
 	Embed     embed.Options // ORT library, batch, threads, cache
 

@@ -44,16 +44,11 @@ func Full(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		defer release()
 	}
-	products, embedder, err := readCatalogAndModel(&cfg, rep)
+	items, ids, vectors, closeVectors, err := fullItems(ctx, &cfg, rep)
 	if err != nil {
 		return rep, err
 	}
-	defer embedder.Close()
-	items, err := embedProducts(ctx, &cfg, embedder, products, rep)
-	if err != nil {
-		return rep, err
-	}
-	ids, vectors := matrixOf(items, rep.Dims)
+	defer closeVectors()
 	graph, err := buildGraph(ctx, &cfg, ids, vectors, rep.Dims, rep)
 	if err != nil {
 		return rep, err
@@ -77,6 +72,37 @@ func Full(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, err
 	}
 	return rep, writeBulkFile(&cfg, docs, rep)
+}
+
+// fullItems reads the catalog and gives every product its vector — embedded
+// from its image, or taken from --vectors — with one contiguous matrix of
+// them (ids[i] owns row i). close releases the embedder or the mapping.
+func fullItems(ctx context.Context, cfg *Config, rep *Report) (items []item, ids []string, matrix []float32, close func(), err error) {
+	products, err := readCatalogRenamed(cfg, rep)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if len(cfg.Vectors) > 0 {
+		set, err := openVectors(cfg, rep)
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		items, ids, matrix, copied := vectorItems(set, products, rep)
+		if copied {
+			set.Close()
+		}
+		return items, ids, matrix, func() { set.Close() }, nil
+	}
+	embedder, err := openEmbedder(cfg, rep)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if items, err = embedProducts(ctx, cfg, embedder, products, rep); err != nil {
+		embedder.Close()
+		return nil, nil, nil, nil, err
+	}
+	ids, matrix = matrixOf(items, rep.Dims)
+	return items, ids, matrix, func() { embedder.Close() }, nil
 }
 
 // takeLease takes the alias's lease (waiting up to cfg.WaitLock) and returns

@@ -17,6 +17,7 @@ import (
 	"github.com/essync/essync/groups"
 	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/neighbors"
+	"github.com/essync/essync/vectors"
 )
 
 // ErrNeedsFull is returned (wrapped) when the live index cannot be updated
@@ -54,11 +55,23 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, err
 	}
 	rep.Index.Alias, rep.Index.Live = cfg.Alias, index
-	products, embedder, err := readCatalogAndModel(&cfg, rep)
+	products, err := readCatalogRenamed(&cfg, rep)
 	if err != nil {
 		return rep, err
 	}
-	defer embedder.Close()
+	var embedder *embed.Embedder
+	var set *vectors.Set
+	if len(cfg.Vectors) > 0 {
+		if set, err = openVectors(&cfg, rep); err != nil {
+			return rep, err
+		}
+		defer set.Close() // the graph holds views of new vectors until the run ends
+	} else {
+		if embedder, err = openEmbedder(&cfg, rep); err != nil {
+			return rep, err
+		}
+		defer embedder.Close()
+	}
 	switch {
 	case meta.SchemaVersion != mappings.SchemaVersion:
 		return rep, fmt.Errorf("index %s has essync document schema %d but this essync writes schema %d: %w to rebuild it", index, meta.SchemaVersion, mappings.SchemaVersion, ErrNeedsFull)
@@ -74,8 +87,10 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 	}); err != nil {
 		return rep, err
 	}
-	plan, err := planChanges(ctx, &cfg, embedder, products, state, rep)
-	if err != nil {
+	var plan *plan
+	if set != nil {
+		plan = planVectorChanges(set, products, state, rep)
+	} else if plan, err = planChanges(ctx, &cfg, embedder, products, state, rep); err != nil {
 		return rep, err
 	}
 	graph, err := updateGraph(ctx, &cfg, state, plan, rep.Dims, meta.Pending, rep)
@@ -220,6 +235,13 @@ func planChanges(ctx context.Context, cfg *Config, e *embed.Embedder, products [
 		p.final[it.ID] = it
 		p.added[it.ID] = it.Vector
 	}
+	p.removeRest(state, products, rep)
+	return p, nil
+}
+
+// removeRest removes every stored product the plan does not keep, counting
+// those gone from the catalog as deleted.
+func (p *plan) removeRest(state map[string]*stored, products []catalog.Product, rep *Report) {
 	for id := range state {
 		if _, ok := p.final[id]; !ok {
 			p.removed = append(p.removed, id)
@@ -231,11 +253,10 @@ func planChanges(ctx context.Context, cfg *Config, e *embed.Embedder, products [
 		inCatalog[pr.ID] = true
 	}
 	for _, id := range p.removed {
-		if !inCatalog[id] { // the others were removed because their image failed
+		if !inCatalog[id] { // the others were removed because their image (or vector) failed
 			rep.Changes.Deleted++
 		}
 	}
-	return p, nil
 }
 
 // updateGraph restores the stored lists and applies the plan. After a crash

@@ -37,6 +37,7 @@ type Report struct {
 	FromCache   int `json:"from_cache"`   // vectors found in the cache
 	Indexed     int `json:"indexed"`      // documents in the index that went live (or written to --out)
 
+	Vectors   *VectorsReport  `json:"vectors,omitempty"` // runs on precomputed vectors (--vectors)
 	Neighbors NeighborsReport `json:"neighbors"`
 	Groups    *GroupsReport   `json:"groups,omitempty"` // offer groups (absent when the run failed before them)
 	Index     IndexReport     `json:"index"`

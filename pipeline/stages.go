@@ -46,22 +46,20 @@ func readCatalog(cfg *Config, rep *Report) ([]catalog.Product, error) {
 	return products, err
 }
 
-// readCatalogAndModel reads the catalog, applies --rename and refuses
-// fields that collide with essync's, then starts the embedder: the first
-// steps of every run. The caller closes the embedder.
-func readCatalogAndModel(cfg *Config, rep *Report) ([]catalog.Product, *embed.Embedder, error) {
+// readCatalogRenamed reads the catalog, applies --rename and refuses
+// fields that collide with essync's: the first step of every run.
+func readCatalogRenamed(cfg *Config, rep *Report) ([]catalog.Product, error) {
+	if len(cfg.Vectors) > 0 {
+		cfg.Catalog.ImagesOptional = true // the vectors stand in for the images
+	}
 	products, err := readCatalog(cfg, rep)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := applyRenames(products, cfg.Renames, cfg.Catalog); err != nil {
-		return nil, nil, fmt.Errorf("catalog %s: %w", cfg.CatalogPath, err)
+		return nil, fmt.Errorf("catalog %s: %w", cfg.CatalogPath, err)
 	}
-	e, err := openEmbedder(cfg, rep)
-	if err != nil {
-		return nil, nil, err
-	}
-	return products, e, nil
+	return products, nil
 }
 
 // openEmbedder loads the model card (the shipped default when none is given)
