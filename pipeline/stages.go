@@ -1,13 +1,10 @@
 package pipeline
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 
 	"github.com/essync/essync/catalog"
 	"github.com/essync/essync/embed"
@@ -154,48 +151,4 @@ func fieldsOf(items []item) func(id string) map[string]json.RawMessage {
 		}
 		return nil
 	}
-}
-
-// NearestNeighborsRow is one row of the old pipeline's nearest_neighbors.json.
-type NearestNeighborsRow struct {
-	Similarity float32 `json:"similarity"`
-	MasterPI   string  `json:"master_pi"`
-	SimilarPI  string  `json:"similar_pi"`
-}
-
-// WriteNearestNeighborsJSON writes the old pipeline's format: a JSON array of
-// {similarity, master_pi, similar_pi} rows, each product's neighbours most
-// similar first, for consumers that still read that file.
-func WriteNearestNeighborsJSON(path string, ids []string, lists func(id string) []neighbors.Neighbor) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(f)
-	w.WriteString("[")
-	first := true
-	for _, id := range ids {
-		for _, n := range lists(id) {
-			b, _ := json.Marshal(NearestNeighborsRow{Similarity: n.Similarity, MasterPI: id, SimilarPI: n.ID})
-			if !first {
-				w.WriteString(",")
-			}
-			first = false
-			w.WriteString("\n")
-			w.Write(b)
-		}
-	}
-	w.WriteString("\n]\n")
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return os.Rename(tmp, path)
 }
