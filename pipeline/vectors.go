@@ -99,21 +99,25 @@ func vectorRows(set *vectors.Set, products []catalog.Product, rep *Report) ([]ca
 // imageSums hashes the products' image files where the catalog resolved
 // them (with --vectors, --images is optional): "" where there is none.
 func imageSums(products []catalog.Product, rep *Report) []string {
-	paths := make([]string, len(products))
+	sums := make([]string, len(products))
+	var paths []string
+	var at []int // at[k]: the product paths[k] belongs to
 	for i, p := range products {
-		paths[i] = p.ImagePath
+		if p.ImagePath != "" {
+			paths, at = append(paths, p.ImagePath), append(at, i)
+		}
 	}
-	var sums []string
+	if len(paths) == 0 {
+		return sums
+	}
 	rep.timed("hash", func() error {
-		var errs []error
-		sums, errs = hashFiles(paths)
-		for i, err := range errs {
+		found, errs := hashFiles(paths)
+		for k, err := range errs {
 			if err != nil {
-				if paths[i] != "" {
-					slog.Warn("image not readable; image_sha256 stays empty", "id", products[i].ID, "err", err)
-				}
-				sums[i] = ""
+				slog.Warn("image not readable; image_sha256 stays empty", "id", products[at[k]].ID, "err", err)
+				continue
 			}
+			sums[at[k]] = found[k]
 		}
 		return nil
 	})
