@@ -26,9 +26,13 @@ type Options struct {
 	IDField string
 	// ImageField names the image file name field; empty means DefaultImageField.
 	ImageField string
-	// ImagesDir is the folder image names are relative to. Required: every
-	// image must resolve inside it.
+	// ImagesDir is the folder image names are relative to. Required (unless
+	// ImagesOptional): every image must resolve inside it.
 	ImagesDir string
+	// ImagesOptional is for runs on precomputed vectors: the images folder
+	// may be absent and an image that does not resolve does not skip its
+	// row; ImagePath is then empty.
+	ImagesOptional bool
 }
 
 // Product is one valid catalog row.
@@ -141,6 +145,8 @@ type validator struct {
 	idField    string
 	imageField string
 	images     imagesDir
+	optional   bool           // Options.ImagesOptional
+	noImages   bool           // optional and no folder given
 	kept       map[string]int // id -> index into products
 	products   []Product
 	skipped    []Skip
@@ -153,12 +159,17 @@ func newValidator(name string, opts Options) (*validator, error) {
 		idField:    opts.IDField,
 		imageField: opts.ImageField,
 		kept:       map[string]int{},
+		optional:   opts.ImagesOptional,
 	}
 	if v.idField == "" {
 		v.idField = DefaultIDField
 	}
 	if v.imageField == "" {
 		v.imageField = DefaultImageField
+	}
+	if opts.ImagesDir == "" && opts.ImagesOptional {
+		v.noImages = true
+		return v, nil
 	}
 	if opts.ImagesDir == "" {
 		return nil, fmt.Errorf("catalog %s: no images folder given: pass the folder the image names are relative to (--images)", name)
@@ -208,10 +219,15 @@ func (v *validator) add(rec record) {
 			v.idField, id, first.Row, first.Line))
 		return
 	}
-	path, kind, reason := v.images.resolve(image)
-	if kind != "" {
-		skip(id, image, kind, reason)
-		return
+	var path string
+	if !v.noImages {
+		var kind SkipKind
+		var reason string
+		path, kind, reason = v.images.resolve(image)
+		if kind != "" && !v.optional {
+			skip(id, image, kind, reason)
+			return
+		}
 	}
 	v.kept[id] = len(v.products)
 	v.products = append(v.products, Product{

@@ -187,3 +187,29 @@ func TestSkipString(t *testing.T) {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
+
+// With precomputed vectors the images are optional: no folder, or a
+// missing file, keeps the row with an empty ImagePath.
+func TestReadImagesOptional(t *testing.T) {
+	in := `{"productId": "p-1", "imageName": "a.jpg"}` + "\n" + `{"productId": "p-2", "imageName": "missing.jpg"}`
+	for _, tc := range []struct {
+		name      string
+		dir       string
+		wantPaths []bool // ImagePath set?
+	}{
+		{"no folder", "", []bool{false, false}},
+		{"folder", filepath.Join(fixtures, "images"), []bool{true, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			products, skipped, err := ReadReader(strings.NewReader(in), "optional", Options{ImagesDir: tc.dir, ImagesOptional: true})
+			if err != nil || len(skipped) != 0 || len(products) != 2 {
+				t.Fatalf("products %+v skipped %+v err %v, want both rows", products, skipped, err)
+			}
+			for i, p := range products {
+				if (p.ImagePath != "") != tc.wantPaths[i] {
+					t.Errorf("%s: ImagePath %q", p.ID, p.ImagePath)
+				}
+			}
+		})
+	}
+}

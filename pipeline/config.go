@@ -23,6 +23,11 @@ type Config struct {
 	CatalogPath string
 	Catalog     catalog.Options // id/image field names and the images folder
 
+	// Vectors are folders of precomputed vectors (essync embed's output:
+	// vectors.npy, ids.json, report.json naming the model) used instead of
+	// embedding images; the index records their model.
+	Vectors []string
+
 	ModelCard string        // path of the model card; "" = the shipped default
 	Embed     embed.Options // ORT library, batch, threads, cache
 
@@ -30,6 +35,8 @@ type Config struct {
 	Exact  bool    // exact top-K instead of the approximate forest
 	Recall float64 // recall target of the approximate search (default 0.99)
 	Seed   int64
+
+	Groups GroupOptions // offer groups computed on every run
 
 	ES           *esindex.Config // nil: no Elasticsearch, write documents to OutDir
 	Alias        string          // the alias readers use (default "products")

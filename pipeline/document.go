@@ -22,6 +22,8 @@ type Document struct {
 	ImageSHA256 string
 	Vector      []float32
 	Similar     []neighbors.Neighbor
+	GroupID     string // offer group (see package groups)
+	GroupSize   int
 	Model       string
 	SyncedAt    string // RFC 3339, UTC
 }
@@ -85,6 +87,8 @@ func essyncFields(d Document) map[string]json.RawMessage {
 		"image_vector": encodeVector(d.Vector),
 		"similar_pi":   pisJSON,
 		"similar":      simJSON,
+		"group_id":     str(d.GroupID),
+		"group_size":   json.RawMessage(strconv.Itoa(d.GroupSize)),
 		"essync":       book,
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/essync/essync/esindex"
+	"github.com/essync/essync/groups"
 	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/neighbors"
 )
@@ -43,26 +45,22 @@ func Full(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		defer release()
 	}
-	products, embedder, err := readCatalogAndModel(&cfg, rep)
+	items, ids, vectors, closeVectors, err := fullItems(ctx, &cfg, rep)
 	if err != nil {
 		return rep, err
 	}
-	defer embedder.Close()
-	items, err := embedProducts(ctx, &cfg, embedder, products, rep)
+	defer closeVectors()
+	graph, err := buildGraph(ctx, &cfg, ids, vectors, rep.Dims, rep)
 	if err != nil {
 		return rep, err
 	}
-	graph, err := buildGraph(ctx, &cfg, items, rep.Dims, rep)
+	grp, err := computeGroups(&cfg, graph, ids, vectors, rep.Dims, fieldsOf(items), rep)
 	if err != nil {
 		return rep, err
 	}
 	syncedAt := cfg.Now().UTC().Format(time.RFC3339)
 	if es != nil {
-		return rep, publish(ctx, &cfg, es, items, graph, syncedAt, rep)
-	}
-	docs, err := encodeAll(items, graph, rep.Model, syncedAt, rep)
-	if err != nil {
-		return rep, err
+		return rep, publish(ctx, &cfg, es, items, graph, grp, syncedAt, rep)
 	}
 	if err := writeNeighborsJSON(&cfg, graph); err != nil {
 		return rep, err
@@ -70,7 +68,44 @@ func Full(ctx context.Context, cfg Config) (*Report, error) {
 	if err := checkSkipped(&cfg, rep); err != nil {
 		return rep, err
 	}
-	return rep, writeBulkFile(&cfg, docs, rep)
+	docs := newEncoder(items, graph, grp, rep.Model, syncedAt)
+	err = writeBulkFile(&cfg, docs.all(), rep)
+	docs.record(rep)
+	if err == nil {
+		err = docs.err
+	}
+	return rep, err
+}
+
+// fullItems reads the catalog and gives every product its vector — embedded
+// from its image, or taken from --vectors — with one contiguous matrix of
+// them (ids[i] owns row i). close releases the embedder or the mapping.
+func fullItems(ctx context.Context, cfg *Config, rep *Report) (items []item, ids []string, matrix []float32, close func(), err error) {
+	products, err := readCatalogRenamed(cfg, rep)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if len(cfg.Vectors) > 0 {
+		set, err := openVectors(cfg, rep)
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		items, ids, matrix, copied := vectorItems(set, products, rep)
+		if copied {
+			set.Close()
+		}
+		return items, ids, matrix, func() { set.Close() }, nil
+	}
+	embedder, err := openEmbedder(cfg, rep)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if items, err = embedProducts(ctx, cfg, embedder, products, rep); err != nil {
+		embedder.Close()
+		return nil, nil, nil, nil, err
+	}
+	ids, matrix = matrixOf(items, rep.Dims)
+	return items, ids, matrix, func() { embedder.Close() }, nil
 }
 
 // takeLease takes the alias's lease (waiting up to cfg.WaitLock) and returns
@@ -110,26 +145,77 @@ func connect(ctx context.Context, cfg esindex.Config) (*elasticsearch.Client, er
 	return es, nil
 }
 
-// encodeAll renders every item's document with its neighbour list.
-func encodeAll(items []item, g *neighbors.Graph, model, syncedAt string, rep *Report) ([]esindex.Op, error) {
-	docs := make([]esindex.Op, 0, len(items))
-	err := rep.timed("documents", func() error {
-		for _, it := range items {
-			op, err := encodeItem(it, g, model, syncedAt)
-			if err != nil {
-				return err
-			}
-			docs = append(docs, op)
-		}
-		return nil
-	})
-	return docs, err
+// encoder renders documents as they are sent, so a run never holds more
+// than the bulk requests in flight: an iter.Seq of ops that stops at the
+// first document that cannot be encoded (err says which) and adds up the
+// time spent encoding (the "documents" stage, inside "index" or "write").
+type encoder struct {
+	items    []item
+	g        *neighbors.Graph
+	grp      *groups.Result
+	model    string
+	syncedAt string
+	err      error
+	spent    time.Duration
+	recorded time.Duration
 }
 
-func encodeItem(it item, g *neighbors.Graph, model, syncedAt string) (esindex.Op, error) {
+func newEncoder(items []item, g *neighbors.Graph, grp *groups.Result, model, syncedAt string) *encoder {
+	return &encoder{items: items, g: g, grp: grp, model: model, syncedAt: syncedAt}
+}
+
+// all yields every item's document, in item order.
+func (e *encoder) all() iter.Seq[esindex.Op] { return e.some(nil) }
+
+// some yields the documents of ids (nil: every item).
+func (e *encoder) some(ids []string) iter.Seq[esindex.Op] {
+	return func(yield func(esindex.Op) bool) {
+		emit := func(it item) bool {
+			start := time.Now()
+			op, err := encodeItem(it, e.g, e.grp, e.model, e.syncedAt)
+			e.spent += time.Since(start)
+			if err != nil {
+				e.err = err
+				return false
+			}
+			return yield(op)
+		}
+		if ids == nil {
+			for _, it := range e.items {
+				if !emit(it) {
+					return
+				}
+			}
+			return
+		}
+		byID := e.index()
+		for _, id := range ids {
+			if !emit(e.items[byID[id]]) {
+				return
+			}
+		}
+	}
+}
+
+func (e *encoder) index() map[string]int {
+	byID := make(map[string]int, len(e.items))
+	for i, it := range e.items {
+		byID[it.ID] = i
+	}
+	return byID
+}
+
+// record adds the encoding time not yet recorded to the report.
+func (e *encoder) record(rep *Report) {
+	rep.StageSeconds["documents"] += (e.spent - e.recorded).Seconds()
+	e.recorded = e.spent
+}
+
+func encodeItem(it item, g *neighbors.Graph, grp *groups.Result, model, syncedAt string) (esindex.Op, error) {
+	gid, size := grp.Of(it.ID)
 	body, err := encodeDocument(it.Fields, Document{
 		ProductID: it.ID, ImageName: it.ImageName, ImageSHA256: it.SHA256, Vector: it.Vector,
-		Similar: g.Neighbors(it.ID), Model: model, SyncedAt: syncedAt,
+		Similar: g.Neighbors(it.ID), GroupID: gid, GroupSize: size, Model: model, SyncedAt: syncedAt,
 	})
 	return esindex.Op{Action: "index", ID: it.ID, Body: body}, err
 }
@@ -138,7 +224,7 @@ func writeNeighborsJSON(cfg *Config, g *neighbors.Graph) error {
 	if cfg.NeighborsJSON == "" {
 		return nil
 	}
-	if err := WriteNearestNeighborsJSON(cfg.NeighborsJSON, g.IDs(), g.Neighbors); err != nil {
+	if err := neighbors.WriteJSON(cfg.NeighborsJSON, g.IDs(), g.Neighbors); err != nil {
 		return fmt.Errorf("nearest neighbors json: %w", err)
 	}
 	return nil
@@ -150,7 +236,7 @@ func writeNeighborsJSON(cfg *Config, g *neighbors.Graph) error {
 // within --max-skipped, the count verified, the lease still ours. Otherwise
 // the alias and the previous indices stay as they are and the half-built
 // index is deleted (kept with --keep-failed).
-func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, items []item, g *neighbors.Graph, syncedAt string, rep *Report) error {
+func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, items []item, g *neighbors.Graph, grp *groups.Result, syncedAt string, rep *Report) error {
 	return rep.timed("index", func() error {
 		body, err := mappings.Render(mappings.Options{Dims: rep.Dims, IndexOptions: cfg.IndexOptions, Shards: cfg.Shards, Replicas: cfg.Replicas, Model: rep.Model, K: cfg.K})
 		if err != nil {
@@ -173,11 +259,7 @@ func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, items [
 			}
 			return err
 		}
-		docs, err := encodeAll(items, g, rep.Model, syncedAt, rep)
-		if err != nil {
-			return fail(err)
-		}
-		kept, err := load(ctx, cfg, es, index, docs, items, g, syncedAt, rep)
+		kept, err := load(ctx, cfg, es, index, newEncoder(items, g, grp, rep.Model, syncedAt), rep)
 		if err != nil {
 			return fail(err)
 		}
@@ -220,22 +302,26 @@ func leaseCheck(ctx context.Context) error {
 // and sending the documents whose lists changed.
 const maxResends = 3
 
-// load bulk-loads docs into index and applies the refusal part of the gate:
+// load bulk-loads the documents into index and applies the refusal part of the gate:
 // more refused documents than --max-refused fails the run; tolerated ones
 // are listed in the report, removed from the graph, and every document whose
-// list named them is sent again. It returns the documents the index holds.
-func load(ctx context.Context, cfg *Config, es *elasticsearch.Client, index string, docs []esindex.Op, items []item, g *neighbors.Graph, syncedAt string, rep *Report) (int, error) {
-	byID := make(map[string]item, len(items))
-	for _, it := range items {
-		byID[it.ID] = it
-	}
+// list named them, or whose offer group changed without them, is sent again.
+// It returns the documents the index holds.
+func load(ctx context.Context, cfg *Config, es *elasticsearch.Client, index string, enc *encoder, rep *Report) (int, error) {
+	items, g := enc.items, enc.g
+	byID := enc.index()
 	refused := map[string]bool{}
-	allowed := cfg.MaxRefused.Allowed(len(docs))
+	allowed := cfg.MaxRefused.Allowed(len(items))
 	opts := cfg.Bulk
-	opts.Progress = cfg.Progress("index", len(docs))
-	for round := 0; len(docs) > 0; round++ {
-		res, err := esindex.Bulk(ctx, es, index, slices.Values(docs), opts)
+	opts.Progress = cfg.Progress("index", len(items))
+	docs := enc.all()
+	for round := 0; ; round++ {
+		res, err := esindex.Bulk(ctx, es, index, docs, opts)
 		addBulk(&rep.Index.Bulk, res)
+		enc.record(rep)
+		if err == nil {
+			err = enc.err
+		}
 		if err != nil {
 			return 0, err
 		}
@@ -246,7 +332,8 @@ func load(ctx context.Context, cfg *Config, es *elasticsearch.Client, index stri
 			}
 			refused[f.ID] = true
 			fresh = append(fresh, f.ID)
-			rep.skip(Skipped{Stage: "index", ID: f.ID, Image: byID[f.ID].ImageName, Row: byID[f.ID].Row, Kind: "rejected",
+			it := items[byID[f.ID]]
+			rep.skip(Skipped{Stage: "index", ID: f.ID, Image: it.ImageName, Row: it.Row, Kind: "rejected",
 				Reason: fmt.Sprintf("elasticsearch refused the document (%d): %s", f.Status, f.Reason)})
 		}
 		rep.Index.Refused = len(refused)
@@ -266,18 +353,24 @@ func load(ctx context.Context, cfg *Config, es *elasticsearch.Client, index stri
 		if err != nil {
 			return 0, fmt.Errorf("neighbors: %w", err)
 		}
-		docs = docs[:0:0]
-		for _, id := range changed {
-			if refused[id] {
-				continue
-			}
-			op, err := encodeItem(byID[id], g, rep.Model, syncedAt)
-			if err != nil {
-				return 0, err
-			}
-			docs = append(docs, op)
+		ids := g.IDs()
+		vectors := make([]float32, 0, len(ids)*rep.Dims)
+		for _, id := range ids {
+			vectors = append(vectors, items[byID[id]].Vector...)
 		}
-		opts.Progress = cfg.Progress("index (lists without refused)", len(docs))
+		regrouped, err := computeGroups(cfg, g, ids, vectors, rep.Dims, func(id string) map[string]json.RawMessage { return items[byID[id]].Fields }, rep)
+		if err != nil {
+			return 0, err
+		}
+		changed = append(changed, groupChanged(enc.grp, regrouped, ids)...)
+		slices.Sort(changed)
+		changed = slices.DeleteFunc(slices.Compact(changed), func(id string) bool { return refused[id] })
+		enc.grp = regrouped
+		if len(changed) == 0 {
+			break
+		}
+		docs = enc.some(changed)
+		opts.Progress = cfg.Progress("index (lists without refused)", len(changed))
 	}
 	return len(items) - len(refused), nil
 }
@@ -291,8 +384,8 @@ func addBulk(total *esindex.BulkResult, r esindex.BulkResult) {
 }
 
 // writeBulkFile writes the documents as bulk-ready NDJSON (action line,
-// document line) for users without Elasticsearch at hand.
-func writeBulkFile(cfg *Config, docs []esindex.Op, rep *Report) error {
+// document line) for users without Elasticsearch at hand, as they come.
+func writeBulkFile(cfg *Config, docs iter.Seq[esindex.Op], rep *Report) error {
 	dir := cfg.OutDir
 	if dir == "" {
 		dir = "essync-out"
@@ -307,7 +400,9 @@ func writeBulkFile(cfg *Config, docs []esindex.Op, rep *Report) error {
 			return err
 		}
 		w := bufio.NewWriterSize(f, 1<<20)
-		for _, d := range docs {
+		n := 0
+		for d := range docs {
+			n++
 			meta, _ := json.Marshal(map[string]any{"index": map[string]string{"_id": d.ID}})
 			w.Write(meta)
 			w.WriteByte('\n')
@@ -321,7 +416,7 @@ func writeBulkFile(cfg *Config, docs []esindex.Op, rep *Report) error {
 		if err := f.Close(); err != nil {
 			return err
 		}
-		rep.Index.OutFile, rep.Indexed = path, len(docs)
+		rep.Index.OutFile, rep.Indexed = path, n
 		return os.Rename(path+".tmp", path)
 	})
 }

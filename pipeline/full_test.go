@@ -82,7 +82,11 @@ func TestFullPublishesExactNeighboursAndGroupMatesFirst(t *testing.T) {
 			t.Errorf("knn with %s's vector returned %q first", id, got)
 		}
 	}
-	var rows []pipeline.NearestNeighborsRow
+	var rows []struct {
+		Similarity float32 `json:"similarity"`
+		MasterPI   string  `json:"master_pi"`
+		SimilarPI  string  `json:"similar_pi"`
+	}
 	b, err := os.ReadFile(cfg.NeighborsJSON)
 	if err != nil || json.Unmarshal(b, &rows) != nil || len(rows) != 48*20 {
 		t.Fatalf("nearest_neighbors.json: %d rows, err %v", len(rows), err)

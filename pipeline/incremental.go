@@ -14,8 +14,10 @@ import (
 	"github.com/essync/essync/catalog"
 	"github.com/essync/essync/embed"
 	"github.com/essync/essync/esindex"
+	"github.com/essync/essync/groups"
 	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/neighbors"
+	"github.com/essync/essync/vectors"
 )
 
 // ErrNeedsFull is returned (wrapped) when the live index cannot be updated
@@ -53,11 +55,23 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, err
 	}
 	rep.Index.Alias, rep.Index.Live = cfg.Alias, index
-	products, embedder, err := readCatalogAndModel(&cfg, rep)
+	products, err := readCatalogRenamed(&cfg, rep)
 	if err != nil {
 		return rep, err
 	}
-	defer embedder.Close()
+	var embedder *embed.Embedder
+	var set *vectors.Set
+	if len(cfg.Vectors) > 0 {
+		if set, err = openVectors(&cfg, rep); err != nil {
+			return rep, err
+		}
+		defer set.Close() // the graph holds views of new vectors until the run ends
+	} else {
+		if embedder, err = openEmbedder(&cfg, rep); err != nil {
+			return rep, err
+		}
+		defer embedder.Close()
+	}
 	switch {
 	case meta.SchemaVersion != mappings.SchemaVersion:
 		return rep, fmt.Errorf("index %s has essync document schema %d but this essync writes schema %d: %w to rebuild it", index, meta.SchemaVersion, mappings.SchemaVersion, ErrNeedsFull)
@@ -73,8 +87,10 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 	}); err != nil {
 		return rep, err
 	}
-	plan, err := planChanges(ctx, &cfg, embedder, products, state, rep)
-	if err != nil {
+	var plan *plan
+	if set != nil {
+		plan = planVectorChanges(set, products, state, rep)
+	} else if plan, err = planChanges(ctx, &cfg, embedder, products, state, rep); err != nil {
 		return rep, err
 	}
 	graph, err := updateGraph(ctx, &cfg, state, plan, rep.Dims, meta.Pending, rep)
@@ -94,7 +110,19 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client, index string, p *plan, state map[string]*stored, g *neighbors.Graph, rep *Report) error {
 	refused := map[string]bool{}
 	for round := 0; ; round++ {
-		ops, err := changedDocuments(cfg, p, state, g, rep)
+		// Groups come from the whole graph, as in a full run, so every
+		// document whose group changed is written too.
+		ids := g.IDs()
+		vectors := make([]float32, 0, len(ids)*rep.Dims)
+		for _, id := range ids {
+			vectors = append(vectors, p.final[id].Vector...)
+		}
+		grp, err := computeGroups(cfg, g, ids, vectors, rep.Dims, func(id string) map[string]json.RawMessage { return p.final[id].Fields }, rep)
+		if err != nil {
+			return err
+		}
+		vectors = nil
+		ops, err := changedDocuments(cfg, p, state, g, grp, rep)
 		if err != nil {
 			return err
 		}
@@ -131,7 +159,7 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 		if _, err := g.UpdateContext(ctx, nil, gone); err != nil {
 			return fmt.Errorf("neighbors: %w", err)
 		}
-		rep.Changes.Unchanged, rep.Changes.ListsChanged, rep.Changes.FieldsChanged = 0, 0, 0
+		rep.Changes.Unchanged, rep.Changes.ListsChanged, rep.Changes.GroupsChanged, rep.Changes.FieldsChanged = 0, 0, 0, 0
 	}
 }
 
@@ -207,6 +235,13 @@ func planChanges(ctx context.Context, cfg *Config, e *embed.Embedder, products [
 		p.final[it.ID] = it
 		p.added[it.ID] = it.Vector
 	}
+	p.removeRest(state, products, rep)
+	return p, nil
+}
+
+// removeRest removes every stored product the plan does not keep, counting
+// those gone from the catalog as deleted.
+func (p *plan) removeRest(state map[string]*stored, products []catalog.Product, rep *Report) {
 	for id := range state {
 		if _, ok := p.final[id]; !ok {
 			p.removed = append(p.removed, id)
@@ -218,11 +253,10 @@ func planChanges(ctx context.Context, cfg *Config, e *embed.Embedder, products [
 		inCatalog[pr.ID] = true
 	}
 	for _, id := range p.removed {
-		if !inCatalog[id] { // the others were removed because their image failed
+		if !inCatalog[id] { // the others were removed because their image (or vector) failed
 			rep.Changes.Deleted++
 		}
 	}
-	return p, nil
 }
 
 // updateGraph restores the stored lists and applies the plan. After a crash
@@ -270,15 +304,17 @@ func updateGraph(ctx context.Context, cfg *Config, state map[string]*stored, p *
 
 // changedDocuments renders every product's document and keeps only those
 // that differ from the stored one: a full document for new products and
-// changed images or fields, a partial update when only the lists changed.
-func changedDocuments(cfg *Config, p *plan, state map[string]*stored, g *neighbors.Graph, rep *Report) ([]esindex.Op, error) {
+// changed images or fields, a partial update when only the lists or the
+// offer group changed.
+func changedDocuments(cfg *Config, p *plan, state map[string]*stored, g *neighbors.Graph, grp *groups.Result, rep *Report) ([]esindex.Op, error) {
 	var ops []esindex.Op
 	syncedAt := cfg.Now().UTC().Format(time.RFC3339)
 	err := rep.timed("documents", func() error {
 		for _, id := range slices.Sorted(maps.Keys(p.final)) {
 			it := p.final[id]
+			gid, size := grp.Of(id)
 			doc := Document{ProductID: id, ImageName: it.ImageName, ImageSHA256: it.SHA256, Vector: it.Vector,
-				Similar: g.Neighbors(id), Model: rep.Model, SyncedAt: syncedAt}
+				Similar: g.Neighbors(id), GroupID: gid, GroupSize: size, Model: rep.Model, SyncedAt: syncedAt}
 			s, exists := state[id]
 			if exists {
 				doc.SyncedAt = s.SyncedAt // compare content, not the time stamp
@@ -294,7 +330,12 @@ func changedDocuments(cfg *Config, p *plan, state map[string]*stored, g *neighbo
 				}
 				doc.SyncedAt = syncedAt
 				if onlyListsDiffer(fresh, s.Source) {
-					rep.Changes.ListsChanged++
+					if !sameJSON(fresh["similar"], s.Source["similar"]) || !sameJSON(fresh["similar_pi"], s.Source["similar_pi"]) {
+						rep.Changes.ListsChanged++
+					}
+					if !sameJSON(fresh["group_id"], s.Source["group_id"]) || !sameJSON(fresh["group_size"], s.Source["group_size"]) {
+						rep.Changes.GroupsChanged++
+					}
 					ops = append(ops, esindex.Op{Action: "update", ID: id, Body: listUpdate(doc)})
 					continue
 				}
@@ -316,22 +357,26 @@ func changedDocuments(cfg *Config, p *plan, state map[string]*stored, g *neighbo
 	return ops, err
 }
 
-// onlyListsDiffer reports whether a and b differ only in the neighbour lists.
+// onlyListsDiffer reports whether a and b differ only in the neighbour lists
+// and the offer group: what a partial update rewrites.
 func onlyListsDiffer(a, b map[string]json.RawMessage) bool {
 	strip := func(m map[string]json.RawMessage) map[string]json.RawMessage {
 		c := maps.Clone(m)
-		delete(c, "similar_pi")
-		delete(c, "similar")
+		for _, k := range []string{"similar_pi", "similar", "group_id", "group_size"} {
+			delete(c, k)
+		}
 		return c
 	}
 	return sameDocument(strip(a), strip(b))
 }
 
-// listUpdate is the partial update that replaces a document's lists.
+// listUpdate is the partial update that replaces a document's lists and
+// offer group.
 func listUpdate(d Document) []byte {
 	f := essyncFields(d)
 	body, _ := json.Marshal(map[string]any{"doc": map[string]any{
-		"similar_pi": f["similar_pi"], "similar": f["similar"], "essync": map[string]string{"synced_at": d.SyncedAt},
+		"similar_pi": f["similar_pi"], "similar": f["similar"], "group_id": f["group_id"], "group_size": f["group_size"],
+		"essync": map[string]string{"synced_at": d.SyncedAt},
 	}})
 	return body
 }

@@ -137,8 +137,14 @@ func TestIncrementalEqualsFullAndIsIdempotent(t *testing.T) {
 	if rep.Embedded+rep.FromCache != len(added)+1 {
 		t.Errorf("embedded %d (+%d cached), want only the %d new and changed images", rep.Embedded, rep.FromCache, len(added)+1)
 	}
-	if c.ListsChanged == 0 || c.Unchanged == 0 {
-		t.Errorf("expected some list-only updates and some untouched documents: %+v", c)
+	if c.ListsChanged == 0 || c.Unchanged == 0 || c.GroupsChanged == 0 {
+		t.Errorf("expected some list-only updates, some offer-group updates and some untouched documents: %+v", c)
+	}
+	if rep.Groups == nil || rep.Groups.Groups == 0 || rep.Groups.Threshold == 0 {
+		t.Errorf("report groups %+v, want the offer groups with their threshold", rep.Groups)
+	}
+	if _, ok := rep.StageSeconds["groups"]; !ok {
+		t.Errorf("stage_seconds %v has no groups", rep.StageSeconds)
 	}
 
 	reference := estest.IndexName(t, "incref")
@@ -148,7 +154,8 @@ func TestIncrementalEqualsFullAndIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, want := comparable(t, es, live), comparable(t, es, reference)
-	assertSameDocuments(t, got, want)
+	assertSameDocuments(t, got, want) // group_id and group_size included
+	assertGroupFields(t, want)
 	for id, doc := range got {
 		for _, pi := range doc["similar_pi"].([]any) {
 			if slices.Contains(deleted, pi.(string)) {
@@ -221,5 +228,32 @@ func TestIncrementalKilledMidWriteThenRerunEndsLikeAnUninterruptedRun(t *testing
 	assertSameDocuments(t, comparable(t, es, live), comparable(t, es, reference))
 	if _, meta, _ := esindex.ReadMeta(ctx, es, live); meta.Pending {
 		t.Error("the pending mark is still set after a successful rerun")
+	}
+}
+
+// assertGroupFields checks every document names its offer group and that
+// group_size is the number of documents with that group_id.
+func assertGroupFields(t *testing.T, docs map[string]map[string]any) {
+	t.Helper()
+	count := map[string]int{}
+	for id, d := range docs {
+		gid, _ := d["group_id"].(string)
+		if gid == "" {
+			t.Errorf("%s has no group_id", id)
+		}
+		count[gid]++
+	}
+	grouped := 0
+	for id, d := range docs {
+		size, _ := d["group_size"].(float64)
+		if int(size) != count[d["group_id"].(string)] {
+			t.Errorf("%s: group_size %v, but %d documents have group_id %v", id, d["group_size"], count[d["group_id"].(string)], d["group_id"])
+		}
+		if size >= 2 {
+			grouped++
+		}
+	}
+	if grouped == 0 {
+		t.Error("no offer group of two or more products in a catalog of near-duplicates")
 	}
 }

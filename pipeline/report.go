@@ -37,7 +37,9 @@ type Report struct {
 	FromCache   int `json:"from_cache"`   // vectors found in the cache
 	Indexed     int `json:"indexed"`      // documents in the index that went live (or written to --out)
 
+	Vectors   *VectorsReport  `json:"vectors,omitempty"` // runs on precomputed vectors (--vectors)
 	Neighbors NeighborsReport `json:"neighbors"`
+	Groups    *GroupsReport   `json:"groups,omitempty"` // offer groups (absent when the run failed before them)
 	Index     IndexReport     `json:"index"`
 	Changes   *ChangeReport   `json:"changes,omitempty"` // incremental runs
 
@@ -77,7 +79,8 @@ type ChangeReport struct {
 	ImageChanged  int `json:"image_changed"`
 	FieldsChanged int `json:"fields_changed"`
 	Deleted       int `json:"deleted"`
-	ListsChanged  int `json:"lists_changed"` // existing products whose similar lists changed
+	ListsChanged  int `json:"lists_changed"`  // existing products whose similar lists changed
+	GroupsChanged int `json:"groups_changed"` // existing products whose offer group id or size changed
 	Unchanged     int `json:"unchanged"`
 	Written       int `json:"written"` // documents written (index, update or delete)
 }

@@ -1,13 +1,10 @@
 package pipeline
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 
 	"github.com/essync/essync/catalog"
 	"github.com/essync/essync/embed"
@@ -46,22 +43,20 @@ func readCatalog(cfg *Config, rep *Report) ([]catalog.Product, error) {
 	return products, err
 }
 
-// readCatalogAndModel reads the catalog, applies --rename and refuses
-// fields that collide with essync's, then starts the embedder: the first
-// steps of every run. The caller closes the embedder.
-func readCatalogAndModel(cfg *Config, rep *Report) ([]catalog.Product, *embed.Embedder, error) {
+// readCatalogRenamed reads the catalog, applies --rename and refuses
+// fields that collide with essync's: the first step of every run.
+func readCatalogRenamed(cfg *Config, rep *Report) ([]catalog.Product, error) {
+	if len(cfg.Vectors) > 0 {
+		cfg.Catalog.ImagesOptional = true // the vectors stand in for the images
+	}
 	products, err := readCatalog(cfg, rep)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := applyRenames(products, cfg.Renames, cfg.Catalog); err != nil {
-		return nil, nil, fmt.Errorf("catalog %s: %w", cfg.CatalogPath, err)
+		return nil, fmt.Errorf("catalog %s: %w", cfg.CatalogPath, err)
 	}
-	e, err := openEmbedder(cfg, rep)
-	if err != nil {
-		return nil, nil, err
-	}
-	return products, e, nil
+	return products, nil
 }
 
 // openEmbedder loads the model card (the shipped default when none is given)
@@ -113,11 +108,10 @@ func embedProducts(ctx context.Context, cfg *Config, e *embed.Embedder, products
 	return items, err
 }
 
-// buildGraph computes every item's top-K.
-func buildGraph(ctx context.Context, cfg *Config, items []item, dims int, rep *Report) (*neighbors.Graph, error) {
+// buildGraph computes the top-K of every row of vectors (ids[i] owns row i).
+func buildGraph(ctx context.Context, cfg *Config, ids []string, vectors []float32, dims int, rep *Report) (*neighbors.Graph, error) {
 	var g *neighbors.Graph
 	err := rep.timed("neighbors", func() error {
-		ids, vectors := matrixOf(items, dims)
 		var err error
 		g, err = neighbors.BuildContext(ctx, ids, vectors, dims, cfg.neighborOptions())
 		if err != nil {
@@ -129,7 +123,9 @@ func buildGraph(ctx context.Context, cfg *Config, items []item, dims int, rep *R
 	return g, err
 }
 
-// matrixOf lays the items' vectors out as the row-major matrix neighbors wants.
+// matrixOf lays the items' vectors out as the row-major matrix neighbors
+// wants, and points each item's Vector at its row, so the per-item copies
+// can be freed and the vectors are held once.
 func matrixOf(items []item, dims int) (ids []string, vectors []float32) {
 	ids = make([]string, len(items))
 	vectors = make([]float32, 0, len(items)*dims)
@@ -137,49 +133,22 @@ func matrixOf(items []item, dims int) (ids []string, vectors []float32) {
 		ids[i] = it.ID
 		vectors = append(vectors, it.Vector...)
 	}
+	for i := range items {
+		items[i].Vector = vectors[i*dims : (i+1)*dims : (i+1)*dims]
+	}
 	return ids, vectors
 }
 
-// NearestNeighborsRow is one row of the old pipeline's nearest_neighbors.json.
-type NearestNeighborsRow struct {
-	Similarity float32 `json:"similarity"`
-	MasterPI   string  `json:"master_pi"`
-	SimilarPI  string  `json:"similar_pi"`
-}
-
-// WriteNearestNeighborsJSON writes the old pipeline's format: a JSON array of
-// {similarity, master_pi, similar_pi} rows, each product's neighbours most
-// similar first, for consumers that still read that file.
-func WriteNearestNeighborsJSON(path string, ids []string, lists func(id string) []neighbors.Neighbor) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
+// fieldsOf returns a lookup of the items' catalog fields by product id.
+func fieldsOf(items []item) func(id string) map[string]json.RawMessage {
+	byID := make(map[string]int, len(items))
+	for i, it := range items {
+		byID[it.ID] = i
 	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(f)
-	w.WriteString("[")
-	first := true
-	for _, id := range ids {
-		for _, n := range lists(id) {
-			b, _ := json.Marshal(NearestNeighborsRow{Similarity: n.Similarity, MasterPI: id, SimilarPI: n.ID})
-			if !first {
-				w.WriteString(",")
-			}
-			first = false
-			w.WriteString("\n")
-			w.Write(b)
+	return func(id string) map[string]json.RawMessage {
+		if i, ok := byID[id]; ok {
+			return items[i].Fields
 		}
+		return nil
 	}
-	w.WriteString("\n]\n")
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return os.Rename(tmp, path)
 }

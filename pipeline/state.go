@@ -42,8 +42,10 @@ func readState(ctx context.Context, es *elasticsearch.Client, index string, dims
 		if err := json.Unmarshal(d.Source, &doc); err != nil {
 			return fmt.Errorf("document %s: %w", d.ID, err)
 		}
-		if len(doc.Vector) != dims || doc.Essync.ImageSHA256 == "" {
-			return fmt.Errorf("document %s has no essync vector of %d dims or no essync.image_sha256: %w to rebuild the index", d.ID, dims, ErrNeedsFull)
+		// image_sha256 may be empty: runs on precomputed vectors without
+		// their images leave it so, and compare the vectors instead.
+		if len(doc.Vector) != dims || doc.Essync.Model == "" {
+			return fmt.Errorf("document %s has no essync vector of %d dims or no essync.model: %w to rebuild the index", d.ID, dims, ErrNeedsFull)
 		}
 		s.SHA256, s.Vector, s.Similar, s.SyncedAt = doc.Essync.ImageSHA256, doc.Vector, doc.Similar, doc.Essync.SyncedAt
 		state[d.ID] = s

@@ -143,8 +143,12 @@ func (r *benchRun) run(title string, job func(context.Context, pipeline.Config) 
 func benchFullCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "full",
-		Usage: "essync full on N generated product photos: time per stage, images/s, peak memory",
-		Flags: benchDataFlags(2000, 800),
+		Usage: "essync full on N generated product photos (or --vectors: synthetic vectors): time per stage, images/s, peak memory",
+		Flags: append(benchDataFlags(2000, 800),
+			&cli.BoolFlag{Name: "vectors", Usage: "synthetic clustered unit vectors through --vectors instead of photos: peak RSS against the raw vectors"},
+			&cli.IntFlag{Name: "dims", Value: 1280, Usage: "with --vectors: vector length"},
+			&cli.BoolFlag{Name: "offline", Usage: "with --vectors: write documents.ndjson instead of loading the node"},
+		),
 		Action: func(c *cli.Context) error {
 			if err := benchFull(c); err != nil {
 				return cli.Exit("bench full: "+err.Error(), exitFailure)
@@ -160,6 +164,9 @@ func benchFull(c *cli.Context) error {
 		return err
 	}
 	defer cleanup()
+	if c.Bool("vectors") {
+		return benchFullVectors(r)
+	}
 	products, err := r.generate(0, c.Int("n"))
 	if err != nil {
 		return err

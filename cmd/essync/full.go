@@ -27,6 +27,8 @@ The new index goes live only if it passes the publish gate: every bulk request
 accepted, at most --max-refused refused documents (taken out of every similar
 list), at most --max-skipped skipped products, the document count verified.
 Without --es-url the documents are written to --out as bulk-ready NDJSON.
+With --vectors the vectors come from essync embed's folders instead of the
+images (--images is then optional); the index records their model.
 
 ` + exitCodesHelp,
 		Flags:  append(append(commonSyncFlags(), fullOnlyFlags()...), append(modelFlags(), esFlags()...)...),
@@ -42,9 +44,10 @@ published); 4 another run holds the alias's lease (see essync unlock);
 
 // commonSyncFlags are the flags full and incremental share.
 func commonSyncFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.PathFlag{Name: "catalog", Usage: "product catalog: JSON array, NDJSON, or NDJSON of arrays", Required: true},
-		&cli.PathFlag{Name: "images", Usage: "folder the catalog's image names are relative to", Required: true},
+		&cli.PathFlag{Name: "images", Usage: "folder the catalog's image names are relative to (optional with --vectors: then only for image_sha256)"},
+		&cli.StringSliceFlag{Name: "vectors", Usage: "precomputed vectors instead of images: folders of essync embed's output (vectors.npy, ids.json, report.json), comma-separated or repeated"},
 		&cli.StringFlag{Name: "id-field", Value: catalog.DefaultIDField, Usage: "catalog field holding the product id"},
 		&cli.StringFlag{Name: "image-field", Value: catalog.DefaultImageField, Usage: "catalog field holding the image file name"},
 		&cli.StringSliceFlag{Name: "rename", Usage: "rename a catalog field that collides with one essync writes, e.g. --rename model=product_model (repeatable)"},
@@ -59,7 +62,7 @@ func commonSyncFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "wait-lock", Usage: "wait this long for another run's lease on the alias (0: exit 4 at once)"},
 		&cli.PathFlag{Name: "report", Usage: "run report JSON (default: report.json in --out, or essync-report.json)"},
 		&cli.IntFlag{Name: "max-skipped", Value: -1, Usage: "exit 3, publishing nothing, if more products than this are skipped (-1: no limit)"},
-	}
+	}, groupFlags()...)
 }
 
 // fullOnlyFlags shape a new index; incremental updates the live one and
@@ -146,13 +149,22 @@ func syncConfig(c *cli.Context) (pipeline.Config, error) {
 	if err != nil {
 		return pipeline.Config{}, err
 	}
+	groupOpts, err := syncGroupOptions(c)
+	if err != nil {
+		return pipeline.Config{}, err
+	}
+	vectorDirs := c.StringSlice("vectors")
+	if len(vectorDirs) == 0 && c.Path("images") == "" {
+		return pipeline.Config{}, fmt.Errorf("--images is required (the folder the catalog's image names are relative to), unless --vectors gives precomputed vectors")
+	}
 	return pipeline.Config{
 		CatalogPath: c.Path("catalog"),
 		Catalog:     catalog.Options{IDField: c.String("id-field"), ImageField: c.String("image-field"), ImagesDir: c.Path("images")},
 		Renames:     renames,
+		Vectors:     vectorDirs,
 		ModelCard:   c.Path("model"),
 		Embed:       embedOpts,
-		K:           c.Int("k"), Exact: c.Bool("exact"), Recall: c.Float64("recall"),
+		K:           c.Int("k"), Exact: c.Bool("exact"), Recall: c.Float64("recall"), Groups: groupOpts,
 		ES: esConfig(c), Alias: c.String("index"), Keep: c.Int("keep"), Replicas: c.Int("replicas"), Shards: c.Int("shards"),
 		IndexOptions: c.String("index-options"),
 		Bulk:         esindex.BulkOptions{Workers: c.Int("bulk-workers"), FlushBytes: c.Int("bulk-bytes"), GiveUpAfter: c.Duration("give-up")},

@@ -7,10 +7,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/essync/essync/groups"
+	"github.com/essync/essync/pipeline"
 )
 
-// groupFlags are the offer-group flags, shared by groups (and meant for full
-// and incremental, which compute groups on every run).
+// groupFlags are the offer-group flags, shared by groups, full and
+// incremental (which compute groups on every run).
 func groupFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.Float64Flag{Name: "group-threshold", Value: groups.DefaultThreshold, Usage: "offer groups: least similarity of a link (calibrated, see docs/groups-threshold.png)"},
@@ -24,11 +25,8 @@ func groupFlags() []cli.Flag {
 // (nil when there is no catalog); the error is a usage error.
 func groupOptions(c *cli.Context, fields func(id string) map[string]json.RawMessage) (groups.Options, error) {
 	opts := groups.Options{Threshold: float32(c.Float64("group-threshold")), MedoidThreshold: float32(c.Float64("group-medoid-threshold"))}
-	if t := c.Float64("group-threshold"); t <= 0 || t > 1 {
-		return opts, fmt.Errorf("--group-threshold must be in (0, 1], got %v", t)
-	}
-	if t := c.Float64("group-medoid-threshold"); t < 0 || t > 1 {
-		return opts, fmt.Errorf("--group-medoid-threshold must be in [0, 1], got %v", t)
+	if err := checkGroupThresholds(c); err != nil {
+		return opts, err
 	}
 	for _, f := range []struct {
 		flag string
@@ -44,4 +42,27 @@ func groupOptions(c *cli.Context, fields func(id string) map[string]json.RawMess
 		*f.dst = func(id string) string { return fieldText(fields(id)[name]) }
 	}
 	return opts, nil
+}
+
+// checkGroupThresholds validates --group-threshold and --group-medoid-threshold.
+func checkGroupThresholds(c *cli.Context) error {
+	if t := c.Float64("group-threshold"); t <= 0 || t > 1 {
+		return fmt.Errorf("--group-threshold must be in (0, 1], got %v", t)
+	}
+	if t := c.Float64("group-medoid-threshold"); t < 0 || t > 1 {
+		return fmt.Errorf("--group-medoid-threshold must be in [0, 1], got %v", t)
+	}
+	return nil
+}
+
+// syncGroupOptions reads groupFlags for full and incremental, which read the
+// --group-same/--group-apart values from the catalog rows themselves.
+func syncGroupOptions(c *cli.Context) (pipeline.GroupOptions, error) {
+	if err := checkGroupThresholds(c); err != nil {
+		return pipeline.GroupOptions{}, err
+	}
+	return pipeline.GroupOptions{
+		Threshold: float32(c.Float64("group-threshold")), MedoidThreshold: float32(c.Float64("group-medoid-threshold")),
+		Same: c.String("group-same"), Apart: c.String("group-apart"),
+	}, nil
 }

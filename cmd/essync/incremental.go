@@ -12,7 +12,9 @@ func incrementalCommand() *cli.Command {
 		Description: `Reads the live index behind the alias and the catalog, embeds only new and
 changed images, updates the stored neighbour lists incrementally (reverse
 neighbours included) and writes only the documents that changed: new ones,
-changed ones, partial list updates, and deletions. A second run writes nothing.
+changed ones, partial list and offer-group updates, and deletions. A second run
+writes nothing. With --vectors the vectors come from essync embed's folders:
+a product whose vector differs from the stored one counts as changed.
 Refuses, saying to run essync full, when the index was built with another
 model, another -k or another document schema. Flags that shape a new index
 (--keep, --shards, --replicas, --index-options, --keep-failed, --out,
