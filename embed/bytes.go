@@ -16,18 +16,53 @@ var ErrNotImage = fmt.Errorf("%w: not a JPEG, PNG, GIF or WebP image", ErrImage)
 // nothing). It wraps ErrImage.
 var ErrTooManyPixels = fmt.Errorf("%w: too many pixels", ErrImage)
 
-// Tensor turns one image held in memory (a search query, not a catalog file)
-// into the model's preprocessed input, ready for InferTensors. It reads the
-// header first and refuses unknown formats (ErrNotImage) and images above
+// Query is one photo held in memory (a search query, not a catalog file),
+// prepared by Prepare for InferQueries: its first-pass input tensor and, when
+// the card focuses on the object, the decoded image the focus pass crops from.
+// It exists so a server can decode many queries in parallel while one
+// goroutine batches inference, and still get the vector the index holds.
+type Query struct {
+	Tensor []float32 // the first pass's input (at Card.LocateSize when the card sets one)
+	img    image.Image
+}
+
+// Prepare decodes one image held in memory into a Query. It reads the header
+// first and refuses unknown formats (ErrNotImage) and images above
 // Options.MaxPixels (ErrTooManyPixels) without decoding them; other bad data
-// gives an ErrImage error. name only labels errors. Safe for concurrent use,
-// and independent of Embed/Stream, so a server can decode many queries in
-// parallel while one goroutine runs inference.
-func (e *Embedder) Tensor(name string, data []byte) (tensor []float32, err error) {
+// gives an ErrImage error. name only labels errors. Safe for concurrent use.
+func (e *Embedder) Prepare(name string, data []byte) (Query, error) {
+	img, err := e.decodeQuery(name, data)
+	if err != nil {
+		return Query{}, err
+	}
+	first := e.card.locateCard()
+	q := Query{Tensor: make([]float32, tensorLen(first))}
+	toTensor(first, img, q.Tensor)
+	if e.card.Focus == FocusSCDACrop {
+		q.img = img
+	}
+	return q, nil
+}
+
+// Tensor is the whole image's input tensor at the card's Size, without any
+// focus step: for classification checks and raw-inference baselines.
+// Searches use Prepare, whose vectors match the index's.
+func (e *Embedder) Tensor(name string, data []byte) ([]float32, error) {
+	img, err := e.decodeQuery(name, data)
+	if err != nil {
+		return nil, err
+	}
+	tensor := make([]float32, tensorLen(e.card))
+	toTensor(e.card, img, tensor)
+	return tensor, nil
+}
+
+// decodeQuery checks an in-memory image's header against the pixel limit and
+// decodes it; a decoder crash on a crafted upload costs one request.
+func (e *Embedder) decodeQuery(name string, data []byte) (img image.Image, err error) {
 	defer func() {
-		// A decoder bug on a crafted upload must cost one request, not the process.
 		if r := recover(); r != nil {
-			tensor, err = nil, imageError(name, "decoder crashed: %v", r)
+			img, err = nil, imageError(name, "decoder crashed: %v", r)
 		}
 	}()
 	if len(data) == 0 {
@@ -43,21 +78,49 @@ func (e *Embedder) Tensor(name string, data []byte) (tensor []float32, err error
 		return nil, fmt.Errorf("%w: %s: %s is %d×%d, above the limit of %d pixels (refused without decoding)",
 			ErrTooManyPixels, name, format, cfg.Width, cfg.Height, e.opts.MaxPixels)
 	}
-	img, err := decodeImage(name, data, e.opts.MaxPixels, e.card)
-	if err != nil {
-		return nil, err
-	}
-	tensor = make([]float32, tensorLen(e.card))
-	if !fastResizeToTensor(e.card, img, tensor) {
-		pic, at := resizeImage(e.card, img)
-		fillTensor(e.card, pic, at, tensor)
-	}
-	return tensor, nil
+	return decodeImage(name, data, e.opts.MaxPixels, e.card)
 }
 
-// InferTensors runs tensors made by Tensor through the model as one batch and
-// returns one unit-length vector per tensor, or a per-tensor error (a zero,
-// NaN or Inf feature vector). The returned error is for the batch as a whole.
+// InferQueries runs queries made by Prepare through the model as one batch,
+// with the card's focus passes, and returns one unit-length vector per query
+// (the same vector Embed gives for the same image), or a per-query error.
+// The returned error is for the batch as a whole. Calls are serialised with
+// Embed/Stream.
+func (e *Embedder) InferQueries(qs []Query) ([][]float32, []error, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.sess == nil {
+		return nil, nil, errors.New("embed: Embedder is closed")
+	}
+	first := e.card.locateCard()
+	per := tensorLen(first)
+	// The input doubles as refocus's scratch, which holds len(qs) tensors at Size.
+	input := make([]float32, len(qs)*max(per, tensorLen(e.card)))
+	for i, q := range qs {
+		if len(q.Tensor) != per {
+			return nil, nil, fmt.Errorf("embed: query %d has %d values, the model wants %d", i, len(q.Tensor), per)
+		}
+		copy(input[i*per:], q.Tensor)
+	}
+	vecs, _, regions, errs, err := e.inferRegions(first.Size, input[:len(qs)*per], len(qs))
+	if err != nil {
+		return nil, nil, err
+	}
+	if e.card.Focus == FocusSCDACrop {
+		imgs := make([]image.Image, len(qs))
+		for i, q := range qs {
+			imgs[i] = q.img
+		}
+		if err := e.refocus(imgs, regions, errs, vecs, input); err != nil {
+			return nil, nil, err
+		}
+	}
+	return vecs, errs, nil
+}
+
+// InferTensors runs whole-image tensors made by Tensor through the model as
+// one batch, with no focus pass, and returns one unit-length vector per
+// tensor, or a per-tensor error (a zero, NaN or Inf feature vector). The returned error is for the batch as a whole.
 // Calls are serialised with Embed/Stream; any batch size works (it is not
 // bound to Options.BatchSize).
 func (e *Embedder) InferTensors(tensors [][]float32) ([][]float32, []error, error) {
@@ -78,14 +141,14 @@ func (e *Embedder) InferTensors(tensors [][]float32) ([][]float32, []error, erro
 	return vecs, errs, err
 }
 
-// EmbedBytes is Tensor followed by a one-image InferTensors: the vector of
-// one image held in memory.
+// EmbedBytes is Prepare followed by a one-image InferQueries: the vector of
+// one image held in memory, made as Embed makes a catalog image's.
 func (e *Embedder) EmbedBytes(name string, data []byte) ([]float32, error) {
-	t, err := e.Tensor(name, data)
+	q, err := e.Prepare(name, data)
 	if err != nil {
 		return nil, err
 	}
-	vecs, errs, err := e.InferTensors([][]float32{t})
+	vecs, errs, err := e.InferQueries([]Query{q})
 	if err != nil {
 		return nil, err
 	}
