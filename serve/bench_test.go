@@ -37,6 +37,9 @@ func loadSyntheticIndex(b *testing.B, emb *embed.Embedder, n int) (alias string,
 	es := estest.Client(b)
 	alias = estest.IndexName(b, "bench-serve")
 	names, _ := filepath.Glob(filepath.Join(e2eDir, "images", "*.jpg"))
+	if len(names) == 0 {
+		b.Fatalf("no photos in %s/images: run from the serve package folder", e2eDir)
+	}
 	var inputs []embed.Input
 	for _, name := range names {
 		inputs = append(inputs, embed.Input{ID: name, Path: name})
@@ -279,7 +282,9 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 	for rep := range repeats {
 		for _, clients := range levels {
 			load := loadAverage()
+			cpu0 := stagesOf(b, srv).cpuSec
 			before := rawThroughput()
+			rawCPU := 1000 * (stagesOf(b, srv).cpuSec - cpu0) / float64(rawBurst) // ms of CPU per raw inference
 			sizes0, st0 := srv.queue.batchSizes(), stagesOf(b, srv)
 			lat, failures, elapsed := loadService(b, client, searchURL, photos, clients, requests/clients)
 			sizes1, st1 := srv.queue.batchSizes(), stagesOf(b, srv)
@@ -303,9 +308,9 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 				batchesAt[clients][i] += hist[i]
 			}
 			b.Logf("%2d clients, repeat %d (load %s): %d requests (%d failed), p50 %.1f ms p95 %.1f ms p99 %.1f ms, %.1f req/s; "+
-				"raw ORT %.1f img/s (before %.1f, after %.1f); throughput / raw ORT %.2f; p99/p50 %.2f; raw kNN alone %.1f req/s; "+
+				"raw ORT %.1f img/s (before %.1f, after %.1f; %.1f ms CPU each); throughput / raw ORT %.2f; p99/p50 %.2f; raw kNN alone %.1f req/s; "+
 				"service / min(raw ORT, raw kNN) %.2f; mean batch %.2f; %s",
-				clients, rep+1, load, len(lat), failures, msf(r.p50), msf(lat.pct(0.95)), msf(r.p99), r.tput, raw, before, after,
+				clients, rep+1, load, len(lat), failures, msf(r.p50), msf(lat.pct(0.95)), msf(r.p99), r.tput, raw, before, after, rawCPU,
 				r.tputRatio, r.p99p50, knnTput, r.tput/min(raw, knnTput), meanBatch(hist), st1.since(st0))
 		}
 	}
