@@ -120,7 +120,7 @@ func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // (ESSYNC_BENCH_REPEATS times each) and medians are reported with the load
 // average and the model calls' batch sizes. Every loop is bounded. Knobs:
 // ESSYNC_BENCH_ROUNDS, _REQUESTS, _RAW_BURST, _REPEATS, _MAX_BATCH, _DECODE
-// (photos decoded at once), _ORT_THREADS. Run with -benchtime 1x:
+// (photos decoded at once), _ORT_THREADS, _ALT_BATCH (A/B of the batch size). Run with -benchtime 1x:
 //
 //	go test -run '^$' -bench ServeVsRawParts -benchtime 1x -timeout 30m ./serve/
 func BenchmarkServeVsRawParts(b *testing.B) {
@@ -154,6 +154,21 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 	repeats := envInt("ESSYNC_BENCH_REPEATS", 3)     // runs of each concurrency level, interleaved
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: time.Minute}
 	searchURL := hs.URL + "/v1/search?k=10"
+	// With ESSYNC_BENCH_ALT_BATCH=n a second server on the same model, with
+	// MaxBatch n, takes the same load right after the first inside the same
+	// raw brackets: an A/B of the batch size under the same machine load.
+	altURL := ""
+	if n := envInt("ESSYNC_BENCH_ALT_BATCH", 0); n > 0 {
+		alt, err := New(Config{ES: es, Alias: alias, Embedder: emb, MaxBatch: n, DecodeLimit: envInt("ESSYNC_BENCH_DECODE", 0)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer alt.Close()
+		alths := httptest.NewServer(alt)
+		defer alths.Close()
+		altURL = alths.URL + "/v1/search?k=10"
+	}
+	altRatios := map[int][]float64{}
 
 	tensors := make([][]float32, len(photos))
 	knnBodies := make([][]byte, len(photos))
@@ -288,6 +303,16 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 			sizes0, st0 := srv.queue.batchSizes(), stagesOf(b, srv)
 			lat, failures, elapsed := loadService(b, client, searchURL, photos, clients, requests/clients)
 			sizes1, st1 := srv.queue.batchSizes(), stagesOf(b, srv)
+			var altTput float64
+			if altURL != "" {
+				altLat, altFailures, altElapsed := loadService(b, client, altURL, photos, clients, requests/clients)
+				if altFailures > 0 {
+					b.Errorf("%d requests failed at %d clients (alternative batch size)", altFailures, clients)
+				}
+				altTput = float64(len(altLat)) / altElapsed.Seconds()
+				b.Logf("%2d clients, repeat %d, alternative max batch: p50 %.1f ms p99 %.1f ms, %.1f req/s",
+					clients, rep+1, msf(altLat.pct(0.5)), msf(altLat.pct(0.99)), altTput)
+			}
 			after := rawThroughput()
 			knnTput := rawConcurrent(clients, requests, rawKNN) // the ceiling Elasticsearch sets on the same cores
 			if failures > 0 {
@@ -297,6 +322,10 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 			r := levelRun{tput: float64(len(lat)) / elapsed.Seconds(), raw: raw, knn: knnTput, p50: lat.pct(0.5), p99: lat.pct(0.99)}
 			r.tputRatio, r.p99p50 = r.tput/raw, float64(r.p99)/float64(r.p50)
 			runs[clients] = append(runs[clients], r)
+			if altURL != "" {
+				altRatios[clients] = append(altRatios[clients], altTput/raw)
+				b.Logf("%2d clients, repeat %d: throughput / raw ORT, default max batch %.2f, alternative %.2f", clients, rep+1, r.tputRatio, altTput/raw)
+			}
 			hist := make([]int64, len(sizes1))
 			for i := range sizes1 {
 				hist[i] = sizes1[i] - sizes0[i]
@@ -329,6 +358,10 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 			med(func(r levelRun) float64 { return r.tput }), med(func(r levelRun) float64 { return r.raw }),
 			med(func(r levelRun) float64 { return r.tputRatio }), med(func(r levelRun) float64 { return r.p99p50 }),
 			med(func(r levelRun) float64 { return r.knn }), len(batchesAt[clients])-1, batchesAt[clients][1:], meanBatch(batchesAt[clients]))
+		if alt := altRatios[clients]; len(alt) > 0 {
+			slices.Sort(alt)
+			b.Logf("%2d clients: alternative max batch, median throughput / raw ORT %.2f (of %v)", clients, alt[len(alt)/2], alt)
+		}
 		b.ReportMetric(med(func(r levelRun) float64 { return msf(r.p50) }), fmt.Sprintf("c%d-p50-ms", clients))
 		b.ReportMetric(med(func(r levelRun) float64 { return msf(r.p99) }), fmt.Sprintf("c%d-p99-ms", clients))
 		b.ReportMetric(med(func(r levelRun) float64 { return r.tput }), fmt.Sprintf("c%d-req/s", clients))
