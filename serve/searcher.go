@@ -25,7 +25,7 @@ type Config struct {
 	ImagesDir    string          // folder of the catalog's images, served under /images/ ("" = none)
 	MaxBodyBytes int64           // largest upload (default 16 MiB); larger answers 413
 	QueueSize    int             // query images held at once (uploaded, decoded, waiting for the model; default 32); more answer 429
-	MaxBatch     int             // most query images per model call (default 1: on a busy 2-core machine batches of 8 cost twice the time per image; docs/BENCHMARKS.md)
+	MaxBatch     int             // most query images per model call (default 8; 1 did better only on a heavily loaded machine, docs/BENCHMARKS.md)
 	DecodeLimit  int             // query photos decoded at once (default: one per core)
 	ESTimeout    time.Duration   // deadline of every Elasticsearch call (default 5 s)
 	HealthEvery  time.Duration   // how often the alias and its model are checked (default 2 s)
@@ -43,7 +43,7 @@ func (c *Config) defaults() {
 		c.QueueSize = 32
 	}
 	if c.MaxBatch <= 0 {
-		c.MaxBatch = 1
+		c.MaxBatch = 8
 	}
 	if c.DecodeLimit <= 0 {
 		c.DecodeLimit = runtime.NumCPU()
