@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -63,5 +64,35 @@ func TestInferTensorsBatchesAnyNumberAndChecksLength(t *testing.T) {
 	}
 	if _, _, err := e.InferTensors([][]float32{{1, 2, 3}}); err == nil {
 		t.Error("a short tensor was accepted")
+	}
+}
+
+// BenchmarkTensor measures Tensor (header check, decode, resize into the
+// model's input) on the e2e photos with the default model's card: the part of
+// a search by photo the service adds before inference.
+//
+//	go test -run '^$' -bench Tensor -benchtime 2000x ./embed/
+func BenchmarkTensor(b *testing.B) {
+	path, err := DefaultCardPath()
+	if err != nil {
+		b.Fatal(err)
+	}
+	card, err := LoadCard(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := newTestEmbedder(b, card, Options{})
+	names, _ := filepath.Glob(filepath.Join(testdata, "e2e", "images", "*.jpg"))
+	var photos [][]byte
+	for _, n := range names {
+		data, _ := os.ReadFile(n)
+		photos = append(photos, data)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := e.Tensor("q", photos[i%len(photos)]); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

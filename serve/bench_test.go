@@ -37,6 +37,9 @@ func loadSyntheticIndex(b *testing.B, emb *embed.Embedder, n int) (alias string,
 	es := estest.Client(b)
 	alias = estest.IndexName(b, "bench-serve")
 	names, _ := filepath.Glob(filepath.Join(e2eDir, "images", "*.jpg"))
+	if len(names) == 0 {
+		b.Fatalf("no photos in %s/images: run from the serve package folder", e2eDir)
+	}
 	var inputs []embed.Input
 	for _, name := range names {
 		inputs = append(inputs, embed.Input{ID: name, Path: name})
@@ -111,14 +114,23 @@ func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // with net/http — against the whole service over HTTP on loopback, with the
 // e2e photos as raw image/jpeg bodies. The machine is shared and noisy, so
 // measurements are paired: at 1 client every round times a raw inference, a
-// raw kNN and a service request back to back; at 4 and 16 clients the raw
-// single-image inference throughput is measured right before and after each
-// load. Every loop is bounded. Run with -benchtime 1x:
+// raw kNN, a service request and a decode back to back, in an order that
+// rotates; at 4 and 16 clients the raw single-image inference throughput is
+// measured right before and after each load, the levels alternate
+// (ESSYNC_BENCH_REPEATS times each) and medians are reported with the load
+// average and the model calls' batch sizes. Every loop is bounded. Knobs:
+// ESSYNC_BENCH_ROUNDS, _REQUESTS, _RAW_BURST, _REPEATS, _MAX_BATCH, _DECODE
+// (photos decoded at once), _ORT_THREADS, _ALT_BATCH (A/B of the batch size). Run with -benchtime 1x:
 //
 //	go test -run '^$' -bench ServeVsRawParts -benchtime 1x -timeout 30m ./serve/
 func BenchmarkServeVsRawParts(b *testing.B) {
 	needORT(b)
 	emb, err := defaultEmbedder()
+	if n := envInt("ESSYNC_BENCH_ORT_THREADS", 0); n > 0 && err == nil {
+		emb.Close()
+		card, _ := embed.LoadCardOrDefault("")
+		emb, err = embed.New(card, embed.Options{IntraOpThreads: n})
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -128,7 +140,8 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := New(Config{ES: es, Alias: alias, Embedder: emb, MaxBatch: envInt("ESSYNC_BENCH_MAX_BATCH", 0)})
+	srv, err := New(Config{ES: es, Alias: alias, Embedder: emb, MaxBatch: envInt("ESSYNC_BENCH_MAX_BATCH", 0),
+		DecodeLimit: envInt("ESSYNC_BENCH_DECODE", 0)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -138,8 +151,34 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 	rounds := envInt("ESSYNC_BENCH_ROUNDS", 200)     // paired rounds at 1 client
 	requests := envInt("ESSYNC_BENCH_REQUESTS", 320) // service requests per concurrency level
 	rawBurst := envInt("ESSYNC_BENCH_RAW_BURST", 60) // raw inferences before and after each level
+	repeats := envInt("ESSYNC_BENCH_REPEATS", 3)     // runs of each concurrency level, interleaved
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: time.Minute}
 	searchURL := hs.URL + "/v1/search?k=10"
+	// With ESSYNC_BENCH_ALT_BATCH=n a second server on the same model, with
+	// MaxBatch n, takes the same load right after the first inside the same
+	// raw brackets: an A/B of the batch size under the same machine load.
+	altURL := ""
+	if n := envInt("ESSYNC_BENCH_ALT_BATCH", 0); n > 0 {
+		alt, err := New(Config{ES: es, Alias: alias, Embedder: emb, MaxBatch: n, DecodeLimit: envInt("ESSYNC_BENCH_DECODE", 0)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer alt.Close()
+		alths := httptest.NewServer(alt)
+		defer alths.Close()
+		altURL = alths.URL + "/v1/search?k=10"
+	}
+	altRatios := map[int][]float64{}
+	var altTput float64
+	runAlt := func(clients, rep int) {
+		altLat, altFailures, altElapsed := loadService(b, client, altURL, photos, clients, requests/clients)
+		if altFailures > 0 {
+			b.Errorf("%d requests failed at %d clients (alternative batch size)", altFailures, clients)
+		}
+		altTput = float64(len(altLat)) / altElapsed.Seconds()
+		b.Logf("%2d clients, repeat %d, alternative max batch (ran %s): p50 %.1f ms p99 %.1f ms, %.1f req/s",
+			clients, rep+1, map[bool]string{true: "first", false: "second"}[rep%2 == 1], msf(altLat.pct(0.5)), msf(altLat.pct(0.99)), altTput)
+	}
 
 	tensors := make([][]float32, len(photos))
 	knnBodies := make([][]byte, len(photos))
@@ -210,7 +249,20 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 	var ratios []float64
 	var svcTotal time.Duration
 	for i := range rounds {
-		o, k, s, p := rawInfer(i), rawKNN(i), service(i), prepare(i)
+		// The order rotates every round so no part always runs right after another (warm caches, GC debt).
+		var o, k, s, p time.Duration
+		for j := range 4 {
+			switch (i + j) % 4 {
+			case 0:
+				o = rawInfer(i)
+			case 1:
+				k = rawKNN(i)
+			case 2:
+				s = service(i)
+			case 3:
+				p = prepare(i)
+			}
+		}
 		ort, knn, svc, prep = append(ort, o), append(knn, k), append(svc, s), append(prep, p)
 		ratios = append(ratios, float64(s)/float64(o+k))
 		rest = append(rest, s-o-k-p) // HTTP, JSON, queue hand-off, ES client: what the service adds beyond decoding
@@ -218,8 +270,8 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 	}
 	slices.Sort(ratios)
 	rawP50 := ort.pct(0.5) + knn.pct(0.5)
-	b.Logf("1 client, %d paired rounds: raw ORT p50 %.1f ms, raw kNN p50 %.1f ms (sum %.1f ms); service p50 %.1f ms p95 %.1f ms p99 %.1f ms, %.1f req/s",
-		rounds, msf(ort.pct(0.5)), msf(knn.pct(0.5)), msf(rawP50), msf(svc.pct(0.5)), msf(svc.pct(0.95)), msf(svc.pct(0.99)),
+	b.Logf("1 client (load %s at the end), %d paired rounds: raw ORT p50 %.1f ms, raw kNN p50 %.1f ms (sum %.1f ms); service p50 %.1f ms p95 %.1f ms p99 %.1f ms, %.1f req/s",
+		loadAverage(), rounds, msf(ort.pct(0.5)), msf(knn.pct(0.5)), msf(rawP50), msf(svc.pct(0.5)), msf(svc.pct(0.95)), msf(svc.pct(0.99)),
 		float64(rounds)/svcTotal.Seconds())
 	b.Logf("1 client: service p50 / sum of raw p50s = %.3f (overhead %+.1f%%); median of paired service/(ORT+kNN) = %.3f; p99/p50 %.2f",
 		float64(svc.pct(0.5))/float64(rawP50), 100*(float64(svc.pct(0.5))/float64(rawP50)-1), ratios[len(ratios)/2],
@@ -242,29 +294,149 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 		}
 		return float64(rawBurst) / time.Since(t0).Seconds()
 	}
-	for _, clients := range []int{4, 16} {
-		before := rawThroughput()
-		lat, failures, elapsed := loadService(b, client, searchURL, photos, clients, requests/clients)
-		after := rawThroughput()
-		raw := (before + after) / 2
-		tput := float64(len(lat)) / elapsed.Seconds()
-		p50, p95, p99 := lat.pct(0.5), lat.pct(0.95), lat.pct(0.99)
-		b.Logf("%2d clients, %d requests (%d failed): p50 %.1f ms p95 %.1f ms p99 %.1f ms, %.1f req/s; raw ORT %.1f img/s (before %.1f, after %.1f); "+
-			"throughput / raw ORT %.2f; p99/p50 %.2f",
-			clients, len(lat), failures, msf(p50), msf(p95), msf(p99), tput, raw, before, after, tput/raw, float64(p99)/float64(p50))
-		b.ReportMetric(msf(p50), fmt.Sprintf("c%d-p50-ms", clients))
-		b.ReportMetric(msf(p99), fmt.Sprintf("c%d-p99-ms", clients))
-		b.ReportMetric(tput, fmt.Sprintf("c%d-req/s", clients))
-		b.ReportMetric(tput/raw, fmt.Sprintf("c%d-tput/ort", clients))
-		b.ReportMetric(float64(p99)/float64(p50), fmt.Sprintf("c%d-p99/p50", clients))
-		if failures > 0 {
-			b.Errorf("%d requests failed at %d clients", failures, clients)
-		}
-		// The ceiling Elasticsearch sets on the same cores: raw kNN requests at the same concurrency.
-		knnTput := rawConcurrent(clients, requests, rawKNN)
-		b.Logf("%2d clients: raw kNN alone %.1f req/s; service / min(raw ORT, raw kNN) %.2f", clients, knnTput, tput/min(raw, knnTput))
-		b.ReportMetric(knnTput, fmt.Sprintf("c%d-knn-req/s", clients))
+	// Each concurrency level runs `repeats` times, interleaved with the other
+	// levels (4, 16, 4, 16, …) so a change in the machine's load hits both;
+	// every repeat is bracketed by raw bursts, and the medians are reported.
+	type levelRun struct {
+		tputRatio, p99p50, tput, raw, knn float64
+		p50, p99                          time.Duration
 	}
+	levels := []int{4, 16}
+	runs := map[int][]levelRun{}
+	batchesAt := map[int][]int64{}
+	for rep := range repeats {
+		for _, clients := range levels {
+			load := loadAverage()
+			cpu0 := stagesOf(b, srv).cpuSec
+			before := rawThroughput()
+			rawCPU := 1000 * (stagesOf(b, srv).cpuSec - cpu0) / float64(rawBurst) // ms of CPU per raw inference
+			if altURL != "" && rep%2 == 1 {                                       // alternate which server goes first
+				runAlt(clients, rep)
+			}
+			sizes0, st0 := srv.queue.batchSizes(), stagesOf(b, srv)
+			lat, failures, elapsed := loadService(b, client, searchURL, photos, clients, requests/clients)
+			sizes1, st1 := srv.queue.batchSizes(), stagesOf(b, srv)
+			if altURL != "" && rep%2 == 0 {
+				runAlt(clients, rep)
+			}
+			after := rawThroughput()
+			knnTput := rawConcurrent(clients, requests, rawKNN) // the ceiling Elasticsearch sets on the same cores
+			if failures > 0 {
+				b.Errorf("%d requests failed at %d clients", failures, clients)
+			}
+			raw := (before + after) / 2
+			r := levelRun{tput: float64(len(lat)) / elapsed.Seconds(), raw: raw, knn: knnTput, p50: lat.pct(0.5), p99: lat.pct(0.99)}
+			r.tputRatio, r.p99p50 = r.tput/raw, float64(r.p99)/float64(r.p50)
+			runs[clients] = append(runs[clients], r)
+			if altURL != "" {
+				altRatios[clients] = append(altRatios[clients], altTput/raw)
+				b.Logf("%2d clients, repeat %d: throughput / raw ORT, default max batch %.2f, alternative %.2f", clients, rep+1, r.tputRatio, altTput/raw)
+			}
+			hist := make([]int64, len(sizes1))
+			for i := range sizes1 {
+				hist[i] = sizes1[i] - sizes0[i]
+			}
+			if batchesAt[clients] == nil {
+				batchesAt[clients] = make([]int64, len(hist))
+			}
+			for i := range hist {
+				batchesAt[clients][i] += hist[i]
+			}
+			b.Logf("%2d clients, repeat %d (load %s): %d requests (%d failed), p50 %.1f ms p95 %.1f ms p99 %.1f ms, %.1f req/s; "+
+				"raw ORT %.1f img/s (before %.1f, after %.1f; %.1f ms CPU each); throughput / raw ORT %.2f; p99/p50 %.2f; raw kNN alone %.1f req/s; "+
+				"service / min(raw ORT, raw kNN) %.2f; mean batch %.2f; %s",
+				clients, rep+1, load, len(lat), failures, msf(r.p50), msf(lat.pct(0.95)), msf(r.p99), r.tput, raw, before, after, rawCPU,
+				r.tputRatio, r.p99p50, knnTput, r.tput/min(raw, knnTput), meanBatch(hist), st1.since(st0))
+		}
+	}
+	for _, clients := range levels {
+		med := func(f func(levelRun) float64) float64 {
+			var v []float64
+			for _, r := range runs[clients] {
+				v = append(v, f(r))
+			}
+			slices.Sort(v)
+			return v[len(v)/2]
+		}
+		b.Logf("%2d clients, median of %d repeats: p50 %.1f ms, p99 %.1f ms, %.1f req/s, raw ORT %.1f img/s; "+
+			"throughput / raw ORT %.2f; p99/p50 %.2f; raw kNN alone %.1f req/s; batch sizes 1..%d: %v (mean %.2f)",
+			clients, len(runs[clients]), med(func(r levelRun) float64 { return msf(r.p50) }), med(func(r levelRun) float64 { return msf(r.p99) }),
+			med(func(r levelRun) float64 { return r.tput }), med(func(r levelRun) float64 { return r.raw }),
+			med(func(r levelRun) float64 { return r.tputRatio }), med(func(r levelRun) float64 { return r.p99p50 }),
+			med(func(r levelRun) float64 { return r.knn }), len(batchesAt[clients])-1, batchesAt[clients][1:], meanBatch(batchesAt[clients]))
+		if alt := altRatios[clients]; len(alt) > 0 {
+			slices.Sort(alt)
+			b.Logf("%2d clients: alternative max batch, median throughput / raw ORT %.2f (of %v)", clients, alt[len(alt)/2], alt)
+		}
+		b.ReportMetric(med(func(r levelRun) float64 { return msf(r.p50) }), fmt.Sprintf("c%d-p50-ms", clients))
+		b.ReportMetric(med(func(r levelRun) float64 { return msf(r.p99) }), fmt.Sprintf("c%d-p99-ms", clients))
+		b.ReportMetric(med(func(r levelRun) float64 { return r.tput }), fmt.Sprintf("c%d-req/s", clients))
+		b.ReportMetric(med(func(r levelRun) float64 { return r.tputRatio }), fmt.Sprintf("c%d-tput/ort", clients))
+		b.ReportMetric(med(func(r levelRun) float64 { return r.p99p50 }), fmt.Sprintf("c%d-p99/p50", clients))
+		b.ReportMetric(med(func(r levelRun) float64 { return r.knn }), fmt.Sprintf("c%d-knn-req/s", clients))
+	}
+}
+
+// stages are running totals from the service's own metrics.
+type stages struct{ inferSec, inferCalls, images, knnSec, knnCalls, cpuSec float64 }
+
+// stagesOf reads the totals from the service's Prometheus registry.
+func stagesOf(b *testing.B, srv *Server) stages {
+	mfs, err := srv.metrics.reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var st stages
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			switch mf.GetName() {
+			case "essync_inference_duration_seconds":
+				st.inferSec, st.inferCalls = m.GetHistogram().GetSampleSum(), float64(m.GetHistogram().GetSampleCount())
+			case "essync_inference_batch_size":
+				st.images = m.GetHistogram().GetSampleSum()
+			case "essync_elasticsearch_duration_seconds":
+				if len(m.GetLabel()) > 0 && m.GetLabel()[0].GetValue() == "knn" {
+					st.knnSec, st.knnCalls = m.GetHistogram().GetSampleSum(), float64(m.GetHistogram().GetSampleCount())
+				}
+			case "process_cpu_seconds_total":
+				st.cpuSec = m.GetCounter().GetValue()
+			}
+		}
+	}
+	return st
+}
+
+// since describes what happened between two snapshots: model call time per
+// call and per image, kNN time per call, and this process's CPU time per
+// image (Go + ONNX Runtime threads; Elasticsearch runs in its own process).
+func (st stages) since(old stages) string {
+	calls, images, knn := st.inferCalls-old.inferCalls, st.images-old.images, st.knnCalls-old.knnCalls
+	return fmt.Sprintf("model call %.1f ms (%.1f ms per image), kNN in service %.1f ms, process CPU %.1f ms per search",
+		1000*(st.inferSec-old.inferSec)/max(calls, 1), 1000*(st.inferSec-old.inferSec)/max(images, 1),
+		1000*(st.knnSec-old.knnSec)/max(knn, 1), 1000*(st.cpuSec-old.cpuSec)/max(images, 1))
+}
+
+// meanBatch is the mean model-call size of a histogram indexed by batch size.
+func meanBatch(hist []int64) float64 {
+	var calls, images int64
+	for n, c := range hist {
+		calls += c
+		images += int64(n) * c
+	}
+	return float64(images) / float64(max(calls, 1))
+}
+
+// loadAverage is the 1/5/15-minute load average, for the log ("?" when unknown).
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // rawConcurrent runs n calls of f from clients goroutines and returns calls per second.

@@ -26,6 +26,7 @@ type inferQueue struct {
 	maxBatch int
 	observe  func(batch int, d time.Duration) // metrics hook
 	perImage atomic.Int64                     // moving average of inference time per image, ns
+	sizes    []atomic.Int64                   // sizes[n]: model calls of n images (benchmarks read it)
 	stop     chan struct{}
 	wg       sync.WaitGroup
 }
@@ -43,7 +44,7 @@ type inferResult struct {
 func newInferQueue(emb *embed.Embedder, size, maxBatch int, observe func(int, time.Duration)) *inferQueue {
 	q := &inferQueue{
 		emb: emb, slots: make(chan struct{}, size), jobs: make(chan *inferJob, size),
-		maxBatch: maxBatch, observe: observe, stop: make(chan struct{}),
+		maxBatch: maxBatch, observe: observe, stop: make(chan struct{}), sizes: make([]atomic.Int64, maxBatch+1),
 	}
 	q.wg.Add(1)
 	go q.run()
@@ -119,6 +120,7 @@ func (q *inferQueue) run() {
 		start := time.Now()
 		vecs, errs, err := q.emb.InferTensors(tensors)
 		d := time.Since(start)
+		q.sizes[len(batch)].Add(1)
 		if q.observe != nil {
 			q.observe(len(batch), d)
 		}
@@ -138,6 +140,16 @@ func (q *inferQueue) run() {
 			}
 		}
 	}
+}
+
+// batchSizes returns how many model calls had 1, 2, … maxBatch images
+// (index = batch size) since the queue started.
+func (q *inferQueue) batchSizes() []int64 {
+	out := make([]int64, len(q.sizes))
+	for i := range q.sizes {
+		out[i] = q.sizes[i].Load()
+	}
+	return out
 }
 
 // close stops the inference goroutine after its current batch.

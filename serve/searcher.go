@@ -25,7 +25,8 @@ type Config struct {
 	ImagesDir    string          // folder of the catalog's images, served under /images/ ("" = none)
 	MaxBodyBytes int64           // largest upload (default 16 MiB); larger answers 413
 	QueueSize    int             // query images held at once (uploaded, decoded, waiting for the model; default 32); more answer 429
-	MaxBatch     int             // most query images per model call (default 8)
+	MaxBatch     int             // most query images per model call (default 8; 1 did better only on a heavily loaded machine, docs/BENCHMARKS.md)
+	DecodeLimit  int             // query photos decoded at once (default: one per core)
 	ESTimeout    time.Duration   // deadline of every Elasticsearch call (default 5 s)
 	HealthEvery  time.Duration   // how often the alias and its model are checked (default 2 s)
 	MaxK         int             // largest k a caller may ask for (default 100)
@@ -43,6 +44,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 8
+	}
+	if c.DecodeLimit <= 0 {
+		c.DecodeLimit = runtime.NumCPU()
 	}
 	if c.ESTimeout <= 0 {
 		c.ESTimeout = 5 * time.Second
@@ -97,7 +101,7 @@ func NewSearcher(cfg Config) (*Searcher, error) {
 		return nil, errors.New("serve: Config needs ES and Embedder")
 	}
 	cfg.defaults()
-	s := &Searcher{cfg: cfg, model: cfg.Embedder.Fingerprint(), decode: make(chan struct{}, runtime.NumCPU())}
+	s := &Searcher{cfg: cfg, model: cfg.Embedder.Fingerprint(), decode: make(chan struct{}, cfg.DecodeLimit)}
 	s.metrics = newMetrics(func() float64 { return float64(s.queue.depth()) })
 	s.queue = newInferQueue(cfg.Embedder, cfg.QueueSize, cfg.MaxBatch, s.metrics.observeInference)
 	s.health = newHealth(cfg.ES, cfg.Alias, s.model, cfg.ESTimeout, func(st healthState) {
