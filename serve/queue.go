@@ -32,8 +32,8 @@ type inferQueue struct {
 }
 
 type inferJob struct {
-	tensor []float32
-	done   chan inferResult // buffered: the worker never blocks on a caller that went away
+	query embed.Query
+	done  chan inferResult // buffered: the worker never blocks on a caller that went away
 }
 
 type inferResult struct {
@@ -74,10 +74,10 @@ func (q *inferQueue) retryAfter() int {
 	return max(1, int(math.Ceil(wait.Seconds())))
 }
 
-// infer runs one tensor through the model. The caller holds a slot, so the
+// infer runs one prepared photo through the model (focus passes included). The caller holds a slot, so the
 // send never waits for room.
-func (q *inferQueue) infer(ctx context.Context, tensor []float32) ([]float32, error) {
-	job := &inferJob{tensor: tensor, done: make(chan inferResult, 1)}
+func (q *inferQueue) infer(ctx context.Context, query embed.Query) ([]float32, error) {
+	job := &inferJob{query: query, done: make(chan inferResult, 1)}
 	select {
 	case q.jobs <- job:
 	case <-q.stop:
@@ -96,7 +96,7 @@ func (q *inferQueue) infer(ctx context.Context, tensor []float32) ([]float32, er
 func (q *inferQueue) run() {
 	defer q.wg.Done()
 	batch := make([]*inferJob, 0, q.maxBatch)
-	tensors := make([][]float32, 0, q.maxBatch)
+	queries := make([]embed.Query, 0, q.maxBatch)
 	for {
 		select {
 		case <-q.stop:
@@ -113,12 +113,12 @@ func (q *inferQueue) run() {
 				break fill
 			}
 		}
-		tensors = tensors[:0]
+		queries = queries[:0]
 		for _, j := range batch {
-			tensors = append(tensors, j.tensor)
+			queries = append(queries, j.query)
 		}
 		start := time.Now()
-		vecs, errs, err := q.emb.InferTensors(tensors)
+		vecs, errs, err := q.emb.InferQueries(queries)
 		d := time.Since(start)
 		q.sizes[len(batch)].Add(1)
 		if q.observe != nil {

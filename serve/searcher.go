@@ -194,7 +194,7 @@ func (s *Searcher) searchHolding(ctx context.Context, name string, data []byte, 
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	tensor, err := s.cfg.Embedder.Tensor(name, data)
+	query, err := s.cfg.Embedder.Prepare(name, data)
 	<-s.decode
 	switch {
 	case errors.Is(err, embed.ErrNotImage):
@@ -206,7 +206,7 @@ func (s *Searcher) searchHolding(ctx context.Context, name string, data []byte, 
 	case err != nil:
 		return nil, err
 	}
-	vec, err := s.queue.infer(ctx, tensor)
+	vec, err := s.queue.infer(ctx, query)
 	s.queue.release()
 	held = false
 	if err != nil {
