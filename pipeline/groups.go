@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/essync/essync/catalog"
 	"github.com/essync/essync/groups"
 	"github.com/essync/essync/neighbors"
 )
@@ -38,10 +39,10 @@ type GroupsReport struct {
 func computeGroups(cfg *Config, g *neighbors.Graph, ids []string, vectors []float32, dims int, fields func(id string) map[string]json.RawMessage, rep *Report) (*groups.Result, error) {
 	opts := groups.Options{Threshold: cfg.Groups.Threshold, MedoidThreshold: cfg.Groups.MedoidThreshold}
 	if name := cfg.Groups.Same; name != "" {
-		opts.Same = func(id string) string { return fieldText(fields(id)[name]) }
+		opts.Same = func(id string) string { return catalog.FieldText(fields(id)[name]) }
 	}
 	if name := cfg.Groups.Apart; name != "" {
-		opts.Apart = func(id string) string { return fieldText(fields(id)[name]) }
+		opts.Apart = func(id string) string { return catalog.FieldText(fields(id)[name]) }
 	}
 	var res *groups.Result
 	start := time.Now()
@@ -83,18 +84,4 @@ func groupChanged(old, nu *groups.Result, ids []string) []string {
 		}
 	}
 	return out
-}
-
-// fieldText renders a catalog value for --group-same/--group-apart: a string
-// as its text, null or absent as "", anything else as its JSON (as essync
-// groups does).
-func fieldText(raw json.RawMessage) string {
-	if len(raw) == 0 || string(raw) == "null" {
-		return ""
-	}
-	var s string
-	if raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	return string(raw)
 }

@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/urfave/cli/v2"
-
+	"github.com/essync/essync/catalog"
 	"github.com/essync/essync/groups"
 	"github.com/essync/essync/pipeline"
+	"github.com/urfave/cli/v2"
 )
 
 // groupFlags are the offer-group flags, shared by groups, full and
@@ -39,7 +39,7 @@ func groupOptions(c *cli.Context, fields func(id string) map[string]json.RawMess
 		if fields == nil {
 			return opts, fmt.Errorf("--%s %s needs catalog fields (with --vectors, pass --catalog and --images)", f.flag, name)
 		}
-		*f.dst = func(id string) string { return fieldText(fields(id)[name]) }
+		*f.dst = func(id string) string { return catalog.FieldText(fields(id)[name]) }
 	}
 	return opts, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/essync/essync/catalog"
 	"github.com/essync/essync/groups"
 )
 
@@ -43,7 +44,7 @@ func writeGroups(w io.Writer, format string, res *groups.Result, minSize int, wa
 			for _, m := range g.Members {
 				row := []string{g.ID, strconv.Itoa(len(g.Members)), m.ID, sim(m)}
 				for _, f := range wanted {
-					row = append(row, fieldText(fields[m.ID][f]))
+					row = append(row, catalog.FieldText(fields[m.ID][f]))
 				}
 				cw.Write(row)
 			}
@@ -77,17 +78,4 @@ func writeGroups(w io.Writer, format string, res *groups.Result, minSize int, wa
 		return err
 	}
 	return bw.Flush()
-}
-
-// fieldText renders a catalog value for CSV and for --group-same/--group-apart:
-// a string as its text, null or absent as "", anything else as its JSON.
-func fieldText(raw json.RawMessage) string {
-	if len(raw) == 0 || string(raw) == "null" {
-		return ""
-	}
-	var s string
-	if raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	return string(raw)
 }
