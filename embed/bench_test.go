@@ -127,18 +127,6 @@ func writeBenchJPEG(path string, seed uint64) error {
 	return f.Close()
 }
 
-func defaultCard(b *testing.B) *Card {
-	p, err := DefaultCardPath()
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := LoadCard(p)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return c
-}
-
 func benchInputs(paths []string) []Input {
 	in := make([]Input, len(paths))
 	for i, p := range paths {

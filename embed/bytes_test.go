@@ -73,14 +73,7 @@ func TestInferTensorsBatchesAnyNumberAndChecksLength(t *testing.T) {
 //
 //	go test -run '^$' -bench Tensor -benchtime 2000x ./embed/
 func BenchmarkTensor(b *testing.B) {
-	path, err := DefaultCardPath()
-	if err != nil {
-		b.Fatal(err)
-	}
-	card, err := LoadCard(path)
-	if err != nil {
-		b.Fatal(err)
-	}
+	card := defaultCard(b)
 	e := newTestEmbedder(b, card, Options{})
 	names, _ := filepath.Glob(filepath.Join(testdata, "e2e", "images", "*.jpg"))
 	var photos [][]byte

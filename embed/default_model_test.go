@@ -58,14 +58,7 @@ func top5(t *testing.T, e *Embedder, path string, classes []string) []string {
 // the card's preprocessing fit together: real photos get their ImageNet class
 // in the top 5. Wrong mean/std, channel order, layout or resize would break it.
 func TestDefaultModelClassifiesPhotos(t *testing.T) {
-	path, err := DefaultCardPath()
-	if err != nil {
-		t.Fatal(err)
-	}
-	card, err := LoadCard(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	card := defaultCard(t)
 	e := newTestEmbedder(t, card, Options{IntraOpThreads: 2})
 	classes := imagenetClasses(t)
 	tests := []struct {

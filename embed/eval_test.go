@@ -166,14 +166,7 @@ func evalTable(title string, scores map[string]evalScores) string {
 // to issue 13's targets on testdata/eval: top-1 ≥ 0.90 on the pasted-background
 // variant, 1.00 on every other variant, ≥ 0.98 overall.
 func TestEvalQualityFloor(t *testing.T) {
-	path, err := DefaultCardPath()
-	if err != nil {
-		t.Fatal(err)
-	}
-	card, err := LoadCard(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	card := defaultCard(t)
 	set := loadEvalSet(t)
 	e := newTestEmbedder(t, card, Options{IntraOpThreads: 2})
 	scores := scoreRetrieval(set, embedEvalSet(t, e, set))

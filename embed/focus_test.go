@@ -148,14 +148,7 @@ func TestVectorKeySeparatesFocus(t *testing.T) {
 // on average, than whole-image vectors do (measured: mean cosine 0.571 → 0.612
 // with one zoom step, 0.565 → 0.642 with two).
 func TestFocusCropBringsPastedPhotosCloser(t *testing.T) {
-	path, err := DefaultCardPath()
-	if err != nil {
-		t.Fatal(err)
-	}
-	card, err := LoadCard(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	card := defaultCard(t)
 	if card.Focus != FocusSCDACrop {
 		t.Fatalf("default card focus %q, want %q", card.Focus, FocusSCDACrop)
 	}
@@ -252,14 +245,7 @@ func TestFeatureMapSize(t *testing.T) {
 // every image costs a small pass and at least one pass at the card's Size,
 // and no result is the small pass's own vector.
 func TestLocateSizeVectorsComeFromFullPasses(t *testing.T) {
-	path, err := DefaultCardPath()
-	if err != nil {
-		t.Fatal(err)
-	}
-	card, err := LoadCard(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	card := defaultCard(t)
 	card.LocateSize = 128
 	var in []Input
 	for _, im := range loadEvalSet(t) {

@@ -56,3 +56,17 @@ func newTestEmbedder(tb testing.TB, card *Card, opts Options) *Embedder {
 func img(parts ...string) string {
 	return filepath.Join(append([]string{testdata, "images"}, parts...)...)
 }
+
+// defaultCard loads the shipped default model card (found as essync finds it).
+func defaultCard(tb testing.TB) *Card {
+	tb.Helper()
+	p, err := DefaultCardPath()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := LoadCard(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}

@@ -13,14 +13,7 @@ import (
 // get the vector Embed gives the same file in the catalog, focus passes
 // included. A query embedded whole would not match the index's vectors.
 func TestQueriesGetTheIndexVectors(t *testing.T) {
-	path, err := DefaultCardPath()
-	if err != nil {
-		t.Fatal(err)
-	}
-	card, err := LoadCard(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	card := defaultCard(t)
 	if card.Focus != FocusSCDACrop {
 		t.Fatalf("default card focus %q, want %q", card.Focus, FocusSCDACrop)
 	}
