@@ -34,7 +34,7 @@ import (
 // DefaultThreshold is the link similarity calibrated on testdata/groups with
 // the default model and --group-apart colour (see docs/groups-threshold.png
 // and scripts/calibrate-groups; rerun it when the default model changes).
-const DefaultThreshold = 0.75
+const DefaultThreshold = 0.70
 
 // DefaultMedoidGap is how far below Threshold the medoid guard sits when
 // Options.MedoidThreshold is zero: a member may be a little less similar to

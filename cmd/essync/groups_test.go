@@ -101,14 +101,14 @@ func TestGroupsCalibration(t *testing.T) {
 	t.Logf("default threshold, --group-apart colour: pairwise precision %.4f, recall %.4f (%d true pairs, %d grouped, %d same-photo-region pairs)",
 		precision, recall, len(want), len(got), region)
 	// Issue 12's target (precision 0.99, recall 0.90) is not met on this set:
-	// the floors below are the calibrated values (0.83 / 0.83 with
-	// efficientnet-lite0-int8 + scda-crop) less a margin, and every false
+	// the floors below are the calibrated values (0.80 / 0.97 with
+	// efficientnet-lite0-int8 + scda-crop-s1) less a margin, and every false
 	// pair must be a same-photo region (checked above).
-	if precision < 0.80 {
-		t.Errorf("pairwise precision %.4f at the default threshold, calibrated at 0.83: rerun scripts/calibrate-groups", precision)
+	if precision < 0.78 {
+		t.Errorf("pairwise precision %.4f at the default threshold, calibrated at 0.80: rerun scripts/calibrate-groups", precision)
 	}
-	if recall < 0.80 {
-		t.Errorf("pairwise recall %.4f at the default threshold, calibrated at 0.83: rerun scripts/calibrate-groups", recall)
+	if recall < 0.93 {
+		t.Errorf("pairwise recall %.4f at the default threshold, calibrated at 0.97: rerun scripts/calibrate-groups", recall)
 	}
 }
 
