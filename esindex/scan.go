@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
+	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
 )
@@ -54,27 +59,7 @@ func Scan(ctx context.Context, es *elasticsearch.Client, target string, fields [
 			req["search_after"] = after
 		}
 		body, _ := json.Marshal(req)
-		res, err := es.Search(es.Search.WithBody(bytes.NewReader(body)), es.Search.WithContext(ctx))
-		if err != nil {
-			return fmt.Errorf("scan %s: %w", target, err)
-		}
-		var page struct {
-			PitID string `json:"pit_id"`
-			Hits  struct {
-				Hits []struct {
-					ID     string          `json:"_id"`
-					Source json.RawMessage `json:"_source"`
-					Sort   []any           `json:"sort"`
-				} `json:"hits"`
-			} `json:"hits"`
-		}
-		dec := json.NewDecoder(res.Body)
-		dec.UseNumber() // sort values are longs beyond float64 precision
-		if res.IsError() {
-			return fmt.Errorf("scan %s: %w", target, decode(res, nil))
-		}
-		err = dec.Decode(&page)
-		res.Body.Close()
+		page, err := scanPage(ctx, es, body)
 		if err != nil {
 			return fmt.Errorf("scan %s: %w", target, err)
 		}
@@ -91,4 +76,65 @@ func Scan(ctx context.Context, es *elasticsearch.Client, target string, fields [
 		}
 		after = page.Hits.Hits[len(page.Hits.Hits)-1].Sort
 	}
+}
+
+// scanPageAttempts bounds how often one page is asked for again when its
+// answer broke off mid-body (a dropped connection after the headers), which
+// the client's own retries do not cover: the request had already succeeded.
+const scanPageAttempts = 3
+
+// scanPageResult is one page of a point-in-time search.
+type scanPageResult struct {
+	PitID string `json:"pit_id"`
+	Hits  struct {
+		Hits []struct {
+			ID     string          `json:"_id"`
+			Source json.RawMessage `json:"_source"`
+			Sort   []any           `json:"sort"`
+		} `json:"hits"`
+	} `json:"hits"`
+}
+
+// scanPage asks for one page. A page read is idempotent (same PIT, same
+// search_after), so an answer cut off while its body is read is asked for
+// again, up to scanPageAttempts times.
+func scanPage(ctx context.Context, es *elasticsearch.Client, body []byte) (scanPageResult, error) {
+	var lastErr error
+	for attempt := range scanPageAttempts {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return scanPageResult{}, ctx.Err()
+			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			}
+		}
+		res, err := es.Search(es.Search.WithBody(bytes.NewReader(body)), es.Search.WithContext(ctx))
+		if err != nil {
+			return scanPageResult{}, err
+		}
+		if res.IsError() {
+			return scanPageResult{}, decode(res, nil)
+		}
+		var page scanPageResult
+		dec := json.NewDecoder(res.Body)
+		dec.UseNumber() // sort values are longs beyond float64 precision
+		err = dec.Decode(&page)
+		res.Body.Close()
+		if err == nil {
+			return page, nil
+		}
+		if ctx.Err() != nil || !brokenBody(err) {
+			return scanPageResult{}, err
+		}
+		lastErr = err
+	}
+	return scanPageResult{}, fmt.Errorf("the answer broke off %d times: %w", scanPageAttempts, lastErr)
+}
+
+// brokenBody reports whether reading an answer failed because the
+// connection went away, not because the server sent something unreadable.
+func brokenBody(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.As(err, &netErr)
 }
