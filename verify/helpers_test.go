@@ -53,6 +53,10 @@ func newBase(t *testing.T) *base {
 		Alias:       b.alias,
 		MaxSkipped:  -1,
 		OutDir:      t.TempDir(),
+		// Every product its own offer group (no two share a productId): the
+		// damage cases plant the groups they test, and deleting one product
+		// then leaves no group that disagrees with its members' count.
+		Groups: pipeline.GroupOptions{Same: "productId"},
 	})
 	if err != nil {
 		t.Fatalf("full: %v", err)

@@ -108,6 +108,9 @@ func TestVerifyFindsEveryDamage(t *testing.T) {
 		{name: "document not in catalog", docs: func(docs map[string]document) {
 			d := maps.Clone(docs[victim])
 			d["product_id"] = "stray"
+			if _, ok := d["group_id"]; ok { // a stray product is an offer group of its own
+				d["group_id"], d["group_size"] = "g-stray", 1
+			}
 			docs["stray"] = d
 		}, want: func(map[string]document) []string { return []string{"not-in-catalog:stray", "document-count:"} }},
 		{name: "list names a missing product", docs: func(docs map[string]document) {
