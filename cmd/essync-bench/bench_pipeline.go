@@ -33,6 +33,8 @@ func benchDataFlags(n, size int) []cli.Flag {
 		&cli.PathFlag{Name: "model", Usage: "model card JSON (default: the shipped model)", EnvVars: []string{"ESSYNC_MODEL"}},
 		&cli.PathFlag{Name: "ort-lib", Usage: "ONNX Runtime shared library", EnvVars: []string{"ESSYNC_ORT_LIB"}},
 		&cli.PathFlag{Name: "dir", Usage: "folder for the generated data (default: a temporary folder, removed afterwards)"},
+		&cli.StringFlag{Name: "alias", Usage: "alias the runs write to (default: a new essync-bench-<kind>-<time> name); with --keep-index, a later benchmark can take it up"},
+		&cli.StringFlag{Name: "index-options", Value: "hnsw", Usage: "dense_vector index_options type of the loaded index (hnsw, int8_hnsw, bbq_hnsw, …)"},
 	}, benchESFlags()...)
 }
 
@@ -53,7 +55,10 @@ func newBenchRun(c *cli.Context, kind string) (*benchRun, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	r := &benchRun{c: c, w: c.App.Writer, es: cfg, alias: benchName(kind)}
+	r := &benchRun{c: c, w: c.App.Writer, es: cfg, alias: c.String("alias")}
+	if r.alias == "" {
+		r.alias = benchName(kind)
+	}
 	scenes := c.Int("scenes")
 	if scenes <= 0 {
 		scenes = max(c.Int("n")/6, 1)
@@ -94,17 +99,18 @@ func (r *benchRun) generate(first, n int) ([]benchdata.Product, error) {
 // config is a pipeline run over catalogPath into the benchmark's alias.
 func (r *benchRun) config(catalogPath, cachePath string) pipeline.Config {
 	return pipeline.Config{
-		CatalogPath: catalogPath,
-		Catalog:     catalog.Options{ImagesDir: filepath.Join(r.dir, "images")},
-		ModelCard:   r.c.Path("model"),
-		Embed:       embed.Options{ORTLib: r.c.Path("ort-lib"), CachePath: cachePath},
-		ES:          &r.es,
-		Alias:       r.alias,
-		Keep:        0,
-		Replicas:    0,
-		MaxSkipped:  0,
-		OutDir:      filepath.Join(r.dir, "out"),
-		Progress:    progress.New(),
+		CatalogPath:  catalogPath,
+		Catalog:      catalog.Options{ImagesDir: filepath.Join(r.dir, "images")},
+		ModelCard:    r.c.Path("model"),
+		Embed:        embed.Options{ORTLib: r.c.Path("ort-lib"), CachePath: cachePath},
+		ES:           &r.es,
+		Alias:        r.alias,
+		IndexOptions: r.c.String("index-options"),
+		Keep:         0,
+		Replicas:     0,
+		MaxSkipped:   0,
+		OutDir:       filepath.Join(r.dir, "out"),
+		Progress:     progress.New(),
 	}
 }
 
