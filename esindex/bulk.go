@@ -34,13 +34,17 @@ type ItemFailure struct {
 
 // BulkOptions tunes a Bulk call. Zero values pick sensible defaults.
 type BulkOptions struct {
-	Workers     int           // parallel bulk requests; default 2
-	FlushBytes  int           // request size; default 4 MiB (measured faster than 8 MiB for 1280-d documents)
-	GiveUpAfter time.Duration // wall-clock bound on the whole load, retries and stuck requests included; default 5m
+	Workers    int // parallel bulk requests; default 2
+	FlushBytes int // request size; default 4 MiB (measured faster than 8 MiB for 1280-d documents)
+	// GiveUpAfter ends the load when no operation has finished (succeeded or
+	// failed for good) for this long: a stuck cluster, items refused with 429
+	// round after round, requests accepted and never answered. It is a bound
+	// on the lack of progress, not on the whole load, which may take hours
+	// for millions of documents. Default 5m.
+	GiveUpAfter time.Duration
 	RetryBase   time.Duration // first retry pause for failed items; default 250ms
 	// RequestTimeout bounds one _bulk request; a request that takes longer
-	// counts as failed and its items are retried (default 2m, never past
-	// GiveUpAfter).
+	// counts as failed and its items are retried (default 2m).
 	RequestTimeout time.Duration
 	Progress       func(done int) // called, one call at a time, with the count of finished operations (done or failed for good)
 }
@@ -70,7 +74,7 @@ func (e *RefusedError) Error() string {
 }
 
 // ErrGaveUp is returned (wrapped) when operations still failed, or a request
-// was still unanswered, when BulkOptions.GiveUpAfter had passed.
+// was still unanswered, after BulkOptions.GiveUpAfter without progress.
 var ErrGaveUp = errors.New("gave up")
 
 // Bulk writes ops into index through _bulk. The client retries whole
@@ -78,12 +82,13 @@ var ErrGaveUp = errors.New("gave up")
 // answer are never retried by it, so Bulk collects every retryable item
 // failure — 429, 5xx, a request that failed for good, an item the answer did
 // not mention — and sends just those again in a new round after an
-// exponential, jittered pause, until all are done or GiveUpAfter has passed.
-// Then it fails loudly: nothing is dropped silently. Permanent refusals (a
-// document the mapping rejects) end in Failed. A request refused as a whole
-// (4xx other than 429) ends the load at once with a *RefusedError. Every
-// request runs under the give-up deadline, so a request that is accepted and
-// never answered cannot hold the load past GiveUpAfter.
+// exponential, jittered pause, until all are done or no operation has
+// finished for GiveUpAfter. Then it fails loudly: nothing is dropped silently.
+// Permanent refusals (a document the mapping rejects) end in Failed. A
+// request refused as a whole (4xx other than 429) ends the load at once with
+// a *RefusedError. Every request runs under the stall watch, so requests that
+// are accepted and never answered cannot hold the load past GiveUpAfter
+// without progress.
 func Bulk(ctx context.Context, es *elasticsearch.Client, index string, ops iter.Seq[Op], opts BulkOptions) (BulkResult, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = 2
@@ -103,12 +108,11 @@ func Bulk(ctx context.Context, es *elasticsearch.Client, index string, ops iter.
 	var res BulkResult
 	var done progressCounter
 	done.report = opts.Progress
-	deadline := time.Now().Add(opts.GiveUpAfter)
-	gctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
+	gctx, stalled, stop := watchProgress(ctx, &done, opts.GiveUpAfter)
+	defer stop()
 	pause := Backoff(opts.RetryBase, 30*time.Second)
 	gaveUp := func(n int, last string) error {
-		return fmt.Errorf("bulk into %s: %w after %s with %d operations still failing or unanswered (last: %s)",
+		return fmt.Errorf("bulk into %s: %w after %s without progress with %d operations still failing or unanswered (last: %s)",
 			index, ErrGaveUp, opts.GiveUpAfter, n, last)
 	}
 	for round := 0; ; round++ {
@@ -128,7 +132,7 @@ func Bulk(ctx context.Context, es *elasticsearch.Client, index string, ops iter.
 		}
 		res.Retried += len(retry)
 		last := retry[len(retry)-1]
-		if time.Now().After(deadline) {
+		if stalled() {
 			return res, gaveUp(len(retry), last.op.Action+" "+last.op.ID+": "+last.reason)
 		}
 		wait := pause(round)
@@ -155,6 +159,7 @@ func Bulk(ctx context.Context, es *elasticsearch.Client, index string, ops iter.
 type progressCounter struct {
 	mu     sync.Mutex
 	n      int
+	last   time.Time // when an operation last finished (or the load began)
 	report func(int)
 }
 
@@ -162,9 +167,46 @@ func (p *progressCounter) add() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.n++
+	p.last = time.Now()
 	if p.report != nil {
 		p.report(p.n)
 	}
+}
+
+// idle is how long ago an operation last finished.
+func (p *progressCounter) idle() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return time.Since(p.last)
+}
+
+// watchProgress derives a context that is cancelled once no operation has
+// finished for limit (checked a few times a second), so a stalled load ends
+// however long a healthy one may run. stalled reports whether that happened.
+func watchProgress(ctx context.Context, done *progressCounter, limit time.Duration) (gctx context.Context, stalled func() bool, stop func()) {
+	done.mu.Lock()
+	done.last = time.Now()
+	done.mu.Unlock()
+	gctx, cancel := context.WithCancel(ctx)
+	var hit atomic.Bool
+	tick := min(max(limit/20, time.Millisecond), 250*time.Millisecond)
+	go func() {
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		for {
+			select {
+			case <-gctx.Done():
+				return
+			case <-t.C:
+				if done.idle() > limit {
+					hit.Store(true)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return gctx, func() bool { return hit.Load() || done.idle() > limit }, cancel
 }
 
 type retryItem struct {

@@ -132,3 +132,29 @@ func TestBulkGivesUpAfterBoundedTimeWithClearError(t *testing.T) {
 		t.Fatalf("err = %v, want a give-up error naming the 10 failing operations", err)
 	}
 }
+
+// TestBulkGiveUpBoundsStallsNotLongLoads: GiveUpAfter is a bound on the time
+// without progress, so a healthy load that takes several times longer in
+// all still finishes (a million documents take an hour, not five minutes).
+func TestBulkGiveUpBoundsStallsNotLongLoads(t *testing.T) {
+	es := estest.Client(t)
+	index := estest.IndexName(t, "bulklong")
+	ctx := context.Background()
+	if err := esindex.CreateIndex(ctx, es, index, []byte(testMapping)); err != nil {
+		t.Fatal(err)
+	}
+	const n, limit = 600, 150 * time.Millisecond
+	start := time.Now()
+	// One small request at a time: many round trips, each well inside limit.
+	res, err := esindex.Bulk(ctx, es, index, docs(n), esindex.BulkOptions{Workers: 1, FlushBytes: 1 << 10, GiveUpAfter: limit})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("bulk of %d documents over %s (give-up %s without progress): %v", n, took, limit, err)
+	}
+	if res.Succeeded != n {
+		t.Fatalf("succeeded %d, want %d", res.Succeeded, n)
+	}
+	if took <= limit {
+		t.Fatalf("the load took %s, not longer than the %s limit: the test shows nothing, raise n", took, limit)
+	}
+}

@@ -57,7 +57,7 @@ func commonSyncFlags() []cli.Flag {
 		&cli.StringFlag{Name: "index", Value: "products", Usage: "alias readers query; concrete indices are <index>-<UTC time>"},
 		&cli.IntFlag{Name: "bulk-workers", Value: 2, Usage: "parallel bulk requests"},
 		&cli.IntFlag{Name: "bulk-bytes", Value: 4 << 20, Usage: "bulk request size in bytes"},
-		&cli.DurationFlag{Name: "give-up", Value: 5 * time.Minute, Usage: "wall-clock bound on the bulk load with all its retries and stuck requests (the alias stays put)"},
+		&cli.DurationFlag{Name: "give-up", Value: 5 * time.Minute, Usage: "give up the bulk load when no document has been written for this long: a stalled cluster, endless 429s, requests never answered (the alias stays put); a healthy load may take hours"},
 		&cli.StringFlag{Name: "max-refused", Value: "0", Usage: "documents Elasticsearch may refuse (count, or percentage like 0.5%) before the run fails"},
 		&cli.DurationFlag{Name: "wait-lock", Usage: "wait this long for another run's lease on the alias (0: exit 4 at once)"},
 		&cli.PathFlag{Name: "report", Usage: "run report JSON (default: report.json in --out, or essync-report.json)"},
