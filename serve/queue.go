@@ -16,35 +16,47 @@ import (
 var errQueueFull = errors.New("inference queue is full")
 
 // inferQueue bounds the queries being decoded or waiting for the model, and
-// runs inference in one goroutine that batches whatever is waiting (up to
-// maxBatch), so a burst of queries costs fewer model calls instead of a
-// pile-up of goroutines competing for the same cores.
+// runs the model in one goroutine that batches whatever passes are waiting
+// (up to maxBatch): a query's first pass and another query's focus (crop)
+// pass go into the same model call, and each crop's tensor is made in its
+// request's goroutine, outside the model's lock. When more queries hold a
+// slot than are waiting (they are being decoded or cropped), the goroutine
+// waits up to maxWait for them, so a burst costs fewer model calls instead
+// of a pile-up of goroutines competing for the same cores.
 type inferQueue struct {
 	emb      *embed.Embedder
 	slots    chan struct{} // one token per query between tryAcquire and release
 	jobs     chan *inferJob
+	atModel  atomic.Int64 // passes sent to the goroutine and not yet answered
 	maxBatch int
-	observe  func(batch int, d time.Duration) // metrics hook
-	perImage atomic.Int64                     // moving average of inference time per image, ns
-	sizes    []atomic.Int64                   // sizes[n]: model calls of n images (benchmarks read it)
+	maxWait  time.Duration
+	observe  func(batch int, d time.Duration) // metrics hook, one model call
+	stage    func(stage string, d time.Duration)
+	perImage atomic.Int64   // moving average of inference time per pass, ns
+	sizes    []atomic.Int64 // sizes[n]: model calls of n passes (benchmarks read it)
 	stop     chan struct{}
 	wg       sync.WaitGroup
 }
 
+// inferJob is one model pass of one query.
 type inferJob struct {
-	query embed.Query
-	done  chan inferResult // buffered: the worker never blocks on a caller that went away
+	pass   embed.Pass
+	queued time.Time
+	done   chan inferResult // buffered: the worker never blocks on a caller that went away
 }
 
 type inferResult struct {
-	vec []float32
-	err error
+	res        embed.PassResult
+	wait, call time.Duration // in the queue, and the model call it was part of
+	err        error
 }
 
-func newInferQueue(emb *embed.Embedder, size, maxBatch int, observe func(int, time.Duration)) *inferQueue {
+func newInferQueue(emb *embed.Embedder, size, maxBatch int, maxWait time.Duration,
+	observe func(int, time.Duration), stage func(string, time.Duration)) *inferQueue {
 	q := &inferQueue{
 		emb: emb, slots: make(chan struct{}, size), jobs: make(chan *inferJob, size),
-		maxBatch: maxBatch, observe: observe, stop: make(chan struct{}), sizes: make([]atomic.Int64, maxBatch+1),
+		maxBatch: maxBatch, maxWait: maxWait, observe: observe, stage: stage,
+		stop: make(chan struct{}), sizes: make([]atomic.Int64, maxBatch+1),
 	}
 	q.wg.Add(1)
 	go q.run()
@@ -74,29 +86,61 @@ func (q *inferQueue) retryAfter() int {
 	return max(1, int(math.Ceil(wait.Seconds())))
 }
 
-// infer runs one prepared photo through the model (focus passes included). The caller holds a slot, so the
-// send never waits for room.
-func (q *inferQueue) infer(ctx context.Context, query embed.Query) ([]float32, error) {
-	job := &inferJob{query: query, done: make(chan inferResult, 1)}
-	select {
-	case q.jobs <- job:
-	case <-q.stop:
-		return nil, errors.New("search service is shutting down")
-	}
-	select {
-	case r := <-job.done:
-		return r.vec, r.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
+// embed runs one prepared photo through the model, pass by pass (the card's
+// focus passes included), and returns its vector. The caller holds a slot,
+// so a send never waits for room.
+func (q *inferQueue) embed(ctx context.Context, query embed.Query) ([]float32, error) {
+	state, pass := q.emb.Start(query)
+	for {
+		r, err := q.runPass(ctx, pass)
+		if err != nil {
+			return nil, err
+		}
+		t0 := time.Now()
+		next, more := q.emb.Advance(state, r.res)
+		if !more {
+			return state.Result()
+		}
+		q.observeStage("crop", time.Since(t0))
+		pass = next
 	}
 }
 
-// run is the inference goroutine: it takes one job, adds whatever else is
-// already waiting, and runs them as one batch.
+// runPass hands one pass to the model goroutine and waits for its answer.
+func (q *inferQueue) runPass(ctx context.Context, pass embed.Pass) (inferResult, error) {
+	job := &inferJob{pass: pass, queued: time.Now(), done: make(chan inferResult, 1)}
+	q.atModel.Add(1)
+	select {
+	case q.jobs <- job:
+	case <-q.stop:
+		q.atModel.Add(-1)
+		return inferResult{}, errors.New("search service is shutting down")
+	}
+	select {
+	case r := <-job.done:
+		q.observeStage("queue", r.wait)
+		q.observeStage("model", r.call)
+		return r, r.err
+	case <-ctx.Done():
+		return inferResult{}, ctx.Err()
+	}
+}
+
+func (q *inferQueue) observeStage(stage string, d time.Duration) {
+	if q.stage != nil {
+		q.stage(stage, d)
+	}
+}
+
+// run is the model goroutine: it takes one pass, adds whatever else is
+// already waiting, waits up to maxWait for passes of queries being decoded or
+// cropped, and runs them all as one model call.
 func (q *inferQueue) run() {
 	defer q.wg.Done()
 	batch := make([]*inferJob, 0, q.maxBatch)
-	queries := make([]embed.Query, 0, q.maxBatch)
+	passes := make([]embed.Pass, 0, q.maxBatch)
+	timer := time.NewTimer(0)
+	<-timer.C
 	for {
 		select {
 		case <-q.stop:
@@ -104,21 +148,13 @@ func (q *inferQueue) run() {
 		case j := <-q.jobs:
 			batch = append(batch[:0], j)
 		}
-	fill:
-		for len(batch) < q.maxBatch {
-			select {
-			case j := <-q.jobs:
-				batch = append(batch, j)
-			default:
-				break fill
-			}
-		}
-		queries = queries[:0]
+		q.fill(&batch, timer)
+		passes = passes[:0]
 		for _, j := range batch {
-			queries = append(queries, j.query)
+			passes = append(passes, j.pass)
 		}
 		start := time.Now()
-		vecs, errs, err := q.emb.InferQueries(queries)
+		res, err := q.emb.RunPasses(passes)
 		d := time.Since(start)
 		q.sizes[len(batch)].Add(1)
 		if q.observe != nil {
@@ -130,14 +166,51 @@ func (q *inferQueue) run() {
 		}
 		q.perImage.Store(per)
 		for i, j := range batch {
-			switch {
-			case err != nil:
-				j.done <- inferResult{err: fmt.Errorf("inference: %w", err)}
-			case errs[i] != nil:
-				j.done <- inferResult{err: errs[i]}
-			default:
-				j.done <- inferResult{vec: vecs[i]}
+			r := inferResult{wait: start.Sub(j.queued), call: d}
+			if err != nil {
+				r.err = fmt.Errorf("inference: %w", err)
+			} else {
+				r.res = res[i]
 			}
+			q.atModel.Add(-1)
+			j.done <- r
+		}
+	}
+}
+
+// fill adds the passes already waiting to batch, then, while other queries
+// hold a slot without a pass at the model (being decoded or cropped: their
+// pass is on its way), waits for them up to maxWait.
+func (q *inferQueue) fill(batch *[]*inferJob, timer *time.Timer) {
+drain:
+	for len(*batch) < q.maxBatch {
+		select {
+		case j := <-q.jobs:
+			*batch = append(*batch, j)
+		default:
+			break drain
+		}
+	}
+	if q.maxWait <= 0 || len(*batch) >= q.maxBatch || int64(q.depth()) <= q.atModel.Load() {
+		return
+	}
+	timer.Reset(q.maxWait)
+	defer func() {
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}()
+	for len(*batch) < q.maxBatch && int64(q.depth()) > q.atModel.Load() {
+		select {
+		case j := <-q.jobs:
+			*batch = append(*batch, j)
+		case <-timer.C:
+			return
+		case <-q.stop:
+			return
 		}
 	}
 }
