@@ -170,7 +170,9 @@ func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // call and where a search's time goes inside the service. Every loop is bounded. Knobs:
 // ESSYNC_BENCH_ROUNDS, _REQUESTS, _RAW_BURST, _REPEATS, _MAX_BATCH, _DECODE
 // (photos decoded at once), _ORT_THREADS, _BATCH_WAIT_US, _PRODUCTS (smoke runs
-// only), _ALT_BATCH and _ALT_WAIT_US (A/B of the batching). Run with -benchtime 1x:
+// only), _ALT_BATCH with _ALT_WAIT_US and _ALT_THREADS (an A/B: a second server
+// with that max batch, batch wait, and its own session with that many ORT
+// threads takes the same load inside the same raw brackets). Run with -benchtime 1x:
 //
 //	go test -run '^$' -bench ServeVsRawParts -benchtime 1x -timeout 30m ./serve/
 func BenchmarkServeVsRawParts(b *testing.B) {
@@ -209,7 +211,15 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 	// raw brackets: an A/B of the batch size under the same machine load.
 	altURL := ""
 	if n := envInt("ESSYNC_BENCH_ALT_BATCH", 0); n > 0 {
-		alt, err := New(Config{ES: es, Alias: alias, Embedder: emb, MaxBatch: n, DecodeLimit: envInt("ESSYNC_BENCH_DECODE", 0),
+		altEmb := emb
+		if t := envInt("ESSYNC_BENCH_ALT_THREADS", 0); t > 0 { // its own session with t intra-op threads
+			card, _ := embed.LoadCardOrDefault("")
+			if altEmb, err = embed.New(card, embed.Options{IntraOpThreads: t}); err != nil {
+				b.Fatal(err)
+			}
+			defer altEmb.Close()
+		}
+		alt, err := New(Config{ES: es, Alias: alias, Embedder: altEmb, MaxBatch: n, DecodeLimit: envInt("ESSYNC_BENCH_DECODE", 0),
 			BatchWait: envMicros("ESSYNC_BENCH_ALT_WAIT_US")})
 		if err != nil {
 			b.Fatal(err)
