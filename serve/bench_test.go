@@ -172,7 +172,8 @@ func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // (photos decoded at once), _ORT_THREADS, _BATCH_WAIT_US, _PRODUCTS (smoke runs
 // only), _ALT_BATCH with _ALT_WAIT_US and _ALT_THREADS (an A/B: a second server
 // with that max batch, batch wait, and its own session with that many ORT
-// threads takes the same load inside the same raw brackets). Run with -benchtime 1x:
+// threads takes the same load inside the same raw brackets), _MIX=1 and
+// _ALT_MIX=1 (Config.MixPasses: batch single passes). Run with -benchtime 1x:
 //
 //	go test -run '^$' -bench ServeVsRawParts -benchtime 1x -timeout 30m ./serve/
 func BenchmarkServeVsRawParts(b *testing.B) {
@@ -193,7 +194,8 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 		b.Fatal(err)
 	}
 	srv, err := New(Config{ES: es, Alias: alias, Embedder: emb, MaxBatch: envInt("ESSYNC_BENCH_MAX_BATCH", 0),
-		DecodeLimit: envInt("ESSYNC_BENCH_DECODE", 0), BatchWait: envMicros("ESSYNC_BENCH_BATCH_WAIT_US")})
+		DecodeLimit: envInt("ESSYNC_BENCH_DECODE", 0), BatchWait: envMicros("ESSYNC_BENCH_BATCH_WAIT_US"),
+		MixPasses: os.Getenv("ESSYNC_BENCH_MIX") == "1"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -220,7 +222,7 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 			defer altEmb.Close()
 		}
 		alt, err := New(Config{ES: es, Alias: alias, Embedder: altEmb, MaxBatch: n, DecodeLimit: envInt("ESSYNC_BENCH_DECODE", 0),
-			BatchWait: envMicros("ESSYNC_BENCH_ALT_WAIT_US")})
+			BatchWait: envMicros("ESSYNC_BENCH_ALT_WAIT_US"), MixPasses: os.Getenv("ESSYNC_BENCH_ALT_MIX") == "1"})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -16,46 +16,53 @@ import (
 var errQueueFull = errors.New("inference queue is full")
 
 // inferQueue bounds the queries being decoded or waiting for the model, and
-// runs the model in one goroutine that batches whatever passes are waiting
-// (up to maxBatch): a query's first pass and another query's focus (crop)
-// pass go into the same model call, and each crop's tensor is made in its
-// request's goroutine, outside the model's lock. When more queries hold a
-// slot than are waiting (they are being decoded or cropped), the goroutine
-// waits up to maxWait for them, so a burst costs fewer model calls instead
-// of a pile-up of goroutines competing for the same cores.
+// runs the model in one goroutine that batches whatever is waiting (up to
+// maxBatch): by default whole queries, run by InferQueries as one batch of
+// first passes and one of crop passes (the crops' tensors made between the
+// two, on every core, while the model is idle). With mixPasses a job is one
+// pass instead: a query's first pass and another's crop pass share a model
+// call, and each crop's tensor is made in its request's goroutine while the
+// model runs — measured slower under heavy machine load (docs/BENCHMARKS.md),
+// kept for the benchmark's A/B. When more queries hold a slot than are
+// waiting (they are being decoded or cropped), the goroutine waits up to
+// maxWait for them, so a burst costs fewer model calls instead of a pile-up
+// of goroutines competing for the same cores.
 type inferQueue struct {
-	emb      *embed.Embedder
-	slots    chan struct{} // one token per query between tryAcquire and release
-	jobs     chan *inferJob
-	atModel  atomic.Int64 // passes sent to the goroutine and not yet answered
-	maxBatch int
-	maxWait  time.Duration
-	observe  func(batch int, d time.Duration) // metrics hook, one model call
-	stage    func(stage string, d time.Duration)
-	perImage atomic.Int64   // moving average of inference time per pass, ns
-	sizes    []atomic.Int64 // sizes[n]: model calls of n passes (benchmarks read it)
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	emb       *embed.Embedder
+	slots     chan struct{} // one token per query between tryAcquire and release
+	jobs      chan *inferJob
+	atModel   atomic.Int64 // passes sent to the goroutine and not yet answered
+	maxBatch  int
+	maxWait   time.Duration
+	observe   func(batch int, d time.Duration) // metrics hook, one model call
+	stage     func(stage string, d time.Duration)
+	perImage  atomic.Int64   // moving average of inference time per pass, ns
+	sizes     []atomic.Int64 // sizes[n]: model calls of n passes (benchmarks read it)
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	mixPasses bool // a job is one model pass, not a whole query
 }
 
 // inferJob is one model pass of one query.
 type inferJob struct {
 	pass   embed.Pass
+	query  *embed.Query // a whole query (when not mixPasses)
 	queued time.Time
 	done   chan inferResult // buffered: the worker never blocks on a caller that went away
 }
 
 type inferResult struct {
 	res        embed.PassResult
+	vec        []float32     // a whole query's vector (when not mixPasses)
 	wait, call time.Duration // in the queue, and the model call it was part of
 	err        error
 }
 
-func newInferQueue(emb *embed.Embedder, size, maxBatch int, maxWait time.Duration,
+func newInferQueue(emb *embed.Embedder, size, maxBatch int, maxWait time.Duration, mixPasses bool,
 	observe func(int, time.Duration), stage func(string, time.Duration)) *inferQueue {
 	q := &inferQueue{
 		emb: emb, slots: make(chan struct{}, size), jobs: make(chan *inferJob, size),
-		maxBatch: maxBatch, maxWait: maxWait, observe: observe, stage: stage,
+		maxBatch: maxBatch, maxWait: maxWait, mixPasses: mixPasses, observe: observe, stage: stage,
 		stop: make(chan struct{}), sizes: make([]atomic.Int64, maxBatch+1),
 	}
 	q.wg.Add(1)
@@ -90,6 +97,10 @@ func (q *inferQueue) retryAfter() int {
 // focus passes included), and returns its vector. The caller holds a slot,
 // so a send never waits for room.
 func (q *inferQueue) embed(ctx context.Context, query embed.Query) ([]float32, error) {
+	if !q.mixPasses {
+		r, err := q.runJob(ctx, &inferJob{query: &query})
+		return r.vec, err
+	}
 	state, pass := q.emb.Start(query)
 	for {
 		r, err := q.runPass(ctx, pass)
@@ -108,7 +119,11 @@ func (q *inferQueue) embed(ctx context.Context, query embed.Query) ([]float32, e
 
 // runPass hands one pass to the model goroutine and waits for its answer.
 func (q *inferQueue) runPass(ctx context.Context, pass embed.Pass) (inferResult, error) {
-	job := &inferJob{pass: pass, queued: time.Now(), done: make(chan inferResult, 1)}
+	return q.runJob(ctx, &inferJob{pass: pass})
+}
+
+func (q *inferQueue) runJob(ctx context.Context, job *inferJob) (inferResult, error) {
+	job.queued, job.done = time.Now(), make(chan inferResult, 1)
 	q.atModel.Add(1)
 	select {
 	case q.jobs <- job:
@@ -154,7 +169,7 @@ func (q *inferQueue) run() {
 			passes = append(passes, j.pass)
 		}
 		start := time.Now()
-		res, err := q.emb.RunPasses(passes)
+		res, vecs, err := q.call(batch, passes)
 		d := time.Since(start)
 		q.sizes[len(batch)].Add(1)
 		if q.observe != nil {
@@ -167,15 +182,40 @@ func (q *inferQueue) run() {
 		q.perImage.Store(per)
 		for i, j := range batch {
 			r := inferResult{wait: start.Sub(j.queued), call: d}
-			if err != nil {
+			switch {
+			case err != nil:
 				r.err = fmt.Errorf("inference: %w", err)
-			} else {
+			case vecs != nil:
+				r.vec, r.err = vecs[i].vec, vecs[i].err
+			default:
 				r.res = res[i]
 			}
 			q.atModel.Add(-1)
 			j.done <- r
 		}
 	}
+}
+
+// call runs a batch through the model: its whole queries (every pass of
+// each), or with mixPasses its passes.
+func (q *inferQueue) call(batch []*inferJob, passes []embed.Pass) ([]embed.PassResult, []inferResult, error) {
+	if q.mixPasses {
+		res, err := q.emb.RunPasses(passes)
+		return res, nil, err
+	}
+	queries := make([]embed.Query, len(batch))
+	for i, j := range batch {
+		queries[i] = *j.query
+	}
+	vecs, errs, err := q.emb.InferQueries(queries)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]inferResult, len(batch))
+	for i := range out {
+		out[i] = inferResult{vec: vecs[i], err: errs[i]}
+	}
+	return nil, out, nil
 }
 
 // fill adds the passes already waiting to batch, then, while other queries

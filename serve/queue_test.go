@@ -11,12 +11,13 @@ import (
 	"github.com/essync/essync/embed"
 )
 
-// TestQueueBatchesPassesOfDifferentQueries sends queries through the
-// inference queue at once, as concurrent searches do: each must get the
-// vector EmbedBytes gives its photo alone (focus pass included), the model
-// calls must have held several passes, and the queries' focus passes must
-// have been run (more passes than queries), through the same batching.
-func TestQueueBatchesPassesOfDifferentQueries(t *testing.T) {
+// TestQueueBatchesQueries sends queries through the inference queue at
+// once, as concurrent searches do, in both batching modes: each must get the
+// vector EmbedBytes gives its photo alone (focus pass included) and the
+// model calls must have held several jobs. Batching whole queries, a job is
+// a query; mixing passes, a job is one pass, so the focus passes show as
+// more jobs than queries and each made a crop.
+func TestQueueBatchesQueries(t *testing.T) {
 	needORT(t)
 	emb, err := defaultEmbedder()
 	if err != nil {
@@ -28,67 +29,79 @@ func TestQueueBatchesPassesOfDifferentQueries(t *testing.T) {
 		t.Fatalf("want 8 photos in %s/images, found %d", e2eDir, len(names))
 	}
 	names = names[:8]
-	var mu sync.Mutex
-	stages := map[string]int{}
-	q := newInferQueue(emb, 8, 8, 500*time.Millisecond, nil, func(stage string, _ time.Duration) {
-		mu.Lock()
-		stages[stage]++
-		mu.Unlock()
-	})
-	defer q.close()
-	queries := make([]embed.Query, len(names))
+	data := make([][]byte, len(names))
 	want := make([][]float32, len(names))
 	for i, name := range names {
-		data, err := os.ReadFile(name)
-		if err != nil {
+		if data[i], err = os.ReadFile(name); err != nil {
 			t.Fatal(err)
 		}
-		if want[i], err = emb.EmbedBytes(name, data); err != nil {
+		if want[i], err = emb.EmbedBytes(name, data[i]); err != nil {
 			t.Fatal(err)
 		}
-		if queries[i], err = emb.Prepare(name, data); err != nil {
-			t.Fatal(err)
-		}
-		if !q.tryAcquire() {
-			t.Fatal("queue full too early")
-		}
 	}
-	got := make([][]float32, len(names))
-	errs := make([]error, len(names))
-	var wg sync.WaitGroup
-	for i := range queries {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer q.release()
-			got[i], errs[i] = q.embed(context.Background(), queries[i])
-		}()
-	}
-	wg.Wait()
-	for i, name := range names {
-		if errs[i] != nil {
-			t.Fatalf("%s: %v", filepath.Base(name), errs[i])
-		}
-		if d := maxAbsDiff(got[i], want[i]); d > 1e-4 {
-			t.Errorf("%s: queued vector differs from EmbedBytes by %g", filepath.Base(name), d)
-		}
-	}
-	var calls, passes int64
-	for n, c := range q.batchSizes() {
-		calls += c
-		passes += int64(n) * c
-	}
-	if passes <= int64(len(names)) {
-		t.Errorf("%d passes for %d queries: no focus pass ran, the test proves nothing", passes, len(names))
-	}
-	if calls >= passes {
-		t.Errorf("%d model calls for %d passes: nothing was batched (sizes %v)", calls, passes, q.batchSizes())
-	}
-	if stages["model"] != int(passes) || stages["crop"] != int(passes)-len(names) {
-		t.Errorf("stages observed %v, want model %d and crop %d", stages, passes, passes-int64(len(names)))
-	}
-	if d := q.depth(); d != 0 {
-		t.Errorf("depth %d after every query finished", d)
+	for _, mix := range []bool{false, true} {
+		t.Run(map[bool]string{false: "whole queries", true: "mixed passes"}[mix], func(t *testing.T) {
+			var mu sync.Mutex
+			stages := map[string]int{}
+			q := newInferQueue(emb, 8, 8, 500*time.Millisecond, mix, nil, func(stage string, _ time.Duration) {
+				mu.Lock()
+				stages[stage]++
+				mu.Unlock()
+			})
+			defer q.close()
+			queries := make([]embed.Query, len(names))
+			for i, name := range names {
+				if queries[i], err = emb.Prepare(name, data[i]); err != nil {
+					t.Fatal(err)
+				}
+				if !q.tryAcquire() {
+					t.Fatal("queue full too early")
+				}
+			}
+			got := make([][]float32, len(names))
+			errs := make([]error, len(names))
+			var wg sync.WaitGroup
+			for i := range queries {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer q.release()
+					got[i], errs[i] = q.embed(context.Background(), queries[i])
+				}()
+			}
+			wg.Wait()
+			for i, name := range names {
+				if errs[i] != nil {
+					t.Fatalf("%s: %v", filepath.Base(name), errs[i])
+				}
+				if d := maxAbsDiff(got[i], want[i]); d > 1e-4 {
+					t.Errorf("%s: queued vector differs from EmbedBytes by %g", filepath.Base(name), d)
+				}
+			}
+			var calls, jobs int64
+			for n, c := range q.batchSizes() {
+				calls += c
+				jobs += int64(n) * c
+			}
+			if calls >= jobs {
+				t.Errorf("%d model calls for %d jobs: nothing was batched (sizes %v)", calls, jobs, q.batchSizes())
+			}
+			crops := int(jobs) - len(names)
+			if !mix {
+				crops = 0 // made inside InferQueries
+				if jobs != int64(len(names)) {
+					t.Errorf("%d jobs for %d whole queries", jobs, len(names))
+				}
+			} else if crops <= 0 {
+				t.Errorf("%d passes for %d queries: no focus pass ran, the test proves nothing", jobs, len(names))
+			}
+			if stages["model"] != int(jobs) || stages["crop"] != crops {
+				t.Errorf("stages observed %v, want model %d and crop %d", stages, jobs, crops)
+			}
+			if d := q.depth(); d != 0 {
+				t.Errorf("depth %d after every query finished", d)
+			}
+		})
 	}
 }
 
