@@ -37,11 +37,11 @@ func newMetrics(queueDepth func() float64) *metrics {
 			Buckets: latencyBuckets,
 		}, []string{"endpoint", "code"}),
 		inference: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "essync_inference_duration_seconds", Help: "Time of one model call (a batch of queued passes of query photos).",
+			Name: "essync_inference_duration_seconds", Help: "Time of one model call (a batch of queued query photos, or of passes with MixPasses).",
 			Buckets: latencyBuckets,
 		}),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "essync_inference_batch_size", Help: "Passes of query photos per model call (a first pass or a focus pass each).",
+			Name: "essync_inference_batch_size", Help: "Query photos per model call (passes with MixPasses).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32},
 		}),
 		es: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -50,7 +50,7 @@ func newMetrics(queueDepth func() float64) *metrics {
 		}, []string{"op"}),
 		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "essync_search_stage_duration_seconds",
-			Help:    "Where a search by photo spends its time before Elasticsearch: decode (decode and resize the photo), crop (make a focus pass's tensor), queue (a pass waiting for the model), model (the model call a pass was part of).",
+			Help:    "Where a search by photo spends its time before Elasticsearch: decode (decode and resize the photo), queue (waiting for the model), model (the model call it was part of, focus crops included); with MixPasses per pass, and crop (making a focus pass's tensor).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}, []string{"stage"}),
 		healthy: prometheus.NewGauge(prometheus.GaugeOpts{
