@@ -484,7 +484,7 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 			}
 			b.Logf("%2d clients, repeat %d (load %s): %d requests (%d failed), p50 %.1f ms p95 %.1f ms p99 %.1f ms, %.1f req/s; "+
 				"raw recipe ORT %.1f img/s (before %.1f, after %.1f), bare %.1f img/s; %.1f ms CPU each; TARGET throughput / raw recipe %.2f, / bare %.2f; p99/p50 %.2f; raw kNN alone %.1f req/s; "+
-				"service / min(raw ORT, raw kNN) %.2f; service / shared-cores estimate %.2f; mean passes per model call %.2f; %s; per search: %s",
+				"service / min(raw ORT, raw kNN) %.2f; service / shared-cores estimate %.2f; mean jobs per model call (photos; passes with _MIX) %.2f; %s; per search: %s",
 				clients, rep+1, load, len(lat), failures, msf(r.p50), msf(lat.pct(0.95)), msf(r.p99), r.tput, raw, before, after, r.bare, rawCPU,
 				r.tputRatio, r.bareRatio, r.p99p50, knnTput, r.tput/min(raw, knnTput), r.tput*(1/raw+1/knnTput), meanBatch(hist), st1.since(st0), st1.breakdown(st0))
 		}
@@ -499,7 +499,7 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 			return v[len(v)/2]
 		}
 		b.Logf("%2d clients, median of %d repeats: p50 %.1f ms, p99 %.1f ms, %.1f req/s, raw ORT %.1f img/s; "+
-			"TARGET throughput / raw recipe ORT %.2f (/ bare inference %.2f); p99/p50 %.2f; raw kNN alone %.1f req/s; passes per model call 1..%d: %v (mean %.2f)",
+			"TARGET throughput / raw recipe ORT %.2f (/ bare inference %.2f); p99/p50 %.2f; raw kNN alone %.1f req/s; jobs per model call 1..%d: %v (mean %.2f)",
 			clients, len(runs[clients]), med(func(r levelRun) float64 { return msf(r.p50) }), med(func(r levelRun) float64 { return msf(r.p99) }),
 			med(func(r levelRun) float64 { return r.tput }), med(func(r levelRun) float64 { return r.raw }),
 			med(func(r levelRun) float64 { return r.tputRatio }), med(func(r levelRun) float64 { return r.bareRatio }), med(func(r levelRun) float64 { return r.p99p50 }),
