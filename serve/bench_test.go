@@ -568,9 +568,9 @@ func stagesOf(b *testing.B, srv *Server) stages {
 // image (Go + ONNX Runtime threads; Elasticsearch runs in its own process).
 func (st stages) since(old stages) string {
 	calls, images, knn := st.inferCalls-old.inferCalls, st.images-old.images, st.knnCalls-old.knnCalls
-	return fmt.Sprintf("model call %.1f ms (%.1f ms per image), kNN in service %.1f ms, process CPU %.1f ms per search",
+	return fmt.Sprintf("model call %.1f ms (%.1f ms per job), kNN in service %.1f ms, process CPU %.1f ms per search",
 		1000*(st.inferSec-old.inferSec)/max(calls, 1), 1000*(st.inferSec-old.inferSec)/max(images, 1),
-		1000*(st.knnSec-old.knnSec)/max(knn, 1), 1000*(st.cpuSec-old.cpuSec)/max(images, 1))
+		1000*(st.knnSec-old.knnSec)/max(knn, 1), 1000*(st.cpuSec-old.cpuSec)/max(st.searches-old.searches, 1))
 }
 
 // breakdown says where a search's time went between two snapshots, as
