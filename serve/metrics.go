@@ -19,6 +19,7 @@ type metrics struct {
 	inference prometheus.Histogram
 	batch     prometheus.Histogram
 	es        *prometheus.HistogramVec
+	stages    *prometheus.HistogramVec
 	healthy   prometheus.Gauge
 }
 
@@ -36,22 +37,27 @@ func newMetrics(queueDepth func() float64) *metrics {
 			Buckets: latencyBuckets,
 		}, []string{"endpoint", "code"}),
 		inference: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "essync_inference_duration_seconds", Help: "Time of one model call (a batch of queued query images).",
+			Name: "essync_inference_duration_seconds", Help: "Time of one model call (a batch of queued query photos, or of passes with MixPasses).",
 			Buckets: latencyBuckets,
 		}),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "essync_inference_batch_size", Help: "Query images per model call.",
+			Name: "essync_inference_batch_size", Help: "Query photos per model call (passes with MixPasses).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32},
 		}),
 		es: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "essync_elasticsearch_duration_seconds", Help: "Time of Elasticsearch calls, by operation.",
 			Buckets: latencyBuckets,
 		}, []string{"op"}),
+		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "essync_search_stage_duration_seconds",
+			Help:    "Where a search by photo spends its time before Elasticsearch: decode (decode and resize the photo), queue (waiting for the model), model (the model call it was part of, focus crops included); with MixPasses per pass, and crop (making a focus pass's tensor).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+		}, []string{"stage"}),
 		healthy: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "essync_healthy", Help: "1 when Elasticsearch answers and the alias holds vectors of the served model, else 0.",
 		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.inference, m.batch, m.es, m.healthy,
+	m.reg.MustRegister(m.requests, m.latency, m.inference, m.batch, m.es, m.stages, m.healthy,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "essync_inference_queue_depth", Help: "Query images being decoded, waiting for or in the model.",
 		}, queueDepth),
@@ -63,6 +69,11 @@ func newMetrics(queueDepth func() float64) *metrics {
 func (m *metrics) observeInference(n int, d time.Duration) {
 	m.inference.Observe(d.Seconds())
 	m.batch.Observe(float64(n))
+}
+
+// observeStage records the time one search spent in one stage.
+func (m *metrics) observeStage(stage string, d time.Duration) {
+	m.stages.WithLabelValues(stage).Observe(d.Seconds())
 }
 
 // observeES records one Elasticsearch call.

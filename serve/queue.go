@@ -16,35 +16,54 @@ import (
 var errQueueFull = errors.New("inference queue is full")
 
 // inferQueue bounds the queries being decoded or waiting for the model, and
-// runs inference in one goroutine that batches whatever is waiting (up to
-// maxBatch), so a burst of queries costs fewer model calls instead of a
-// pile-up of goroutines competing for the same cores.
+// runs the model in one goroutine that batches whatever is waiting (up to
+// maxBatch): by default whole queries, run by InferQueries as one batch of
+// first passes and one of crop passes (the crops' tensors made between the
+// two, on every core, while the model is idle). With mixPasses a job is one
+// pass instead: a query's first pass and another's crop pass share a model
+// call, and each crop's tensor is made in its request's goroutine while the
+// model runs — measured slower under heavy machine load (docs/BENCHMARKS.md),
+// kept for the benchmark's A/B. When more queries hold a slot than are
+// waiting (they are being decoded or cropped), the goroutine waits up to
+// maxWait for them, so a burst costs fewer model calls instead of a pile-up
+// of goroutines competing for the same cores.
 type inferQueue struct {
-	emb      *embed.Embedder
-	slots    chan struct{} // one token per query between tryAcquire and release
-	jobs     chan *inferJob
-	maxBatch int
-	observe  func(batch int, d time.Duration) // metrics hook
-	perImage atomic.Int64                     // moving average of inference time per image, ns
-	sizes    []atomic.Int64                   // sizes[n]: model calls of n images (benchmarks read it)
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	emb       *embed.Embedder
+	slots     chan struct{} // one token per query between tryAcquire and release
+	jobs      chan *inferJob
+	atModel   atomic.Int64 // passes sent to the goroutine and not yet answered
+	maxBatch  int
+	maxWait   time.Duration
+	observe   func(batch int, d time.Duration) // metrics hook, one model call
+	stage     func(stage string, d time.Duration)
+	perImage  atomic.Int64   // moving average of inference time per pass, ns
+	sizes     []atomic.Int64 // sizes[n]: model calls of n passes (benchmarks read it)
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	mixPasses bool // a job is one model pass, not a whole query
 }
 
+// inferJob is one model pass of one query.
 type inferJob struct {
-	query embed.Query
-	done  chan inferResult // buffered: the worker never blocks on a caller that went away
+	pass   embed.Pass
+	query  *embed.Query // a whole query (when not mixPasses)
+	queued time.Time
+	done   chan inferResult // buffered: the worker never blocks on a caller that went away
 }
 
 type inferResult struct {
-	vec []float32
-	err error
+	res        embed.PassResult
+	vec        []float32     // a whole query's vector (when not mixPasses)
+	wait, call time.Duration // in the queue, and the model call it was part of
+	err        error
 }
 
-func newInferQueue(emb *embed.Embedder, size, maxBatch int, observe func(int, time.Duration)) *inferQueue {
+func newInferQueue(emb *embed.Embedder, size, maxBatch int, maxWait time.Duration, mixPasses bool,
+	observe func(int, time.Duration), stage func(string, time.Duration)) *inferQueue {
 	q := &inferQueue{
 		emb: emb, slots: make(chan struct{}, size), jobs: make(chan *inferJob, size),
-		maxBatch: maxBatch, observe: observe, stop: make(chan struct{}), sizes: make([]atomic.Int64, maxBatch+1),
+		maxBatch: maxBatch, maxWait: maxWait, mixPasses: mixPasses, observe: observe, stage: stage,
+		stop: make(chan struct{}), sizes: make([]atomic.Int64, maxBatch+1),
 	}
 	q.wg.Add(1)
 	go q.run()
@@ -74,29 +93,69 @@ func (q *inferQueue) retryAfter() int {
 	return max(1, int(math.Ceil(wait.Seconds())))
 }
 
-// infer runs one prepared photo through the model (focus passes included). The caller holds a slot, so the
-// send never waits for room.
-func (q *inferQueue) infer(ctx context.Context, query embed.Query) ([]float32, error) {
-	job := &inferJob{query: query, done: make(chan inferResult, 1)}
-	select {
-	case q.jobs <- job:
-	case <-q.stop:
-		return nil, errors.New("search service is shutting down")
+// embed runs one prepared photo through the model, pass by pass (the card's
+// focus passes included), and returns its vector. The caller holds a slot,
+// so a send never waits for room.
+func (q *inferQueue) embed(ctx context.Context, query embed.Query) ([]float32, error) {
+	if !q.mixPasses {
+		r, err := q.runJob(ctx, &inferJob{query: &query})
+		return r.vec, err
 	}
-	select {
-	case r := <-job.done:
-		return r.vec, r.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	state, pass := q.emb.Start(query)
+	for {
+		r, err := q.runPass(ctx, pass)
+		if err != nil {
+			return nil, err
+		}
+		t0 := time.Now()
+		next, more := q.emb.Advance(state, r.res)
+		if !more {
+			return state.Result()
+		}
+		q.observeStage("crop", time.Since(t0))
+		pass = next
 	}
 }
 
-// run is the inference goroutine: it takes one job, adds whatever else is
-// already waiting, and runs them as one batch.
+// runPass hands one pass to the model goroutine and waits for its answer.
+func (q *inferQueue) runPass(ctx context.Context, pass embed.Pass) (inferResult, error) {
+	return q.runJob(ctx, &inferJob{pass: pass})
+}
+
+func (q *inferQueue) runJob(ctx context.Context, job *inferJob) (inferResult, error) {
+	job.queued, job.done = time.Now(), make(chan inferResult, 1)
+	q.atModel.Add(1)
+	select {
+	case q.jobs <- job:
+	case <-q.stop:
+		q.atModel.Add(-1)
+		return inferResult{}, errors.New("search service is shutting down")
+	}
+	select {
+	case r := <-job.done:
+		q.observeStage("queue", r.wait)
+		q.observeStage("model", r.call)
+		return r, r.err
+	case <-ctx.Done():
+		return inferResult{}, ctx.Err()
+	}
+}
+
+func (q *inferQueue) observeStage(stage string, d time.Duration) {
+	if q.stage != nil {
+		q.stage(stage, d)
+	}
+}
+
+// run is the model goroutine: it takes one pass, adds whatever else is
+// already waiting, waits up to maxWait for passes of queries being decoded or
+// cropped, and runs them all as one model call.
 func (q *inferQueue) run() {
 	defer q.wg.Done()
 	batch := make([]*inferJob, 0, q.maxBatch)
-	queries := make([]embed.Query, 0, q.maxBatch)
+	passes := make([]embed.Pass, 0, q.maxBatch)
+	timer := time.NewTimer(0)
+	<-timer.C
 	for {
 		select {
 		case <-q.stop:
@@ -104,21 +163,13 @@ func (q *inferQueue) run() {
 		case j := <-q.jobs:
 			batch = append(batch[:0], j)
 		}
-	fill:
-		for len(batch) < q.maxBatch {
-			select {
-			case j := <-q.jobs:
-				batch = append(batch, j)
-			default:
-				break fill
-			}
-		}
-		queries = queries[:0]
+		q.fill(&batch, timer)
+		passes = passes[:0]
 		for _, j := range batch {
-			queries = append(queries, j.query)
+			passes = append(passes, j.pass)
 		}
 		start := time.Now()
-		vecs, errs, err := q.emb.InferQueries(queries)
+		res, vecs, err := q.call(batch, passes)
 		d := time.Since(start)
 		q.sizes[len(batch)].Add(1)
 		if q.observe != nil {
@@ -130,14 +181,76 @@ func (q *inferQueue) run() {
 		}
 		q.perImage.Store(per)
 		for i, j := range batch {
+			r := inferResult{wait: start.Sub(j.queued), call: d}
 			switch {
 			case err != nil:
-				j.done <- inferResult{err: fmt.Errorf("inference: %w", err)}
-			case errs[i] != nil:
-				j.done <- inferResult{err: errs[i]}
+				r.err = fmt.Errorf("inference: %w", err)
+			case vecs != nil:
+				r.vec, r.err = vecs[i].vec, vecs[i].err
 			default:
-				j.done <- inferResult{vec: vecs[i]}
+				r.res = res[i]
 			}
+			q.atModel.Add(-1)
+			j.done <- r
+		}
+	}
+}
+
+// call runs a batch through the model: its whole queries (every pass of
+// each), or with mixPasses its passes.
+func (q *inferQueue) call(batch []*inferJob, passes []embed.Pass) ([]embed.PassResult, []inferResult, error) {
+	if q.mixPasses {
+		res, err := q.emb.RunPasses(passes)
+		return res, nil, err
+	}
+	queries := make([]embed.Query, len(batch))
+	for i, j := range batch {
+		queries[i] = *j.query
+	}
+	vecs, errs, err := q.emb.InferQueries(queries)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]inferResult, len(batch))
+	for i := range out {
+		out[i] = inferResult{vec: vecs[i], err: errs[i]}
+	}
+	return nil, out, nil
+}
+
+// fill adds the passes already waiting to batch, then, while other queries
+// hold a slot without a pass at the model (being decoded or cropped: their
+// pass is on its way), waits for them up to maxWait.
+func (q *inferQueue) fill(batch *[]*inferJob, timer *time.Timer) {
+drain:
+	for len(*batch) < q.maxBatch {
+		select {
+		case j := <-q.jobs:
+			*batch = append(*batch, j)
+		default:
+			break drain
+		}
+	}
+	if q.maxWait <= 0 || len(*batch) >= q.maxBatch || int64(q.depth()) <= q.atModel.Load() {
+		return
+	}
+	timer.Reset(q.maxWait)
+	defer func() {
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}()
+	for len(*batch) < q.maxBatch && int64(q.depth()) > q.atModel.Load() {
+		select {
+		case j := <-q.jobs:
+			*batch = append(*batch, j)
+		case <-timer.C:
+			return
+		case <-q.stop:
+			return
 		}
 	}
 }

@@ -25,7 +25,9 @@ type Config struct {
 	ImagesDir    string          // folder of the catalog's images, served under /images/ ("" = none)
 	MaxBodyBytes int64           // largest upload (default 16 MiB); larger answers 413
 	QueueSize    int             // query images held at once (uploaded, decoded, waiting for the model; default 32); more answer 429
-	MaxBatch     int             // most query images per model call (default 8; 1 did better only on a heavily loaded machine, docs/BENCHMARKS.md)
+	MaxBatch     int             // most queries per model call (passes with MixPasses; default 8; 1 did better only on a heavily loaded machine, docs/BENCHMARKS.md)
+	BatchWait    time.Duration   // longest a model call waits for queries being decoded (default 2 ms; negative = never)
+	MixPasses    bool            // batch single model passes of different queries instead of whole queries (slower under load; docs/BENCHMARKS.md)
 	DecodeLimit  int             // query photos decoded at once (default: one per core)
 	ESTimeout    time.Duration   // deadline of every Elasticsearch call (default 5 s)
 	HealthEvery  time.Duration   // how often the alias and its model are checked (default 2 s)
@@ -44,6 +46,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 8
+	}
+	if c.BatchWait == 0 {
+		c.BatchWait = 2 * time.Millisecond
 	}
 	if c.DecodeLimit <= 0 {
 		c.DecodeLimit = runtime.NumCPU()
@@ -103,7 +108,7 @@ func NewSearcher(cfg Config) (*Searcher, error) {
 	cfg.defaults()
 	s := &Searcher{cfg: cfg, model: cfg.Embedder.Fingerprint(), decode: make(chan struct{}, cfg.DecodeLimit)}
 	s.metrics = newMetrics(func() float64 { return float64(s.queue.depth()) })
-	s.queue = newInferQueue(cfg.Embedder, cfg.QueueSize, cfg.MaxBatch, s.metrics.observeInference)
+	s.queue = newInferQueue(cfg.Embedder, cfg.QueueSize, cfg.MaxBatch, cfg.BatchWait, cfg.MixPasses, s.metrics.observeInference, s.metrics.observeStage)
 	s.health = newHealth(cfg.ES, cfg.Alias, s.model, cfg.ESTimeout, func(st healthState) {
 		s.metrics.healthy.Set(map[bool]float64{true: 1}[st.OK])
 	})
@@ -194,8 +199,10 @@ func (s *Searcher) searchHolding(ctx context.Context, name string, data []byte, 
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	t0 := time.Now()
 	query, err := s.cfg.Embedder.Prepare(name, data)
 	<-s.decode
+	s.metrics.observeStage("decode", time.Since(t0))
 	switch {
 	case errors.Is(err, embed.ErrNotImage):
 		return nil, refuse(http.StatusUnsupportedMediaType, "%v", err)
@@ -206,7 +213,7 @@ func (s *Searcher) searchHolding(ctx context.Context, name string, data []byte, 
 	case err != nil:
 		return nil, err
 	}
-	vec, err := s.queue.infer(ctx, query)
+	vec, err := s.queue.embed(ctx, query)
 	s.queue.release()
 	held = false
 	if err != nil {

@@ -32,6 +32,7 @@ SIGINT/SIGTERM stop accepting connections and let in-flight requests finish.`,
 			&cli.Int64Flag{Name: "max-body", Value: 16 << 20, Usage: "largest upload in bytes (larger: 413)"},
 			&cli.IntFlag{Name: "queue", Value: 32, Usage: "query photos decoded or waiting for the model at once (more: 429)"},
 			&cli.IntFlag{Name: "max-batch", Value: 8, Usage: "most queued query photos per model call"},
+			&cli.DurationFlag{Name: "batch-wait", Value: 2 * time.Millisecond, Usage: "longest a model call waits for query photos still being decoded (negative: never)"},
 			&cli.DurationFlag{Name: "health-every", Value: 2 * time.Second, Usage: "how often the alias and its model are checked"},
 			&cli.DurationFlag{Name: "drain", Value: 30 * time.Second, Usage: "on SIGTERM, how long in-flight requests may take to finish"},
 		}, modelFlags()...), esFlags()...),
@@ -92,6 +93,7 @@ func newSearchService(c *cli.Context, imagesDir string) (*serve.Server, func(), 
 		ES: es, Alias: c.String("index"), Embedder: emb, ImagesDir: imagesDir,
 		// Flags a command does not define read as zero: the serve package's defaults.
 		MaxBodyBytes: c.Int64("max-body"), QueueSize: c.Int("queue"), MaxBatch: c.Int("max-batch"),
+		BatchWait: c.Duration("batch-wait"),
 		ESTimeout: searchTimeout(c), HealthEvery: c.Duration("health-every"),
 	})
 	if err != nil {
