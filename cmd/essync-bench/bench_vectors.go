@@ -176,6 +176,9 @@ func benchIncrementalVectors(c *cli.Context) error {
 		fullWall = c.Duration("full-time")
 		fmt.Fprintf(r.w, "taking up alias %s (index %s) and %s: no full run here; full run's time from --full-time: %s\n", r.alias, live[0], r.dir, fullWall)
 	} else {
+		if len(live) > 0 {
+			return fmt.Errorf("alias %s exists but %s holds no vectors of its full run: pass the --dir of `essync-bench full --vectors --keep-index` (a full run here would replace and prune that index)", r.alias, beforeDir)
+		}
 		if err := writeSyntheticVectors(beforeDir, beforeCatalog, n, dims, clusters, seed); err != nil {
 			return err
 		}
