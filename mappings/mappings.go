@@ -90,7 +90,16 @@ type Meta struct {
 	// cleared when it has finished: a later run that finds it set knows the
 	// stored neighbour lists may be half-updated and recomputes them all.
 	Pending bool `json:"incremental_pending"`
+	// Generation counts the writes into this index: a new index starts at
+	// 1 and every incremental run that writes bumps it before its first
+	// document write. A local state snapshot is trusted only when it was
+	// written for the same index at the same generation, so a crash or
+	// another writer leaves it stale, never wrongly trusted.
+	Generation int64 `json:"generation"`
 }
+
+// FirstGeneration is the generation of a new index (see Meta.Generation).
+const FirstGeneration = 1
 
 // ErrNotEssync is returned (wrapped) by ReadMeta for an index without
 // essync's _meta: it was not made by essync, or by a much older version.
@@ -136,7 +145,7 @@ func (o Options) Meta() (Meta, error) {
 	if err != nil {
 		return Meta{}, err
 	}
-	return Meta{SchemaVersion: SchemaVersion, Model: o.Model, Dims: o.Dims, Similarity: o.Similarity, IndexOptions: o.IndexOptions, K: o.K}, nil
+	return Meta{SchemaVersion: SchemaVersion, Model: o.Model, Dims: o.Dims, Similarity: o.Similarity, IndexOptions: o.IndexOptions, K: o.K, Generation: FirstGeneration}, nil
 }
 
 // Render returns the full create-index body (settings and mappings) for the

@@ -75,7 +75,7 @@ func TestRender(t *testing.T) {
 			if s := b.Settings.Index; s.Shards != tc.shards || s.Replicas != tc.replic {
 				t.Errorf("settings = %+v, want shards %d replicas %d", s, tc.shards, tc.replic)
 			}
-			want := Meta{SchemaVersion: SchemaVersion, Model: tc.opts.Model, Dims: tc.dims, Similarity: tc.similarity, IndexOptions: tc.indexOptions}
+			want := Meta{SchemaVersion: SchemaVersion, Model: tc.opts.Model, Dims: tc.dims, Similarity: tc.similarity, IndexOptions: tc.indexOptions, Generation: 1}
 			if b.Mappings.Meta.Essync != want {
 				t.Errorf("_meta.essync = %+v, want %+v", b.Mappings.Meta.Essync, want)
 			}

@@ -35,6 +35,10 @@ type Config struct {
 	Exact  bool    // exact top-K instead of the approximate forest
 	Recall float64 // recall target of the approximate search (default 0.99)
 	Seed   int64
+	// Neighbors is where the top-K lists of a full run come from:
+	// NeighborsForest ("" too), essync's forest here, or NeighborsES,
+	// Elasticsearch's own kNN on the loaded index before the swap.
+	Neighbors string
 
 	Groups GroupOptions // offer groups computed on every run
 
@@ -45,6 +49,12 @@ type Config struct {
 	Shards       int             // primary shards of a new index (default 1)
 	IndexOptions string          // dense_vector index_options type (default hnsw)
 	Bulk         esindex.BulkOptions
+
+	// StateDir holds a state snapshot per alias (what the live index
+	// holds: ids, hashes, image stats, lists, vectors), written at the end
+	// of every successful run, so an incremental run need not read the
+	// index back. "": none; incremental then always reads the index.
+	StateDir string
 
 	OutDir        string // where documents.ndjson goes without Elasticsearch
 	NeighborsJSON string // also write the old pipeline's nearest_neighbors.json here

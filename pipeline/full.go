@@ -45,11 +45,23 @@ func Full(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		defer release()
 	}
+	switch cfg.Neighbors {
+	case "", NeighborsForest:
+	case NeighborsES:
+		if es == nil {
+			return rep, fmt.Errorf("--neighbors es computes the lists with the cluster's own kNN and needs --es-url: %w", ErrUsage)
+		}
+	default:
+		return rep, fmt.Errorf("--neighbors %q: want %s or %s: %w", cfg.Neighbors, NeighborsForest, NeighborsES, ErrUsage)
+	}
 	items, ids, vectors, closeVectors, err := fullItems(ctx, &cfg, rep)
 	if err != nil {
 		return rep, err
 	}
 	defer closeVectors()
+	if cfg.Neighbors == NeighborsES {
+		return rep, publishKNN(ctx, &cfg, es, items, ids, vectors, cfg.Now().UTC().Format(time.RFC3339), rep)
+	}
 	graph, err := buildGraph(ctx, &cfg, ids, vectors, rep.Dims, rep)
 	if err != nil {
 		return rep, err
@@ -100,9 +112,17 @@ func fullItems(ctx context.Context, cfg *Config, rep *Report) (items []item, ids
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
+	stats, _ := statFiles(products) // before embedding: a later change shows in the stat
 	if items, err = embedProducts(ctx, cfg, embedder, products, rep); err != nil {
 		embedder.Close()
 		return nil, nil, nil, nil, err
+	}
+	statOf := make(map[string]fileStat, len(products))
+	for i, p := range products {
+		statOf[p.ID] = stats[i]
+	}
+	for i := range items {
+		items[i].Size, items[i].MTime = statOf[items[i].ID].Size, statOf[items[i].ID].MTime
 	}
 	ids, matrix = matrixOf(items, rep.Dims)
 	return items, ids, matrix, func() { embedder.Close() }, nil
@@ -145,81 +165,6 @@ func connect(ctx context.Context, cfg esindex.Config) (*elasticsearch.Client, er
 	return es, nil
 }
 
-// encoder renders documents as they are sent, so a run never holds more
-// than the bulk requests in flight: an iter.Seq of ops that stops at the
-// first document that cannot be encoded (err says which) and adds up the
-// time spent encoding (the "documents" stage, inside "index" or "write").
-type encoder struct {
-	items    []item
-	g        *neighbors.Graph
-	grp      *groups.Result
-	model    string
-	syncedAt string
-	err      error
-	spent    time.Duration
-	recorded time.Duration
-}
-
-func newEncoder(items []item, g *neighbors.Graph, grp *groups.Result, model, syncedAt string) *encoder {
-	return &encoder{items: items, g: g, grp: grp, model: model, syncedAt: syncedAt}
-}
-
-// all yields every item's document, in item order.
-func (e *encoder) all() iter.Seq[esindex.Op] { return e.some(nil) }
-
-// some yields the documents of ids (nil: every item).
-func (e *encoder) some(ids []string) iter.Seq[esindex.Op] {
-	return func(yield func(esindex.Op) bool) {
-		emit := func(it item) bool {
-			start := time.Now()
-			op, err := encodeItem(it, e.g, e.grp, e.model, e.syncedAt)
-			e.spent += time.Since(start)
-			if err != nil {
-				e.err = err
-				return false
-			}
-			return yield(op)
-		}
-		if ids == nil {
-			for _, it := range e.items {
-				if !emit(it) {
-					return
-				}
-			}
-			return
-		}
-		byID := e.index()
-		for _, id := range ids {
-			if !emit(e.items[byID[id]]) {
-				return
-			}
-		}
-	}
-}
-
-func (e *encoder) index() map[string]int {
-	byID := make(map[string]int, len(e.items))
-	for i, it := range e.items {
-		byID[it.ID] = i
-	}
-	return byID
-}
-
-// record adds the encoding time not yet recorded to the report.
-func (e *encoder) record(rep *Report) {
-	rep.StageSeconds["documents"] += (e.spent - e.recorded).Seconds()
-	e.recorded = e.spent
-}
-
-func encodeItem(it item, g *neighbors.Graph, grp *groups.Result, model, syncedAt string) (esindex.Op, error) {
-	gid, size := grp.Of(it.ID)
-	body, err := encodeDocument(it.Fields, Document{
-		ProductID: it.ID, ImageName: it.ImageName, ImageSHA256: it.SHA256, Vector: it.Vector,
-		Similar: g.Neighbors(it.ID), GroupID: gid, GroupSize: size, Model: model, SyncedAt: syncedAt,
-	})
-	return esindex.Op{Action: "index", ID: it.ID, Body: body}, err
-}
-
 func writeNeighborsJSON(cfg *Config, g *neighbors.Graph) error {
 	if cfg.NeighborsJSON == "" {
 		return nil
@@ -259,7 +204,8 @@ func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, items [
 			}
 			return err
 		}
-		kept, err := load(ctx, cfg, es, index, newEncoder(items, g, grp, rep.Model, syncedAt), rep)
+		enc := newEncoder(items, g, grp, rep.Model, syncedAt)
+		kept, err := load(ctx, cfg, es, index, enc, rep)
 		if err != nil {
 			return fail(err)
 		}
@@ -281,6 +227,7 @@ func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, items [
 		}
 		rep.Index.Live, rep.Index.Previous, rep.Indexed = index, previous, kept
 		slog.Info("alias swapped", "alias", cfg.Alias, "index", index, "previous", previous, "documents", kept)
+		writeFullSnapshot(cfg, index, items, g, enc.grp, rep)
 		pruned, err := esindex.Prune(ctx, es, cfg.Alias, cfg.Keep)
 		rep.Index.Pruned = pruned
 		if err != nil {

@@ -32,6 +32,7 @@ func e2eConfig(t *testing.T, alias string) pipeline.Config {
 		Keep:        1,
 		MaxSkipped:  -1,
 		OutDir:      t.TempDir(),
+		StateDir:    t.TempDir(),
 	}
 }
 

@@ -41,7 +41,8 @@ type Report struct {
 	Neighbors NeighborsReport `json:"neighbors"`
 	Groups    *GroupsReport   `json:"groups,omitempty"` // offer groups (absent when the run failed before them)
 	Index     IndexReport     `json:"index"`
-	Changes   *ChangeReport   `json:"changes,omitempty"` // incremental runs
+	Changes   *ChangeReport   `json:"changes,omitempty"`  // incremental runs
+	Snapshot  *SnapshotReport `json:"snapshot,omitempty"` // the local state snapshot (with a state dir, and every incremental run)
 
 	Skipped      []Skipped          `json:"skipped"`
 	StageSeconds map[string]float64 `json:"stage_seconds"`

@@ -16,6 +16,10 @@ type item struct {
 	catalog.Product
 	Vector []float32
 	SHA256 string
+	// Size and MTime are the image file's stat taken before it was hashed
+	// (0: unknown), kept in the state snapshot so the next run re-hashes
+	// only images whose stat changed.
+	Size, MTime int64
 }
 
 func newReport(mode string, cfg *Config) *Report {

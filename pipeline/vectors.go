@@ -97,31 +97,18 @@ func vectorRows(set *vectors.Set, products []catalog.Product, rep *Report) ([]ca
 }
 
 // imageSums hashes the products' image files where the catalog resolved
-// them (with --vectors, --images is optional): "" where there is none.
-func imageSums(products []catalog.Product, rep *Report) []string {
-	sums := make([]string, len(products))
-	var paths []string
-	var at []int // at[k]: the product paths[k] belongs to
-	for i, p := range products {
-		if p.ImagePath != "" {
-			paths, at = append(paths, p.ImagePath), append(at, i)
+// them (with --vectors, --images is optional): "" where there is none or
+// it cannot be read (logged). snap, when not nil, spares the hashing of
+// images whose stat matches its record. It also returns the stats.
+func imageSums(products []catalog.Product, snap *snapshot, rep *Report) ([]string, []fileStat) {
+	sums, stats, errs := imageHashes(products, snap, rep)
+	for i, err := range errs {
+		if err != nil {
+			slog.Warn("image not readable; image_sha256 stays empty", "id", products[i].ID, "err", err)
+			sums[i], stats[i] = "", fileStat{}
 		}
 	}
-	if len(paths) == 0 {
-		return sums
-	}
-	rep.timed("hash", func() error {
-		found, errs := hashFiles(paths)
-		for k, err := range errs {
-			if err != nil {
-				slog.Warn("image not readable; image_sha256 stays empty", "id", products[at[k]].ID, "err", err)
-				continue
-			}
-			sums[at[k]] = found[k]
-		}
-		return nil
-	})
-	return sums
+	return sums, stats
 }
 
 // vectorItems is the --vectors counterpart of embedding: every catalog
@@ -133,7 +120,7 @@ func imageSums(products []catalog.Product, rep *Report) []string {
 // mapping at once.
 func vectorItems(set *vectors.Set, products []catalog.Product, rep *Report) (items []item, ids []string, matrix []float32, copied bool) {
 	kept, rows := vectorRows(set, products, rep)
-	sums := imageSums(kept, rep)
+	sums, stats := imageSums(kept, nil, rep)
 	dims := set.Dims
 	matrix = set.Matrix
 	if len(kept) != len(set.IDs) {
@@ -146,33 +133,37 @@ func vectorItems(set *vectors.Set, products []catalog.Product, rep *Report) (ite
 	ids = make([]string, len(kept))
 	for i, p := range kept {
 		ids[i] = p.ID
-		items[i] = item{Product: p, Vector: matrix[i*dims : (i+1)*dims : (i+1)*dims], SHA256: sums[i]}
+		items[i] = item{Product: p, Vector: matrix[i*dims : (i+1)*dims : (i+1)*dims], SHA256: sums[i], Size: stats[i].Size, MTime: stats[i].MTime}
 	}
 	return items, ids, matrix, copied
 }
 
 // planVectorChanges is planChanges for --vectors: a product's vector
 // itself tells whether it changed (compared with the stored one, as image
-// hashes are without --vectors), so nothing is embedded.
-func planVectorChanges(set *vectors.Set, products []catalog.Product, state map[string]*stored, rep *Report) *plan {
+// hashes are without --vectors), so nothing is embedded. The plan holds no
+// view of set: new and changed vectors are copied (a few percent), the
+// others are the snapshot's, so the caller may close set at once.
+func planVectorChanges(set *vectors.Set, products []catalog.Product, snap *snapshot, rep *Report) *plan {
 	p := &plan{final: map[string]item{}, added: map[string][]float32{}}
 	kept, rows := vectorRows(set, products, rep)
-	sums := imageSums(kept, rep)
+	sums, stats := imageSums(kept, snap, rep)
 	for i, pr := range kept {
 		vec := set.Row(rows[i])
-		s, known := state[pr.ID]
+		row, known := snap.row[pr.ID]
 		switch {
 		case !known:
 			rep.Changes.New++
+			vec = slices.Clone(vec) // the set is closed after planning
 			p.added[pr.ID] = vec
-		case !slices.Equal(vec, s.Vector):
+		case !slices.Equal(vec, snap.vector(row)):
 			rep.Changes.ImageChanged++
+			vec = slices.Clone(vec)
 			p.added[pr.ID] = vec
 		default:
-			vec = s.Vector
+			vec = snap.vector(row)
 		}
-		p.final[pr.ID] = item{Product: pr, Vector: vec, SHA256: sums[i]}
+		p.final[pr.ID] = item{Product: pr, Vector: vec, SHA256: sums[i], Size: stats[i].Size, MTime: stats[i].MTime}
 	}
-	p.removeRest(state, products, rep)
+	p.removeRest(snap, products, rep)
 	return p
 }

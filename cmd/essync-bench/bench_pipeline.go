@@ -202,6 +202,12 @@ func benchIncrementalCommand() *cli.Command {
 			&cli.Float64Flag{Name: "deleted", Value: 0.005, Usage: "fraction of products deleted"},
 			&cli.BoolFlag{Name: "no-cache-run", Value: true, Usage: "also time the incremental run with the vector cache disabled (costs one more full run)"},
 			&cli.BoolFlag{Name: "exact-minimum", Value: true, Usage: "compute the minimum of documents to write from exact top-K lists before and after"},
+			&cli.BoolFlag{Name: "vectors", Usage: "synthetic vectors through --vectors instead of photos, with the local state snapshot; takes up a kept --alias and --dir of `full --vectors --keep-index`"},
+			&cli.IntFlag{Name: "dims", Value: 1280, Usage: "with --vectors: vector length"},
+			&cli.PathFlag{Name: "state-dir", Usage: "with --vectors: state snapshot folder (default: state/ in --dir)"},
+			&cli.DurationFlag{Name: "full-time", Usage: "with --vectors, taking up a kept alias: the full run's wall time, for the ratio"},
+			&cli.DurationFlag{Name: "give-up", Value: time.Hour, Usage: "with --vectors: bound on each run's bulk load with its retries"},
+			&cli.IntFlag{Name: "exact-limit", Value: 50000, Usage: "with --vectors: compute the exact minimum of writes only up to this many products (brute force)"},
 		),
 		Action: func(c *cli.Context) error {
 			if err := benchIncremental(c); err != nil {
@@ -213,6 +219,9 @@ func benchIncrementalCommand() *cli.Command {
 }
 
 func benchIncremental(c *cli.Context) error {
+	if c.Bool("vectors") {
+		return benchIncrementalVectors(c)
+	}
 	n := c.Int("n")
 	added, removed := int(math.Round(float64(n)*c.Float64("new"))), int(math.Round(float64(n)*c.Float64("deleted")))
 	if n < 2 || added < 0 || removed < 0 || removed >= n {

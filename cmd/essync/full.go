@@ -62,6 +62,7 @@ func commonSyncFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "wait-lock", Usage: "wait this long for another run's lease on the alias (0: exit 4 at once)"},
 		&cli.PathFlag{Name: "report", Usage: "run report JSON (default: report.json in --out, or essync-report.json)"},
 		&cli.IntFlag{Name: "max-skipped", Value: -1, Usage: "exit 3, publishing nothing, if more products than this are skipped (-1: no limit)"},
+		&cli.PathFlag{Name: "state-dir", Usage: "folder of the local state snapshots (one per alias) that spare incremental runs reading the index back (default: state/ beside the vector cache; none with --no-cache)", EnvVars: []string{"ESSYNC_STATE_DIR"}},
 	}, groupFlags()...)
 }
 
@@ -76,6 +77,7 @@ func fullOnlyFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "keep-failed", Usage: "keep an index that failed the publish gate, for inspection (default: delete it)"},
 		&cli.PathFlag{Name: "out", Value: "essync-out", Usage: "without --es-url: folder for documents.ndjson"},
 		&cli.PathFlag{Name: "neighbors-json", Usage: "also write the old pipeline's nearest_neighbors.json here"},
+		&cli.StringFlag{Name: "neighbors", Value: pipeline.NeighborsForest, Usage: "where the top-K lists come from: forest (essync's, on this machine) or es (Elasticsearch's kNN on the loaded index, before the swap; for catalogs whose vectors do not fit this machine)"},
 	}
 }
 
@@ -153,6 +155,10 @@ func syncConfig(c *cli.Context) (pipeline.Config, error) {
 	if err != nil {
 		return pipeline.Config{}, err
 	}
+	stateDir := c.Path("state-dir")
+	if stateDir == "" && embedOpts.CachePath != "" {
+		stateDir = filepath.Join(filepath.Dir(embedOpts.CachePath), "state") // beside the vector cache
+	}
 	vectorDirs := c.StringSlice("vectors")
 	if len(vectorDirs) == 0 && c.Path("images") == "" {
 		return pipeline.Config{}, fmt.Errorf("--images is required (the folder the catalog's image names are relative to), unless --vectors gives precomputed vectors")
@@ -166,9 +172,10 @@ func syncConfig(c *cli.Context) (pipeline.Config, error) {
 		Embed:       embedOpts,
 		K:           c.Int("k"), Exact: c.Bool("exact"), Recall: c.Float64("recall"), Groups: groupOpts,
 		ES: esConfig(c), Alias: c.String("index"), Keep: c.Int("keep"), Replicas: c.Int("replicas"), Shards: c.Int("shards"),
-		IndexOptions: c.String("index-options"),
-		Bulk:         esindex.BulkOptions{Workers: c.Int("bulk-workers"), FlushBytes: c.Int("bulk-bytes"), GiveUpAfter: c.Duration("give-up")},
-		OutDir:       c.Path("out"), NeighborsJSON: c.Path("neighbors-json"), MaxSkipped: c.Int("max-skipped"),
+		IndexOptions: c.String("index-options"), Neighbors: c.String("neighbors"),
+		Bulk:     esindex.BulkOptions{Workers: c.Int("bulk-workers"), FlushBytes: c.Int("bulk-bytes"), GiveUpAfter: c.Duration("give-up")},
+		StateDir: stateDir,
+		OutDir:   c.Path("out"), NeighborsJSON: c.Path("neighbors-json"), MaxSkipped: c.Int("max-skipped"),
 		MaxRefused: maxRefused, KeepFailed: c.Bool("keep-failed"), WaitLock: c.Duration("wait-lock"),
 		Command:  "essync " + c.Command.Name,
 		Progress: newProgress(),

@@ -9,8 +9,10 @@ func incrementalCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "incremental",
 		Usage: "update the live index with new, changed and deleted products only",
-		Description: `Reads the live index behind the alias and the catalog, embeds only new and
-changed images, updates the stored neighbour lists incrementally (reverse
+		Description: `Reads the catalog and what the live index holds — from the local state snapshot
+in --state-dir when it matches the index's generation, otherwise from the index
+itself (the log and the report say why) — embeds only new and changed images
+(an image is hashed again only when its size or mtime changed), updates the stored neighbour lists incrementally (reverse
 neighbours included) and writes only the documents that changed: new ones,
 changed ones, partial list and offer-group updates, and deletions. A second run
 writes nothing. With --vectors the vectors come from essync embed's folders:

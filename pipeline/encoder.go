@@ -1,0 +1,85 @@
+package pipeline
+
+import (
+	"iter"
+	"time"
+
+	"github.com/essync/essync/esindex"
+	"github.com/essync/essync/groups"
+	"github.com/essync/essync/neighbors"
+)
+
+// encoder renders documents as they are sent, so a run never holds more
+// than the bulk requests in flight: an iter.Seq of ops that stops at the
+// first document that cannot be encoded (err says which) and adds up the
+// time spent encoding (the "documents" stage, inside "index" or "write").
+type encoder struct {
+	items    []item
+	g        *neighbors.Graph
+	grp      *groups.Result
+	model    string
+	syncedAt string
+	err      error
+	spent    time.Duration
+	recorded time.Duration
+}
+
+func newEncoder(items []item, g *neighbors.Graph, grp *groups.Result, model, syncedAt string) *encoder {
+	return &encoder{items: items, g: g, grp: grp, model: model, syncedAt: syncedAt}
+}
+
+// all yields every item's document, in item order.
+func (e *encoder) all() iter.Seq[esindex.Op] { return e.some(nil) }
+
+// some yields the documents of ids (nil: every item).
+func (e *encoder) some(ids []string) iter.Seq[esindex.Op] {
+	return func(yield func(esindex.Op) bool) {
+		emit := func(it item) bool {
+			start := time.Now()
+			op, err := encodeItem(it, e.g, e.grp, e.model, e.syncedAt)
+			e.spent += time.Since(start)
+			if err != nil {
+				e.err = err
+				return false
+			}
+			return yield(op)
+		}
+		if ids == nil {
+			for _, it := range e.items {
+				if !emit(it) {
+					return
+				}
+			}
+			return
+		}
+		byID := e.index()
+		for _, id := range ids {
+			if !emit(e.items[byID[id]]) {
+				return
+			}
+		}
+	}
+}
+
+func (e *encoder) index() map[string]int {
+	byID := make(map[string]int, len(e.items))
+	for i, it := range e.items {
+		byID[it.ID] = i
+	}
+	return byID
+}
+
+// record adds the encoding time not yet recorded to the report.
+func (e *encoder) record(rep *Report) {
+	rep.StageSeconds["documents"] += (e.spent - e.recorded).Seconds()
+	e.recorded = e.spent
+}
+
+func encodeItem(it item, g *neighbors.Graph, grp *groups.Result, model, syncedAt string) (esindex.Op, error) {
+	gid, size := grp.Of(it.ID)
+	body, err := encodeDocument(it.Fields, Document{
+		ProductID: it.ID, ImageName: it.ImageName, ImageSHA256: it.SHA256, Vector: it.Vector,
+		Similar: g.Neighbors(it.ID), GroupID: gid, GroupSize: size, Model: model, SyncedAt: syncedAt,
+	})
+	return esindex.Op{Action: "index", ID: it.ID, Body: body}, err
+}

@@ -1,0 +1,147 @@
+package pipeline
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"maps"
+	"math"
+	"slices"
+
+	"github.com/essync/essync/mappings"
+	"github.com/essync/essync/neighbors"
+)
+
+// Digests let an incremental run tell which documents changed without the
+// stored _source: the same digest is computed from a document read back from
+// the index and from the one this run would write. Values are compared
+// decoded, not as text, since Elasticsearch re-renders numbers after a
+// partial update (5.054619E-4 for 0.0005054619); the vector is not part of
+// them (the plan knows which vectors changed).
+
+func sum(h hash.Hash) digest {
+	var d digest
+	copy(d[:], h.Sum(nil))
+	return d
+}
+
+func writeField(h hash.Hash, key string, value []byte) {
+	h.Write([]byte(key))
+	h.Write([]byte{0})
+	h.Write(value)
+	h.Write([]byte{0})
+}
+
+// canonical renders a JSON value so that equal values give equal bytes.
+func canonical(raw json.RawMessage) []byte {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return raw
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return raw
+	}
+	return b
+}
+
+// baseDigest covers what only a full write changes: the catalog fields
+// (every top-level field essync does not own), product_id, image_name and
+// essync's model and image_sha256.
+func baseDigest(fields map[string]json.RawMessage, productID, imageName, model, sha string) digest {
+	h := sha256.New()
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		if slices.Contains(mappings.ReservedFields, k) {
+			continue
+		}
+		writeField(h, k, canonical(fields[k]))
+	}
+	for _, kv := range [][2]string{{"product_id", productID}, {"image_name", imageName}, {"essync.model", model}, {"essync.image_sha256", sha}} {
+		writeField(h, "\x01"+kv[0], []byte(kv[1]))
+	}
+	return sum(h)
+}
+
+// listsDigest covers similar_pi and similar.
+func listsDigest(pis []string, similar []neighbors.Neighbor) digest {
+	h := sha256.New()
+	var b [4]byte
+	for _, pi := range pis {
+		writeField(h, "pi", []byte(pi))
+	}
+	for _, n := range similar {
+		binary.LittleEndian.PutUint32(b[:], math.Float32bits(n.Similarity))
+		writeField(h, n.ID, b[:])
+	}
+	return sum(h)
+}
+
+// freshListsDigest is listsDigest of the lists a document is written with.
+func freshListsDigest(similar []neighbors.Neighbor) digest {
+	pis := make([]string, len(similar))
+	for i, n := range similar {
+		pis[i] = n.ID
+	}
+	return listsDigest(pis, similar)
+}
+
+// groupDigest covers group_id and group_size.
+func groupDigest(id string, size int) digest {
+	h := sha256.New()
+	writeField(h, id, []byte(fmt.Sprint(size)))
+	return sum(h)
+}
+
+// storedDocument is a document read back from the index, decoded into what
+// the snapshot keeps.
+type storedDocument struct {
+	Record  record
+	Vector  []float32
+	Similar []string
+}
+
+// decodeStored decodes one _source: the vector (dims long) and lists, and
+// the digests of the rest.
+func decodeStored(id string, source []byte, dims int) (storedDocument, error) {
+	var src map[string]json.RawMessage
+	if err := json.Unmarshal(source, &src); err != nil {
+		return storedDocument{}, fmt.Errorf("document %s: %w", id, err)
+	}
+	var doc struct {
+		ProductID string    `json:"product_id"`
+		ImageName string    `json:"image_name"`
+		Vector    []float32 `json:"image_vector"`
+		SimilarPI []string  `json:"similar_pi"`
+		Similar   []struct {
+			PI         string  `json:"pi"`
+			Similarity float32 `json:"similarity"`
+		} `json:"similar"`
+		GroupID   string      `json:"group_id"`
+		GroupSize float64     `json:"group_size"`
+		Essync    bookkeeping `json:"essync"`
+	}
+	if err := json.Unmarshal(source, &doc); err != nil {
+		return storedDocument{}, fmt.Errorf("document %s: %w", id, err)
+	}
+	// image_sha256 may be empty: runs on precomputed vectors without
+	// their images leave it so, and compare the vectors instead.
+	if len(doc.Vector) != dims || doc.Essync.Model == "" {
+		return storedDocument{}, fmt.Errorf("document %s has no essync vector of %d dims or no essync.model: %w to rebuild the index", id, dims, ErrNeedsFull)
+	}
+	similar := make([]neighbors.Neighbor, len(doc.Similar))
+	for i, s := range doc.Similar {
+		similar[i] = neighbors.Neighbor{ID: s.PI, Similarity: s.Similarity}
+	}
+	return storedDocument{
+		Record: record{
+			SHA256: doc.Essync.ImageSHA256,
+			Base:   baseDigest(src, doc.ProductID, doc.ImageName, doc.Essync.Model, doc.Essync.ImageSHA256),
+			Lists:  listsDigest(doc.SimilarPI, similar),
+			Group:  groupDigest(doc.GroupID, int(doc.GroupSize)),
+		},
+		Vector:  doc.Vector,
+		Similar: doc.SimilarPI,
+	}, nil
+}

@@ -1,0 +1,167 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/essync/essync/neighbors"
+)
+
+// A document read back from the index and the one a run would write give
+// the same digests, whatever Elasticsearch did to the text; each kind of
+// change moves exactly its digest.
+func TestStoredAndFreshDigestsAgree(t *testing.T) {
+	fields := map[string]json.RawMessage{"title": json.RawMessage(`"Air Max"`), "price": json.RawMessage(`0.0005054619`), "tags": json.RawMessage(`{"a": [1, 2]}`)}
+	similar := []neighbors.Neighbor{{ID: "b", Similarity: 0.0005054619}, {ID: "c", Similarity: 0.25}}
+	doc := Document{ProductID: "a", ImageName: "a.jpg", ImageSHA256: strings.Repeat("ab", 32), Vector: []float32{0.6, 0.8},
+		Similar: similar, GroupID: "g-a", GroupSize: 2, Model: "m@1", SyncedAt: "2026-01-01T00:00:00Z"}
+	body, err := encodeDocument(fields, doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := record{SHA256: doc.ImageSHA256, Base: baseDigest(fields, "a", "a.jpg", "m@1", doc.ImageSHA256),
+		Lists: freshListsDigest(similar), Group: groupDigest("g-a", 2)}
+	tests := []struct {
+		name              string
+		from, to          string
+		base, lists, grup bool // which digests must still match
+	}{
+		{"as written", "", "", true, true, true},
+		{"java number rendering", `"similarity":0.0005054619`, `"similarity":5.054619E-4`, true, true, true},
+		{"catalog number re-rendered", `"price":0.0005054619`, `"price":5.054619E-4`, true, true, true},
+		{"white space", `{"a": [1, 2]}`, `{"a":[1,2]}`, true, true, true},
+		{"synced_at", `2026-01-01T00:00:00Z`, `2027-01-01T00:00:00Z`, true, true, true},
+		{"title", `"Air Max"`, `"Air Max 90"`, false, true, true},
+		{"extra field", `"title":`, `"colour":"red","title":`, false, true, true},
+		{"image hash", `"image_sha256":"abab`, `"image_sha256":"cdab`, false, true, true},
+		{"model", `"model":"m@1"`, `"model":"m@2"`, false, true, true},
+		{"similarity", `"similarity":0.25`, `"similarity":0.2501`, true, false, true},
+		{"similar_pi", `"similar_pi":["b","c"]`, `"similar_pi":["c","b"]`, true, false, true},
+		{"group id", `"group_id":"g-a"`, `"group_id":"g-b"`, true, true, false},
+		{"group size", `"group_size":2`, `"group_size":3`, true, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := string(body)
+			if tt.from != "" {
+				if !strings.Contains(src, tt.from) {
+					t.Fatalf("%s not in %s", tt.from, src)
+				}
+				src = strings.Replace(src, tt.from, tt.to, 1)
+			}
+			got, err := decodeStored("a", []byte(src), 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (got.Record.Base == want.Base) != tt.base || (got.Record.Lists == want.Lists) != tt.lists || (got.Record.Group == want.Group) != tt.grup {
+				t.Errorf("base/lists/group match = %v/%v/%v, want %v/%v/%v", got.Record.Base == want.Base, got.Record.Lists == want.Lists,
+					got.Record.Group == want.Group, tt.base, tt.lists, tt.grup)
+			}
+			if !slices.Equal(got.Vector, doc.Vector) {
+				t.Errorf("vector %v, want %v", got.Vector, doc.Vector)
+			}
+		})
+	}
+}
+
+func TestEncodeVectorRoundTripsFloat32(t *testing.T) {
+	in := []float32{0, 1, -1, 0.1, 1e-7, 0.0005054619, 0.3333333, 3.4028235e38}
+	var out []float32
+	if err := json.Unmarshal(encodeVector(in), &out); err != nil {
+		t.Fatal(err)
+	}
+	for i := range in {
+		if in[i] != out[i] {
+			t.Errorf("value %d: wrote %v, read back %v", i, in[i], out[i])
+		}
+	}
+}
+
+// A snapshot written with lists resolved at the end (as the index read
+// does) reads back as written; each damaged or missing file is refused
+// with its name.
+func TestSnapshotRoundTripAndDamage(t *testing.T) {
+	state := t.TempDir()
+	hdr := snapshotHeader{Alias: "p", Index: "p-1", Generation: 3, Model: "m", Dims: 2, K: 2, Count: 3, Schema: 2}
+	w, err := newSnapshotWriter(state, hdr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := []record{{SHA256: strings.Repeat("0f", 32), Size: 10, MTime: 99, Base: digest{1}}, {Lists: digest{2}}, {Group: digest{3}}}
+	ids := []string{"x\n\"y", "b", "c"}
+	lists := [][]string{{"b", "c"}, {"x\n\"y", "gone"}, nil}
+	for i, id := range ids {
+		if err := w.add(id, recs[i], []float32{float32(i), 1}, lists[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir, err := w.commit(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := openSnapshot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.hdr.staleness(hdr, 3) != "" {
+		t.Errorf("header %+v does not match %+v: %s", s.hdr, hdr, s.hdr.staleness(hdr, 3))
+	}
+	for i, id := range ids {
+		r := s.row[id]
+		if s.record(r) != recs[i] || !slices.Equal(s.vector(r), []float32{float32(i), 1}) {
+			t.Errorf("%q: record %+v vector %v", id, s.record(r), s.vector(r))
+		}
+	}
+	if got := s.list(1); !slices.Equal(got, []string{"x\n\"y"}) {
+		t.Errorf("list of b = %q, want the known id only", got)
+	}
+	s.Close()
+	for _, stale := range []snapshotHeader{{Index: "p-2"}, {Generation: 4}, {Model: "n"}, {K: 3}} {
+		w := hdr
+		if stale.Index != "" {
+			w.Index = stale.Index
+		}
+		if stale.Generation != 0 {
+			w.Generation = stale.Generation
+		}
+		if stale.Model != "" {
+			w.Model = stale.Model
+		}
+		if stale.K != 0 {
+			w.K = stale.K
+		}
+		if hdr.staleness(w, 3) == "" {
+			t.Errorf("%+v taken for %+v", hdr, w)
+		}
+	}
+
+	damage := map[string]func(dir string){
+		snapHeader:  func(dir string) { os.WriteFile(filepath.Join(dir, snapHeader), []byte("{"), 0o644) },
+		snapIDs:     func(dir string) { os.WriteFile(filepath.Join(dir, snapIDs), []byte(`["a"]`), 0o644) },
+		snapRecords: func(dir string) { os.Truncate(filepath.Join(dir, snapRecords), 5) },
+		snapLists:   func(dir string) { os.Remove(filepath.Join(dir, snapLists)) },
+		snapVectors: func(dir string) { os.Truncate(filepath.Join(dir, snapVectors), 100) },
+	}
+	for file, hurt := range damage {
+		t.Run(file, func(t *testing.T) {
+			d := filepath.Join(t.TempDir(), "p")
+			copyDir(t, dir, d)
+			hurt(d)
+			_, err := openSnapshot(d)
+			if err == nil || !strings.Contains(err.Error(), file) && !strings.Contains(err.Error(), "npy") {
+				t.Errorf("damaged %s: err %v, want one naming the file", file, err)
+			}
+		})
+	}
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.CopyFS(to, os.DirFS(from)); err != nil {
+		t.Fatal(err)
+	}
+}

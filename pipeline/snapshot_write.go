@@ -1,0 +1,249 @@
+package pipeline
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/essync/essync/npy"
+)
+
+// snapshotWriter writes a snapshot folder row by row into a temporary
+// folder; commit moves it into place. Lists name products by id: when the
+// ids are known up front they are resolved at once, otherwise (reading the
+// index, where they arrive in any order) they go to a temporary text file
+// and are resolved in finish.
+type snapshotWriter struct {
+	dir      string
+	hdr      snapshotHeader
+	ids      []string
+	row      map[string]int32 // nil until every id is known
+	files    []*os.File
+	records  *bufio.Writer
+	lists    *bufio.Writer
+	vectors  *bufio.Writer
+	pending  *bufio.Writer // lists as text, one line per row, when row is nil
+	recBuf   []byte
+	listBuf  []byte
+	nvec     int
+	finished bool
+}
+
+// newSnapshotWriter starts a snapshot of hdr.Count rows in a fresh
+// temporary folder under stateDir. known, when not nil, are the ids in the
+// order the rows will be added.
+func newSnapshotWriter(stateDir string, hdr snapshotHeader, known []string) (*snapshotWriter, error) {
+	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	dir, err := os.MkdirTemp(stateDir, "."+hdr.Alias+".tmp-")
+	if err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	hdr.Format = snapshotFormat
+	w := &snapshotWriter{dir: dir, hdr: hdr, recBuf: make([]byte, recordSize), listBuf: make([]byte, 4*hdr.K)}
+	if known != nil {
+		w.row = make(map[string]int32, len(known))
+		for i, id := range known {
+			w.row[id] = int32(i)
+		}
+	}
+	create := func(name string) (*bufio.Writer, error) {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("state snapshot: %w", err)
+		}
+		w.files = append(w.files, f)
+		return bufio.NewWriterSize(f, 1<<20), nil
+	}
+	if w.records, err = create(snapRecords); err == nil {
+		if w.lists, err = create(snapLists); err == nil {
+			if w.vectors, err = create(snapVectors); err == nil && known == nil {
+				w.pending, err = create(snapLists + ".txt")
+			}
+		}
+	}
+	if err == nil {
+		err = npy.WriteHeader(w.vectors, hdr.Count, hdr.Dims)
+	}
+	if err != nil {
+		w.abort()
+		return nil, err
+	}
+	return w, nil
+}
+
+// add writes the next row: addVector and addRow in one.
+func (w *snapshotWriter) add(id string, r record, vector []float32, list []string) error {
+	if err := w.addVector(vector); err != nil {
+		return err
+	}
+	return w.addRow(id, r, list)
+}
+
+// addVector writes the next row's vector. The vectors may be written ahead
+// of the rows, and mapped (mapVectors) once all are written.
+func (w *snapshotWriter) addVector(vector []float32) error {
+	if len(vector) != w.hdr.Dims {
+		return fmt.Errorf("state snapshot: a vector of %d dims, want %d", len(vector), w.hdr.Dims)
+	}
+	w.nvec++
+	if err := npy.WriteValues(w.vectors, vector); err != nil {
+		return fmt.Errorf("state snapshot: %w", err)
+	}
+	return nil
+}
+
+// mapVectors maps vectors.npy once every vector is written: one contiguous
+// matrix in row order that costs no heap.
+func (w *snapshotWriter) mapVectors() (*npy.Mapped, error) {
+	if w.nvec != w.hdr.Count {
+		return nil, fmt.Errorf("state snapshot: %d vectors written, %d announced", w.nvec, w.hdr.Count)
+	}
+	if err := w.vectors.Flush(); err != nil {
+		return nil, fmt.Errorf("state snapshot: %w", err)
+	}
+	m, err := npy.Map(filepath.Join(w.dir, snapVectors))
+	if err != nil {
+		return nil, fmt.Errorf("state snapshot: %w", err)
+	}
+	return m, nil
+}
+
+// addRow writes the next row's id, record and neighbour list.
+func (w *snapshotWriter) addRow(id string, r record, list []string) error {
+	w.ids = append(w.ids, id)
+	r.encode(w.recBuf)
+	w.records.Write(w.recBuf)
+	if w.row == nil {
+		line, _ := json.Marshal(list) // ids may hold any character
+		w.pending.Write(line)
+		return w.pending.WriteByte('\n')
+	}
+	return w.writeList(list)
+}
+
+func (w *snapshotWriter) writeList(list []string) error {
+	for i := range w.hdr.K {
+		j := int32(-1)
+		if i < len(list) {
+			if r, ok := w.row[list[i]]; ok {
+				j = r
+			}
+		}
+		binary.LittleEndian.PutUint32(w.listBuf[4*i:], uint32(j))
+	}
+	_, err := w.lists.Write(w.listBuf)
+	return err
+}
+
+// finish flushes every file, resolves pending lists and writes the header
+// and ids; the folder is then complete but not yet in place.
+func (w *snapshotWriter) finish() error {
+	if len(w.ids) != w.hdr.Count || w.nvec != w.hdr.Count {
+		return fmt.Errorf("state snapshot: %d rows and %d vectors written, %d announced", len(w.ids), w.nvec, w.hdr.Count)
+	}
+	if w.row == nil {
+		if err := w.pending.Flush(); err != nil {
+			return fmt.Errorf("state snapshot: %w", err)
+		}
+		w.row = make(map[string]int32, len(w.ids))
+		for i, id := range w.ids {
+			w.row[id] = int32(i)
+		}
+		f, err := os.Open(filepath.Join(w.dir, snapLists+".txt"))
+		if err != nil {
+			return fmt.Errorf("state snapshot: %w", err)
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<26)
+		for sc.Scan() {
+			var list []string
+			if err := json.Unmarshal(sc.Bytes(), &list); err != nil {
+				f.Close()
+				return fmt.Errorf("state snapshot: lists: %w", err)
+			}
+			if err := w.writeList(list); err != nil {
+				f.Close()
+				return fmt.Errorf("state snapshot: %w", err)
+			}
+		}
+		f.Close()
+		if err := sc.Err(); err != nil {
+			return fmt.Errorf("state snapshot: %w", err)
+		}
+	}
+	for _, b := range []*bufio.Writer{w.records, w.lists, w.vectors} {
+		if err := b.Flush(); err != nil {
+			return fmt.Errorf("state snapshot: %w", err)
+		}
+	}
+	for _, f := range w.files {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("state snapshot: %w", err)
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("state snapshot: %w", err)
+		}
+	}
+	w.files = nil
+	os.Remove(filepath.Join(w.dir, snapLists+".txt"))
+	ids, _ := json.Marshal(w.ids)
+	if err := os.WriteFile(filepath.Join(w.dir, snapIDs), ids, 0o644); err != nil {
+		return fmt.Errorf("state snapshot: %w", err)
+	}
+	hdr, _ := json.MarshalIndent(w.hdr, "", "  ")
+	if err := os.WriteFile(filepath.Join(w.dir, snapHeader), append(hdr, '\n'), 0o644); err != nil {
+		return fmt.Errorf("state snapshot: %w", err)
+	}
+	w.finished = true
+	return nil
+}
+
+// commit puts the finished folder in place of the alias's snapshot: the
+// old one is moved aside, the new one renamed in, the old one removed. A
+// crash in between leaves no snapshot (the next run reads the index),
+// never a half-written one.
+func (w *snapshotWriter) commit(stateDir string) (string, error) {
+	if !w.finished {
+		if err := w.finish(); err != nil {
+			w.abort()
+			return "", err
+		}
+	}
+	final := snapshotDir(stateDir, w.hdr.Alias)
+	old := w.dir + ".old"
+	if err := os.Rename(final, old); err != nil && !os.IsNotExist(err) {
+		w.abort()
+		return "", fmt.Errorf("state snapshot: %w", err)
+	}
+	if err := os.Rename(w.dir, final); err != nil {
+		w.abort()
+		return "", fmt.Errorf("state snapshot: %w", err)
+	}
+	os.RemoveAll(old)
+	return final, nil
+}
+
+// abort removes the temporary folder.
+func (w *snapshotWriter) abort() {
+	if w == nil {
+		return
+	}
+	for _, f := range w.files {
+		f.Close()
+	}
+	w.files = nil
+	os.RemoveAll(w.dir)
+}
+
+// snapshotDir is the alias's snapshot folder.
+func snapshotDir(stateDir, alias string) string {
+	return filepath.Join(stateDir, alias)
+}
+
+// unixNano is a file's mtime as the snapshot records it.
+func unixNano(fi os.FileInfo) int64 { return fi.ModTime().UnixNano() }
