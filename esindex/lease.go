@@ -154,6 +154,12 @@ func (l *Lease) tryTake(ctx context.Context) (bool, LeaseInfo, error) {
 	if !found { // released between our create and our read
 		return l.tryTake(ctx)
 	}
+	if holder.RunID == l.info.RunID {
+		// Our own create, applied by the node but answered too late or not
+		// at all; the client sent it again and got 409.
+		l.seqNo, l.term = seqNo, term
+		return true, LeaseInfo{}, nil
+	}
 	expires, perr := time.Parse(time.RFC3339, holder.ExpiresAt)
 	if perr == nil && l.now().Before(expires) {
 		return false, holder, nil
@@ -175,6 +181,12 @@ func (l *Lease) write(ctx context.Context, seqNo, term int) (bool, error) {
 	var w writeResult
 	if err := decode(res, &w); err != nil {
 		if isStatus(err, 409) || isStatus(err, 404) {
+			// Ours if the first attempt was applied and its answer lost.
+			info, seqNo, term, found, rerr := readLease(ctx, l.es, l.info.Alias)
+			if rerr == nil && found && info.RunID == l.info.RunID {
+				l.seqNo, l.term = seqNo, term
+				return true, nil
+			}
 			return false, nil
 		}
 		return false, fmt.Errorf("write the lease on %s: %w", l.info.Alias, err)

@@ -103,3 +103,31 @@ func TestExpiredLeaseIsTakenOverByExactlyOneRun(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaseCreateAppliedButUnansweredIsOurs: the node applies the lease's
+// create but the answer is lost (a dropped connection, a timeout), so the
+// client sends it again and gets 409. The lease names our own run: it is
+// ours, not "held by" ourselves (seen once in CI on a stalling node).
+func TestLeaseCreateAppliedButUnansweredIsOurs(t *testing.T) {
+	ctx := context.Background()
+	estest.Client(t) // fails in CI when the node is missing
+	alias := estest.IndexName(t, "leasedrop")
+	proxy := estest.NewFaultProxy(t, estest.URL(), []estest.Fault{estest.DropAfter})
+	proxy.Paths = []string{"/_create/" + alias}
+	es, err := esindex.NewClient(esindex.Config{URLs: []string{proxy.URL}, MaxRetries: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := esindex.AcquireLease(ctx, es, alias, esindex.LeaseOptions{Command: "essync full"})
+	if err != nil {
+		t.Fatalf("acquire after an applied but unanswered create: %v", err)
+	}
+	defer l.Release(ctx)
+	if proxy.Count(estest.DropAfter) != 1 {
+		t.Fatalf("the create's answer was dropped %d times, want 1: the test did not exercise the fault", proxy.Count(estest.DropAfter))
+	}
+	info, found, err := esindex.ReadLease(ctx, estest.Client(t), alias)
+	if err != nil || !found || info.RunID != l.Info().RunID {
+		t.Fatalf("stored lease %+v found %v err %v, want run %s", info, found, err, l.Info().RunID)
+	}
+}
