@@ -18,7 +18,8 @@ import (
 // model (models/efficientnet-lite0-v1, whole image, float32) against today's
 // default (int8, scda-crop) and the same int8 model without the focus step
 // (card-whole-image.json); ESSYNC_BENCH_CARDS (comma-separated card paths)
-// replaces the list.
+// replaces the list. ESSYNC_BENCH_THREADS and ESSYNC_BENCH_DECODERS set ORT's
+// intra-op threads and the decode workers (default: one each per CPU).
 // Reports images/s per card, each card's ratio to the first, and model passes
 // per image (a small localisation pass counts as one).
 //
@@ -38,6 +39,12 @@ func BenchmarkEmbedModels(b *testing.B) {
 			filepath.Join(dir, "card-whole-image.json")}
 	}
 	opts := Options{BatchSize: benchBatch, IntraOpThreads: runtime.NumCPU(), DecodeWorkers: runtime.NumCPU()}
+	if v := os.Getenv("ESSYNC_BENCH_THREADS"); v != "" {
+		fmt.Sscan(v, &opts.IntraOpThreads)
+	}
+	if v := os.Getenv("ESSYNC_BENCH_DECODERS"); v != "" {
+		fmt.Sscan(v, &opts.DecodeWorkers)
+	}
 	embedders := make([]*Embedder, len(cardPaths))
 	names := make([]string, len(cardPaths))
 	for i, p := range cardPaths {
