@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -18,10 +18,14 @@ import (
 // model (models/efficientnet-lite0-v1, whole image, float32) against today's
 // default (int8, scda-crop) and the same int8 model without the focus step
 // (card-whole-image.json); ESSYNC_BENCH_CARDS (comma-separated card paths)
-// replaces the list. ESSYNC_BENCH_THREADS and ESSYNC_BENCH_DECODERS set ORT's
-// intra-op threads and the decode workers (default: one each per CPU).
-// Reports images/s per card, each card's ratio to the first, and model passes
-// per image (a small localisation pass counts as one).
+// replaces the list. ESSYNC_BENCH_THREADS, ESSYNC_BENCH_STREAMS and
+// ESSYNC_BENCH_DECODERS set Options.IntraOpThreads, InferStreams and
+// DecodeWorkers (default: the Options defaults).
+// Reports images/s per card (and CPU time per image: on a loaded machine its
+// ratio is the steadier estimate of an idle machine's, where every core
+// would be this process's), each card's ratio to the first, model passes
+// per image (a small localisation pass counts as one), and each card's top-1
+// on testdata/eval (all variants, and the pasted-background one).
 //
 //	go test ./embed -run '^$' -bench BenchmarkEmbedModels -benchtime 3x
 func BenchmarkEmbedModels(b *testing.B) {
@@ -38,12 +42,15 @@ func BenchmarkEmbedModels(b *testing.B) {
 		cardPaths = []string{filepath.Join(filepath.Dir(dir), "efficientnet-lite0-v1", "card.json"), def,
 			filepath.Join(dir, "card-whole-image.json")}
 	}
-	opts := Options{BatchSize: benchBatch, IntraOpThreads: runtime.NumCPU(), DecodeWorkers: runtime.NumCPU()}
+	opts := Options{BatchSize: benchBatch}
 	if v := os.Getenv("ESSYNC_BENCH_THREADS"); v != "" {
 		fmt.Sscan(v, &opts.IntraOpThreads)
 	}
 	if v := os.Getenv("ESSYNC_BENCH_DECODERS"); v != "" {
 		fmt.Sscan(v, &opts.DecodeWorkers)
+	}
+	if v := os.Getenv("ESSYNC_BENCH_STREAMS"); v != "" {
+		fmt.Sscan(v, &opts.InferStreams)
 	}
 	embedders := make([]*Embedder, len(cardPaths))
 	names := make([]string, len(cardPaths))
@@ -57,24 +64,42 @@ func BenchmarkEmbedModels(b *testing.B) {
 	}
 	inputs := benchInputs(paths)
 	took := make([]time.Duration, len(embedders))
+	cpu := make([]time.Duration, len(embedders)) // the process's user+system time
 	passes := make([]int64, len(embedders))
 	b.ResetTimer()
 	for it := 0; it < b.N; it++ {
 		for i, e := range embedders {
-			start, before := time.Now(), e.inferred.Load()
+			start, cpu0, before := time.Now(), processCPU(b), e.inferred.Load()
 			if _, err := e.Embed(context.Background(), inputs, nil); err != nil {
 				b.Fatal(err)
 			}
 			took[i] += time.Since(start)
+			cpu[i] += processCPU(b) - cpu0
 			passes[i] += e.inferred.Load() - before
 		}
 	}
+	b.StopTimer()
+	set := loadEvalSet(b) // quality of every card on testdata/eval, in the same report
 	n := float64(b.N * len(paths))
-	for i := range embedders {
+	for i, e := range embedders {
+		scores := scoreRetrieval(set, embedEvalSet(b, e, set))
+		b.ReportMetric(scores["all"].Top1, fmt.Sprintf("top1_all_%d", i))
+		b.ReportMetric(scores["paste"].Top1, fmt.Sprintf("top1_paste_%d", i))
 		b.ReportMetric(n/took[i].Seconds(), fmt.Sprintf("img/s_%d_%s", i, names[i]))
 		b.ReportMetric(float64(passes[i])/n, fmt.Sprintf("passes/img_%d", i)) // a locate pass counts as one
+		b.ReportMetric(cpu[i].Seconds()*1000/n, fmt.Sprintf("cpu_ms/img_%d", i))
 		if i > 0 {
 			b.ReportMetric(took[0].Seconds()/took[i].Seconds(), fmt.Sprintf("x_%d_vs_0", i))
+			b.ReportMetric(cpu[0].Seconds()/cpu[i].Seconds(), fmt.Sprintf("x_cpu_%d_vs_0", i))
 		}
 	}
+}
+
+// processCPU is the user+system CPU time this process has used so far.
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

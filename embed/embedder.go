@@ -23,6 +23,11 @@ type Options struct {
 	// DecodeWorkers is how many images are read, decoded and resized in
 	// parallel (default: all CPUs).
 	DecodeWorkers int
+	// InferStreams is how many batches run through the model at once, each
+	// with IntraOpThreads threads (default 1). Several single-threaded
+	// streams keep every core busy without the per-layer hand-offs between
+	// threads that cost a small int8 model much of its speed.
+	InferStreams int
 	// MaxPixels refuses images whose header says more pixels (default DefaultMaxPixels).
 	MaxPixels int
 	// CachePath is the bbolt vector cache file; "" = no cache.
@@ -60,6 +65,9 @@ func New(card *Card, opts Options) (*Embedder, error) {
 	}
 	if opts.DecodeWorkers <= 0 {
 		opts.DecodeWorkers = runtime.NumCPU()
+	}
+	if opts.InferStreams <= 0 {
+		opts.InferStreams = 1
 	}
 	if opts.MaxPixels <= 0 {
 		opts.MaxPixels = DefaultMaxPixels
