@@ -66,16 +66,18 @@ func BenchmarkEmbedModels(b *testing.B) {
 	took := make([]time.Duration, len(embedders))
 	cpu := make([]time.Duration, len(embedders)) // the process's user+system time
 	passes := make([]int64, len(embedders))
+	pix := make([]int64, len(embedders))
 	b.ResetTimer()
 	for it := 0; it < b.N; it++ {
 		for i, e := range embedders {
-			start, cpu0, before := time.Now(), processCPU(b), e.inferred.Load()
+			start, cpu0, before, pix0 := time.Now(), processCPU(b), e.inferred.Load(), e.inferredPix.Load()
 			if _, err := e.Embed(context.Background(), inputs, nil); err != nil {
 				b.Fatal(err)
 			}
 			took[i] += time.Since(start)
 			cpu[i] += processCPU(b) - cpu0
 			passes[i] += e.inferred.Load() - before
+			pix[i] += e.inferredPix.Load() - pix0
 		}
 	}
 	b.StopTimer()
@@ -87,6 +89,8 @@ func BenchmarkEmbedModels(b *testing.B) {
 		b.ReportMetric(scores["paste"].Top1, fmt.Sprintf("top1_paste_%d", i))
 		b.ReportMetric(n/took[i].Seconds(), fmt.Sprintf("img/s_%d_%s", i, names[i]))
 		b.ReportMetric(float64(passes[i])/n, fmt.Sprintf("passes/img_%d", i)) // a locate pass counts as one
+		// the same weighed by input pixels: full-size-pass equivalents per image
+		b.ReportMetric(float64(pix[i])/n/float64(e.card.Size*e.card.Size), fmt.Sprintf("fullpasses/img_%d", i))
 		b.ReportMetric(cpu[i].Seconds()*1000/n, fmt.Sprintf("cpu_ms/img_%d", i))
 		if i > 0 {
 			b.ReportMetric(took[0].Seconds()/took[i].Seconds(), fmt.Sprintf("x_%d_vs_0", i))

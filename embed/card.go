@@ -247,7 +247,7 @@ func (c *Card) ModelPath() string {
 func (c *Card) Path() string { return c.path }
 
 // Fingerprint names the model, its exact bytes and its focus step, e.g.
-// "efficientnet-lite0@5b35d9cdc090" or "efficientnet-lite0-int8@d9a09b087d2b+scda-crop-s1":
+// "efficientnet-lite0@5b35d9cdc090" or "efficientnet-lite0-int8@d9a09b087d2b+scda-crop-c192-s1":
 // stored with every vector so vectors made differently are never mixed.
 func (c *Card) Fingerprint() string {
 	fp := c.Name + "@" + c.SHA256[:12]

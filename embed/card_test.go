@@ -35,7 +35,7 @@ func TestLoadCardShipped(t *testing.T) {
 		t.Errorf("previous default card: %v, fingerprint must stay efficientnet-lite0@5b35d9cdc090 for the indexes built with it", err)
 	}
 	c, _ := LoadCard(def)
-	if got, want := c.Fingerprint(), "efficientnet-lite0-int8@"+c.SHA256[:12]+"+scda-crop-s1"; got != want || c.Dims != 1280 {
+	if got, want := c.Fingerprint(), "efficientnet-lite0-int8@"+c.SHA256[:12]+"+scda-crop-c192-s1"; got != want || c.Dims != 1280 {
 		t.Errorf("default card: fingerprint %q dims %d, want %q 1280", got, c.Dims, want)
 	}
 }

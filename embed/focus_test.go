@@ -156,7 +156,7 @@ func TestFocusCropBringsPastedPhotosCloser(t *testing.T) {
 		t.Fatalf("default card focus %q, want %q", card.Focus, FocusSCDACrop)
 	}
 	whole := *card
-	whole.Focus, whole.FocusSteps = FocusNone, 0
+	whole.Focus, whole.FocusSteps, whole.CropSize = FocusNone, 0, 0
 	var in []Input
 	for _, im := range loadEvalSet(t) {
 		switch im.variant {
@@ -251,7 +251,7 @@ func TestFeatureMapSize(t *testing.T) {
 // and no result is the small pass's own vector.
 func TestLocateSizeVectorsComeFromFullPasses(t *testing.T) {
 	card := defaultCard(t)
-	card.LocateSize = 128
+	card.LocateSize, card.CropSize = 128, 0
 	var in []Input
 	for _, im := range loadEvalSet(t) {
 		if im.variant == "orig" || im.variant == "white" {
@@ -301,6 +301,7 @@ func TestLocateSizeVectorsComeFromFullPasses(t *testing.T) {
 // the crop, the same the card at 224 gives for those not cropped.
 func TestCropSizeVectorsComeFromTheSmallerPass(t *testing.T) {
 	full := defaultCard(t)
+	full.CropSize = 0
 	small := *full
 	small.CropSize = 192
 	var in []Input
