@@ -6,9 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/essync/essync/internal/cputime"
 )
 
 // BenchmarkEmbedModels compares the whole pipeline (read, decode, resize,
@@ -70,12 +71,12 @@ func BenchmarkEmbedModels(b *testing.B) {
 	b.ResetTimer()
 	for it := 0; it < b.N; it++ {
 		for i, e := range embedders {
-			start, cpu0, before, pix0 := time.Now(), processCPU(b), e.inferred.Load(), e.inferredPix.Load()
+			start, cpu0, before, pix0 := time.Now(), cputime.Process(), e.inferred.Load(), e.inferredPix.Load()
 			if _, err := e.Embed(context.Background(), inputs, nil); err != nil {
 				b.Fatal(err)
 			}
 			took[i] += time.Since(start)
-			cpu[i] += processCPU(b) - cpu0
+			cpu[i] += cputime.Process() - cpu0
 			passes[i] += e.inferred.Load() - before
 			pix[i] += e.inferredPix.Load() - pix0
 		}
@@ -97,13 +98,4 @@ func BenchmarkEmbedModels(b *testing.B) {
 			b.ReportMetric(cpu[0].Seconds()/cpu[i].Seconds(), fmt.Sprintf("x_cpu_%d_vs_0", i))
 		}
 	}
-}
-
-// processCPU is the user+system CPU time this process has used so far.
-func processCPU(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
