@@ -18,8 +18,8 @@ import (
 // It runs once or twice per catalog image, so the loops are in C
 // (fastresize.c): four channels per SIMD register, every output sample with
 // the same number of taps, source rows filtered horizontally once into a
-// small ring buffer. About 8× faster than the same filter in plain Go
-// (BenchmarkFastResize).
+// small ring buffer. About 3× less CPU than the same filter in plain Go
+// (BenchmarkFastResize; docs/BENCHMARKS.md).
 func fastResizeToTensor(c *Card, img image.Image, dst []float32) bool {
 	src, ok := img.(*image.NRGBA)
 	if !ok || !src.Opaque() || len(dst) < tensorLen(c) {
