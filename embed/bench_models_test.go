@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/essync/essync/internal/cputime"
 )
 
 // BenchmarkEmbedModels compares the whole pipeline (read, decode, resize,
@@ -18,9 +19,14 @@ import (
 // model (models/efficientnet-lite0-v1, whole image, float32) against today's
 // default (int8, scda-crop) and the same int8 model without the focus step
 // (card-whole-image.json); ESSYNC_BENCH_CARDS (comma-separated card paths)
-// replaces the list.
-// Reports images/s per card, each card's ratio to the first, and model passes
-// per image (a small localisation pass counts as one).
+// replaces the list. ESSYNC_BENCH_THREADS, ESSYNC_BENCH_STREAMS and
+// ESSYNC_BENCH_DECODERS set Options.IntraOpThreads, InferStreams and
+// DecodeWorkers (default: the Options defaults).
+// Reports images/s per card (and CPU time per image: on a loaded machine its
+// ratio is the steadier estimate of an idle machine's, where every core
+// would be this process's), each card's ratio to the first, model passes
+// per image (a small localisation pass counts as one), and each card's top-1
+// on testdata/eval (all variants, and the pasted-background one).
 //
 //	go test ./embed -run '^$' -bench BenchmarkEmbedModels -benchtime 3x
 func BenchmarkEmbedModels(b *testing.B) {
@@ -37,7 +43,16 @@ func BenchmarkEmbedModels(b *testing.B) {
 		cardPaths = []string{filepath.Join(filepath.Dir(dir), "efficientnet-lite0-v1", "card.json"), def,
 			filepath.Join(dir, "card-whole-image.json")}
 	}
-	opts := Options{BatchSize: benchBatch, IntraOpThreads: runtime.NumCPU(), DecodeWorkers: runtime.NumCPU()}
+	opts := Options{BatchSize: benchBatch}
+	if v := os.Getenv("ESSYNC_BENCH_THREADS"); v != "" {
+		fmt.Sscan(v, &opts.IntraOpThreads)
+	}
+	if v := os.Getenv("ESSYNC_BENCH_DECODERS"); v != "" {
+		fmt.Sscan(v, &opts.DecodeWorkers)
+	}
+	if v := os.Getenv("ESSYNC_BENCH_STREAMS"); v != "" {
+		fmt.Sscan(v, &opts.InferStreams)
+	}
 	embedders := make([]*Embedder, len(cardPaths))
 	names := make([]string, len(cardPaths))
 	for i, p := range cardPaths {
@@ -50,24 +65,37 @@ func BenchmarkEmbedModels(b *testing.B) {
 	}
 	inputs := benchInputs(paths)
 	took := make([]time.Duration, len(embedders))
+	cpu := make([]time.Duration, len(embedders)) // the process's user+system time
 	passes := make([]int64, len(embedders))
+	pix := make([]int64, len(embedders))
 	b.ResetTimer()
 	for it := 0; it < b.N; it++ {
 		for i, e := range embedders {
-			start, before := time.Now(), e.inferred.Load()
+			start, cpu0, before, pix0 := time.Now(), cputime.Process(), e.inferred.Load(), e.inferredPix.Load()
 			if _, err := e.Embed(context.Background(), inputs, nil); err != nil {
 				b.Fatal(err)
 			}
 			took[i] += time.Since(start)
+			cpu[i] += cputime.Process() - cpu0
 			passes[i] += e.inferred.Load() - before
+			pix[i] += e.inferredPix.Load() - pix0
 		}
 	}
+	b.StopTimer()
+	set := loadEvalSet(b) // quality of every card on testdata/eval, in the same report
 	n := float64(b.N * len(paths))
-	for i := range embedders {
+	for i, e := range embedders {
+		scores := scoreRetrieval(set, embedEvalSet(b, e, set))
+		b.ReportMetric(scores["all"].Top1, fmt.Sprintf("top1_all_%d", i))
+		b.ReportMetric(scores["paste"].Top1, fmt.Sprintf("top1_paste_%d", i))
 		b.ReportMetric(n/took[i].Seconds(), fmt.Sprintf("img/s_%d_%s", i, names[i]))
 		b.ReportMetric(float64(passes[i])/n, fmt.Sprintf("passes/img_%d", i)) // a locate pass counts as one
+		// the same weighed by input pixels: full-size-pass equivalents per image
+		b.ReportMetric(float64(pix[i])/n/float64(e.card.Size*e.card.Size), fmt.Sprintf("fullpasses/img_%d", i))
+		b.ReportMetric(cpu[i].Seconds()*1000/n, fmt.Sprintf("cpu_ms/img_%d", i))
 		if i > 0 {
 			b.ReportMetric(took[0].Seconds()/took[i].Seconds(), fmt.Sprintf("x_%d_vs_0", i))
+			b.ReportMetric(cpu[0].Seconds()/cpu[i].Seconds(), fmt.Sprintf("x_cpu_%d_vs_0", i))
 		}
 	}
 }

@@ -279,17 +279,27 @@ func BenchmarkStages(b *testing.B) {
 			fillTensor(card, pic, at, buf)
 		}
 	})
-	b.Run("inference-batch16", func(b *testing.B) {
-		e := newTestEmbedder(b, card, Options{BatchSize: benchBatch, IntraOpThreads: runtime.NumCPU()})
-		batch := make([]float32, benchBatch*tensorLen(card))
-		for i := 0; i < benchBatch; i++ {
-			copy(batch[i*len(buf):], buf)
+	// ORT's own time per image: the default (int8) and the previous default
+	// (float32, models/efficientnet-lite0-v1), each with 1 and with all threads.
+	v1, err := LoadCard(filepath.Join(filepath.Dir(filepath.Dir(card.Path())), "efficientnet-lite0-v1", "card.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []*Card{card, v1} {
+		for _, threads := range []int{1, runtime.NumCPU()} {
+			b.Run(fmt.Sprintf("inference-batch16-%s-threads%d", c.Name, threads), func(b *testing.B) {
+				e := newTestEmbedder(b, c, Options{BatchSize: benchBatch, IntraOpThreads: threads})
+				batch := make([]float32, benchBatch*tensorLen(c))
+				for i := 0; i < benchBatch; i++ {
+					copy(batch[i*len(buf):], buf)
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i += benchBatch {
+					if _, _, _, err := e.infer(batch, benchBatch); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
-		b.ResetTimer()
-		for i := 0; i < b.N; i += benchBatch {
-			if _, _, _, err := e.infer(batch, benchBatch); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	}
 }

@@ -99,6 +99,13 @@ type Card struct {
 	// (each a pass at Size over the images still not filled by their
 	// object); 0 = DefaultFocusSteps. Part of the fingerprint when not the default.
 	FocusSteps int `json:"focus_steps,omitempty"`
+	// CropSize, with FocusSCDACrop, is the input side of the passes over the
+	// crops: a multiple of 32 below Size, costing about (CropSize/Size)² of a
+	// full pass (the crop is a part of the photo, so it loses less than the
+	// whole photo would at that size); the model must have dynamic spatial
+	// dimensions, and the card cannot also set LocateSize. 0 = Size. Part of
+	// the fingerprint.
+	CropSize int `json:"crop_size,omitempty"`
 	// Notes is free text: provenance, licence, how the card was checked.
 	Notes string `json:"notes,omitempty"`
 
@@ -217,6 +224,14 @@ func (c *Card) Validate() error {
 			bad("locate_size %d: want a multiple of 32 below size %d", c.LocateSize, c.Size)
 		}
 	}
+	if c.CropSize != 0 {
+		if c.Focus != FocusSCDACrop || c.LocateSize != 0 {
+			bad("crop_size %d needs focus %s and no locate_size", c.CropSize, FocusSCDACrop)
+		}
+		if c.CropSize < 32 || c.CropSize >= c.Size || c.CropSize%32 != 0 {
+			bad("crop_size %d: want a multiple of 32 below size %d", c.CropSize, c.Size)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -232,7 +247,7 @@ func (c *Card) ModelPath() string {
 func (c *Card) Path() string { return c.path }
 
 // Fingerprint names the model, its exact bytes and its focus step, e.g.
-// "efficientnet-lite0@5b35d9cdc090" or "efficientnet-lite0-int8@d9a09b087d2b+scda-crop-s1":
+// "efficientnet-lite0@5b35d9cdc090" or "efficientnet-lite0-int8@d9a09b087d2b+scda-crop-c192-s1":
 // stored with every vector so vectors made differently are never mixed.
 func (c *Card) Fingerprint() string {
 	fp := c.Name + "@" + c.SHA256[:12]
@@ -244,11 +259,15 @@ func (c *Card) Fingerprint() string {
 
 // focusTag is the focus step as the fingerprint and the cache key name it:
 // the focus, plus "-l" and the locate size when the first pass is smaller,
+// "-c" and the crop size when the crop passes are,
 // and "-s" and the number of zoom steps when not DefaultFocusSteps.
 func (c *Card) focusTag() string {
 	tag := c.Focus
 	if c.LocateSize > 0 {
 		tag += fmt.Sprintf("-l%d", c.LocateSize)
+	}
+	if c.CropSize > 0 {
+		tag += fmt.Sprintf("-c%d", c.CropSize)
 	}
 	if c.FocusSteps > 0 && c.FocusSteps != DefaultFocusSteps {
 		tag += fmt.Sprintf("-s%d", c.FocusSteps)
@@ -272,6 +291,17 @@ func (c *Card) locateCard() *Card {
 	}
 	l := *c
 	l.Size = c.LocateSize
+	return &l
+}
+
+// cropCard is the card the crop passes resize for: c itself, or a copy
+// whose Size is CropSize.
+func (c *Card) cropCard() *Card {
+	if c.Focus != FocusSCDACrop || c.CropSize == 0 {
+		return c
+	}
+	l := *c
+	l.Size = c.CropSize
 	return &l
 }
 

@@ -17,8 +17,9 @@
 // limit before anything is allocated.
 //
 // An Embedder runs a bounded pipeline: DecodeWorkers goroutines read, hash,
-// decode and resize ahead of batched inference; results come back in input
-// order; at most 2×BatchSize+DecodeWorkers images are in memory at once. A
+// decode and resize ahead of batched inference (InferStreams batches at a
+// time); results come back in input order; at most
+// (InferStreams+1)×BatchSize+DecodeWorkers images are in memory at once. A
 // bad image gives a Result with Err (errors.Is(err, ErrImage)) and the run
 // goes on. With Options.CachePath, vectors are kept in a bbolt file keyed by
 // (model sha256, image sha256), so re-runs embed only new or changed images.

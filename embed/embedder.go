@@ -23,6 +23,11 @@ type Options struct {
 	// DecodeWorkers is how many images are read, decoded and resized in
 	// parallel (default: all CPUs).
 	DecodeWorkers int
+	// InferStreams is how many batches run through the model at once, each
+	// with IntraOpThreads threads (default 1). Several single-threaded
+	// streams keep every core busy without the per-layer hand-offs between
+	// threads that cost a small int8 model much of its speed.
+	InferStreams int
 	// MaxPixels refuses images whose header says more pixels (default DefaultMaxPixels).
 	MaxPixels int
 	// CachePath is the bbolt vector cache file; "" = no cache.
@@ -40,6 +45,7 @@ type Embedder struct {
 
 	tensorAllocs atomic.Int64 // image tensors ever allocated: tests check the in-flight bound
 	inferred     atomic.Int64 // images run through the model: tests check duplicates are not
+	inferredPix  atomic.Int64 // input pixels (side²) run through the model: benchmarks weigh smaller passes
 }
 
 // New loads the ONNX Runtime library (once per process), verifies the model
@@ -60,6 +66,9 @@ func New(card *Card, opts Options) (*Embedder, error) {
 	}
 	if opts.DecodeWorkers <= 0 {
 		opts.DecodeWorkers = runtime.NumCPU()
+	}
+	if opts.InferStreams <= 0 {
+		opts.InferStreams = 1
 	}
 	if opts.MaxPixels <= 0 {
 		opts.MaxPixels = DefaultMaxPixels
@@ -110,7 +119,7 @@ func (e *Embedder) Dims() int { return e.card.Dims }
 
 // Fingerprint identifies the model by name and the first 12 hex digits of
 // its sha256 (plus the card's focus, if any), e.g.
-// "efficientnet-lite0-int8@d9a09b087d2b+scda-crop-s1" (card.go's focusTag).
+// "efficientnet-lite0-int8@d9a09b087d2b+scda-crop-c192-s1" (card.go's focusTag).
 func (e *Embedder) Fingerprint() string { return e.card.Fingerprint() }
 
 // Card is the model card this Embedder was built from.
@@ -142,6 +151,7 @@ type region struct {
 // features.
 func (e *Embedder) inferRegions(size int, input []float32, n int) (vecs, logits [][]float32, regions []region, errs []error, err error) {
 	e.inferred.Add(int64(n))
+	e.inferredPix.Add(int64(n * size * size))
 	outs, err := e.sess.run(e.card, size, input, n)
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("embed %s: %w", e.card.Name, err)

@@ -3,9 +3,11 @@ package embed
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -202,25 +204,66 @@ func needORTFromLocal(t *testing.T) string {
 }
 
 func TestEmbedMemoryIsBounded(t *testing.T) {
-	// 400 inputs, batch 4, 2 workers: never more than 2×4+2 image tensors exist.
-	e := newTestEmbedder(t, tinyCard(t, "tiny-nchw-crop"), Options{BatchSize: 4, DecodeWorkers: 2})
-	inputs := make([]Input, 400)
-	for i := range inputs {
-		inputs[i] = Input{ID: string(rune('a' + i%26)), Path: img("formats", "baseline.jpg")}
+	// 400 inputs, batch 4, 2 workers: never more than (streams+1)×4+2 image
+	// tensors exist, and the results come in input order.
+	for _, streams := range []int{1, 2, 3} {
+		t.Run(fmt.Sprint("streams", streams), func(t *testing.T) {
+			e := newTestEmbedder(t, tinyCard(t, "tiny-nchw-crop"), Options{BatchSize: 4, DecodeWorkers: 2, InferStreams: streams})
+			inputs := make([]Input, 400)
+			for i := range inputs {
+				inputs[i] = Input{ID: string(rune('a' + i%26)), Path: img("formats", "baseline.jpg")}
+			}
+			n := 0
+			err := e.Stream(context.Background(), inputs, func(i int, r Result) error {
+				if i != n || r.Err != nil || r.ID != inputs[i].ID {
+					t.Fatalf("emit %d %q (want %d %q): %v", i, r.ID, n, inputs[n].ID, r.Err)
+				}
+				n++
+				return nil
+			})
+			if err != nil || n != len(inputs) {
+				t.Fatalf("%v after %d", err, n)
+			}
+			if got, bound := e.tensorAllocs.Load(), int64((streams+1)*4+2); got > bound {
+				t.Errorf("%d image tensors allocated for %d inputs, want ≤ %d", got, len(inputs), bound)
+			}
+		})
 	}
-	n := 0
-	err := e.Stream(context.Background(), inputs, func(i int, r Result) error {
-		if i != n || r.Err != nil {
-			t.Fatalf("emit %d (want %d): %v", i, n, r.Err)
+}
+
+// TestEmbedStreamsGiveTheSameVectors: batches that run through the model at
+// the same time give every image the vector a single stream gives it, in
+// input order, with bad images in their places.
+func TestEmbedStreamsGiveTheSameVectors(t *testing.T) {
+	card := tinyCard(t, "tiny-nchw-crop")
+	files, err := filepath.Glob(filepath.Join(testdata, "eval", "images", "*.jpg"))
+	if err != nil || len(files) < 23 {
+		t.Fatalf("testdata/eval/images: %d files, %v", len(files), err)
+	}
+	var inputs []Input
+	for i, f := range files[:23] { // distinct photos, so every one is inferred
+		inputs = append(inputs, Input{ID: fmt.Sprint("p", i), Path: f})
+	}
+	inputs[7].Path = filepath.Join(t.TempDir(), "missing.jpg")
+	var want []Result
+	for _, streams := range []int{1, 2, 4} {
+		e := newTestEmbedder(t, card, Options{BatchSize: 3, DecodeWorkers: 2, InferStreams: streams})
+		got, err := e.Embed(context.Background(), inputs, nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-		n++
-		return nil
-	})
-	if err != nil || n != len(inputs) {
-		t.Fatalf("%v after %d", err, n)
+		if want == nil {
+			want = got
+			continue
+		}
+		for i := range got {
+			if got[i].ID != want[i].ID || (got[i].Err == nil) != (want[i].Err == nil) || !slices.Equal(got[i].Vector, want[i].Vector) {
+				t.Errorf("streams %d, input %d: %q err %v, want %q err %v (or the vectors differ)", streams, i, got[i].ID, got[i].Err, want[i].ID, want[i].Err)
+			}
+		}
 	}
-	if got := e.tensorAllocs.Load(); got > 10 {
-		t.Errorf("%d image tensors allocated for %d inputs, want ≤ 10", got, len(inputs))
+	if want[7].Err == nil || want[6].Err != nil {
+		t.Errorf("the missing file should fail alone: %v, %v", want[7].Err, want[6].Err)
 	}
 }
 

@@ -207,7 +207,8 @@ const DefaultFocusSteps = 2
 // and clears their first-pass errors when that succeeds. Otherwise images
 // with an error, no region or no decoded image keep the vector they have.
 func (e *Embedder) refocus(imgs []image.Image, regions []region, errs []error, vecs [][]float32, scratch []float32) error {
-	per := tensorLen(e.card)
+	crop := e.card.cropCard() // what the crop passes resize for
+	per := tensorLen(crop)
 	locate := e.card.LocateSize > 0
 	frames := make([]image.Rectangle, len(imgs)) // what the last pass saw of each image
 	todo := make([]int, 0, len(imgs))            // images still zooming in
@@ -220,7 +221,7 @@ func (e *Embedder) refocus(imgs []image.Image, regions []region, errs []error, v
 		}
 	}
 	for step := 0; step < e.card.focusSteps() && len(todo) > 0; step++ {
-		frameCard := e.card
+		frameCard := crop
 		if step == 0 {
 			frameCard = e.card.locateCard() // the card the regions were found with
 		}
@@ -250,11 +251,11 @@ func (e *Embedder) refocus(imgs []image.Image, regions []region, errs []error, v
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				toTensor(e.card, subImage(imgs[i], frames[i]), scratch[k*per:(k+1)*per])
+				toTensor(crop, subImage(imgs[i], frames[i]), scratch[k*per:(k+1)*per])
 			}()
 		}
 		wg.Wait()
-		v, _, regs, errs2, err := e.inferRegions(e.card.Size, scratch[:len(todo)*per], len(todo))
+		v, _, regs, errs2, err := e.inferRegions(crop.Size, scratch[:len(todo)*per], len(todo))
 		if err != nil {
 			return fmt.Errorf("focus pass %d: %w", step+2, err)
 		}

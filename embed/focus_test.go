@@ -124,10 +124,10 @@ func TestVectorKeySeparatesFocus(t *testing.T) {
 	if c.vectorKey() != c.SHA256 {
 		t.Errorf("whole-image vectors must keep the model's own key (existing caches stay valid)")
 	}
-	crop, pool, locate, steps1 := *c, *c, *c, *c
-	crop.Focus, pool.Focus, locate.Focus, steps1.Focus = FocusSCDACrop, FocusSCDAPool, FocusSCDACrop, FocusSCDACrop
-	locate.LocateSize, steps1.FocusSteps = 128, 1
-	keys := []string{c.vectorKey(), crop.vectorKey(), pool.vectorKey(), locate.vectorKey(), steps1.vectorKey()}
+	crop, pool, locate, steps1, small := *c, *c, *c, *c, *c
+	crop.Focus, pool.Focus, locate.Focus, steps1.Focus, small.Focus = FocusSCDACrop, FocusSCDAPool, FocusSCDACrop, FocusSCDACrop, FocusSCDACrop
+	locate.LocateSize, steps1.FocusSteps, small.CropSize, small.FocusSteps = 128, 1, 192, 1
+	keys := []string{c.vectorKey(), crop.vectorKey(), pool.vectorKey(), locate.vectorKey(), steps1.vectorKey(), small.vectorKey()}
 	if len(slices.Compact(slices.Sorted(slices.Values(keys)))) != len(keys) || len(keys[1]) != 64 {
 		t.Errorf("keys %q must differ per focus step and be 64 hex digits", keys)
 	}
@@ -136,9 +136,12 @@ func TestVectorKeySeparatesFocus(t *testing.T) {
 	if two.vectorKey() != crop.vectorKey() || two.Fingerprint() != crop.Fingerprint() {
 		t.Errorf("focus_steps %d is the default: fingerprint %q must equal %q", DefaultFocusSteps, two.Fingerprint(), crop.Fingerprint())
 	}
-	c.Name, locate.Name = "m", "m"
+	c.Name, locate.Name, small.Name = "m", "m", "m"
 	if got := locate.Fingerprint(); got != "m@5b35d9cdc090+scda-crop-l128" {
 		t.Errorf("locate fingerprint %q", got)
+	}
+	if got := small.Fingerprint(); got != "m@5b35d9cdc090+scda-crop-c192-s1" {
+		t.Errorf("crop size fingerprint %q", got)
 	}
 }
 
@@ -153,7 +156,7 @@ func TestFocusCropBringsPastedPhotosCloser(t *testing.T) {
 		t.Fatalf("default card focus %q, want %q", card.Focus, FocusSCDACrop)
 	}
 	whole := *card
-	whole.Focus, whole.FocusSteps = FocusNone, 0
+	whole.Focus, whole.FocusSteps, whole.CropSize = FocusNone, 0, 0
 	var in []Input
 	for _, im := range loadEvalSet(t) {
 		switch im.variant {
@@ -200,8 +203,8 @@ func TestFocusCropBringsPastedPhotosCloser(t *testing.T) {
 // or dynamic together with the input's sides (what locate_size needs).
 func TestFeatureMapSize(t *testing.T) {
 	card := &Card{InputName: "input", Layout: LayoutNCHW, Size: 224, Dims: 1280, FeatureMapName: "fm", Focus: FocusSCDACrop}
-	locate := *card
-	locate.LocateSize = 128
+	locate, small := *card, *card
+	locate.LocateSize, small.CropSize = 128, 192
 	in := func(h, w int64) []ort.InputOutputInfo {
 		return []ort.InputOutputInfo{{Name: "input", Dimensions: ort.NewShape(-1, 3, h, w)}}
 	}
@@ -220,6 +223,8 @@ func TestFeatureMapSize(t *testing.T) {
 		{"dynamic", card, in(-1, -1), fm(-1, -1), 7, 7, true, ""},
 		{"dynamic with locate", &locate, in(-1, -1), fm(-1, -1), 7, 7, true, ""},
 		{"locate needs a dynamic model", &locate, in(224, 224), fm(7, 7), 0, 0, false, "dynamic spatial"},
+		{"dynamic with crop size", &small, in(-1, -1), fm(-1, -1), 7, 7, true, ""},
+		{"crop size needs a dynamic model", &small, in(224, 224), fm(7, 7), 0, 0, false, "crop_size 192 needs"},
 		{"dynamic map, fixed input", card, in(224, 224), fm(-1, -1), 0, 0, false, "fixed H and W"},
 		{"wrong channels", card, in(224, 224), []ort.InputOutputInfo{{Name: "fm", Dimensions: ort.NewShape(-1, 64, 7, 7)}}, 0, 0, false, "want [N, 1280, H, W]"},
 		{"missing", card, in(224, 224), nil, 0, 0, false, "no output"},
@@ -246,7 +251,7 @@ func TestFeatureMapSize(t *testing.T) {
 // and no result is the small pass's own vector.
 func TestLocateSizeVectorsComeFromFullPasses(t *testing.T) {
 	card := defaultCard(t)
-	card.LocateSize = 128
+	card.LocateSize, card.CropSize = 128, 0
 	var in []Input
 	for _, im := range loadEvalSet(t) {
 		if im.variant == "orig" || im.variant == "white" {
@@ -287,5 +292,49 @@ func TestLocateSizeVectorsComeFromFullPasses(t *testing.T) {
 		if dot > 0.99999 {
 			t.Errorf("%s: the result is the %d px localisation pass's vector (cosine %.6f)", r.ID, lc.Size, dot)
 		}
+	}
+}
+
+// TestCropSizeVectorsComeFromTheSmallerPass runs the default model (real ORT)
+// on testdata/eval photos pasted onto other photos, with crop_size 192: the
+// object is cropped in (some) and every such result is the 192 px pass over
+// the crop, the same the card at 224 gives for those not cropped.
+func TestCropSizeVectorsComeFromTheSmallerPass(t *testing.T) {
+	full := defaultCard(t)
+	full.CropSize = 0
+	small := *full
+	small.CropSize = 192
+	var in []Input
+	for _, im := range loadEvalSet(t) {
+		if im.variant == "paste1" || im.variant == "orig" {
+			in = append(in, Input{im.file, filepath.Join(testdata, "eval", "images", im.file)})
+		}
+	}
+	ef := newTestEmbedder(t, full, Options{IntraOpThreads: 2, BatchSize: 8})
+	es := newTestEmbedder(t, &small, Options{IntraOpThreads: 2, BatchSize: 8})
+	rf, err := ef.Embed(context.Background(), in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := es.Embed(context.Background(), in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ef.inferred.Load() != es.inferred.Load() || ef.inferred.Load() <= int64(len(in)) {
+		t.Fatalf("passes: %d at 224, %d with crop_size; want equal and some crops", ef.inferred.Load(), es.inferred.Load())
+	}
+	same, differ := 0, 0
+	for i := range rf {
+		if rf[i].Err != nil || rs[i].Err != nil {
+			t.Fatal(rf[i].Err, rs[i].Err)
+		}
+		if slices.Equal(rf[i].Vector, rs[i].Vector) {
+			same++ // not cropped: the first pass's vector at 224 either way
+		} else {
+			differ++
+		}
+	}
+	if same == 0 || differ == 0 {
+		t.Errorf("%d vectors equal, %d differ: want both (uncropped photos keep the 224 px pass, crops use 192 px)", same, differ)
 	}
 }

@@ -186,6 +186,9 @@ func featureMapSize(card *Card, ins, outs []ort.InputOutputInfo) (h, w int, dyna
 		if d[2] < 1 || d[3] < 1 {
 			return 0, 0, false, fmt.Errorf("output %q: shape %v, want [N, %d, H, W] with fixed H and W (or H, W and the input's sides all dynamic)", o.Name, d, card.Dims)
 		}
+		if card.CropSize > 0 {
+			return 0, 0, false, fmt.Errorf("crop_size %d needs a model whose input and output %q have dynamic spatial dimensions; it has %v", card.CropSize, o.Name, d)
+		}
 		if card.LocateSize > 0 {
 			return 0, 0, false, fmt.Errorf("locate_size %d needs a model whose input and output %q have dynamic spatial dimensions; it has %v", card.LocateSize, o.Name, d)
 		}

@@ -47,13 +47,14 @@ func (e *Embedder) Embed(ctx context.Context, inputs []Input, progress func(done
 
 // Stream is Embed without holding all results: emit is called once per input,
 // in input order, from a single goroutine. Reading, decoding and resizing run
-// in Options.DecodeWorkers goroutines ahead of batched inference; at most
-// 2×BatchSize+DecodeWorkers images are in memory at once, whatever len(inputs)
-// is (plus at most runMemoMax remembered vectors, so an image repeated in the
-// run is embedded once). With FocusSCDACrop each of those images also keeps
-// its decoded pixels (DCT-scaled JPEGs: about Size..2×Size on the shorter
-// side) until its batch has been re-embedded on the crops. An error from emit
-// stops the run and is returned.
+// in Options.DecodeWorkers goroutines ahead of batched inference, and up to
+// Options.InferStreams batches run through the model at once; at most
+// (InferStreams+1)×BatchSize+DecodeWorkers images are in memory at once,
+// whatever len(inputs) is (plus at most runMemoMax remembered vectors, so an
+// image repeated in the run is embedded once). With FocusSCDACrop each of
+// those images also keeps its decoded pixels (DCT-scaled JPEGs: about
+// Size..2×Size on the shorter side) until its batch has been re-embedded on
+// the crops. An error from emit stops the run and is returned.
 func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, r Result) error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -63,8 +64,8 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	bs, workers := e.opts.BatchSize, e.opts.DecodeWorkers
-	window := 2*bs + workers
+	bs, workers, streams := e.opts.BatchSize, e.opts.DecodeWorkers, max(1, e.opts.InferStreams)
+	window := (streams+1)*bs + workers
 	first := e.card.locateCard() // what the first pass resizes for
 	per := tensorLen(first)
 	free := make(chan []float32, window)
@@ -82,17 +83,11 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 		idx int
 		in  Input
 	}
-	type item struct {
-		idx    int
-		res    Result
-		tensor []float32   // nil when res is final (cache hit or error)
-		img    image.Image // the decoded image, kept for FocusSCDACrop's second pass
-	}
 	memo := &runMemo{m: make(map[string][]float32)}
 	// Both channels hold at most `window` items, the in-flight bound, so
 	// neither sender ever blocks.
 	jobs := make(chan job, window)
-	ready := make(chan item, window)
+	ready := make(chan streamItem, window)
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
@@ -100,11 +95,11 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 			defer wg.Done()
 			for j := range jobs {
 				if err := ctx.Err(); err != nil {
-					ready <- item{idx: j.idx, res: Result{ID: j.in.ID, Err: err}}
+					ready <- streamItem{idx: j.idx, res: Result{ID: j.in.ID, Err: err}}
 					continue
 				}
 				res, tensor, img := e.prepare(j.in, memo, getBuf)
-				ready <- item{idx: j.idx, res: res, tensor: tensor, img: img}
+				ready <- streamItem{idx: j.idx, res: res, tensor: tensor, img: img}
 			}
 		}()
 	}
@@ -113,53 +108,22 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 		wg.Wait()
 	}()
 
-	batchIn := make([]float32, bs*tensorLen(e.card)) // also refocus's scratch at the card's Size
-	var batch []item
+	// Each running batch owns one input buffer (also refocus's scratch at the
+	// card's Size) and reports on done, which never blocks its sender.
+	inBufs := make(chan []float32, streams)
+	for i := 0; i < streams; i++ {
+		inBufs <- make([]float32, bs*tensorLen(e.card))
+	}
+	done := make(chan batchDone, streams)
+	running := 0
+	defer func() { // never leave a batch running on the session after returning
+		for ; running > 0; running-- {
+			<-done
+		}
+	}()
+	var batch []streamItem
 	pending := make(map[int]Result, window) // finished, waiting for earlier ones
 	next, inflight, outstanding, emitted := 0, 0, 0, 0
-
-	runBatch := func() error {
-		n := len(batch)
-		for i, it := range batch {
-			copy(batchIn[i*per:(i+1)*per], it.tensor)
-			select {
-			case free <- it.tensor:
-			default:
-			}
-		}
-		vecs, _, regions, errs, err := e.inferRegions(first.Size, batchIn[:n*per], n)
-		if err != nil {
-			return err
-		}
-		if e.card.Focus == FocusSCDACrop {
-			imgs := make([]image.Image, n)
-			for i, it := range batch {
-				imgs[i] = it.img
-			}
-			if err := e.refocus(imgs, regions, errs, vecs, batchIn); err != nil {
-				return err
-			}
-		}
-		var put []Entry
-		for i, it := range batch {
-			r := it.res
-			if errs[i] != nil {
-				r.Err = fmt.Errorf("embed %s: %w", it.res.ID, errs[i])
-			} else {
-				r.Vector = vecs[i]
-				put = append(put, Entry{ImageSHA256: r.ImageSHA256, Vector: r.Vector})
-				memo.put(r.ImageSHA256, r.Vector)
-			}
-			pending[it.idx] = r
-		}
-		batch = batch[:0]
-		if e.cache != nil && len(put) > 0 {
-			if err := e.cache.PutBatch(e.card.vectorKey(), put); err != nil {
-				slog.Warn("vector cache write failed; vectors are still returned", "err", err)
-			}
-		}
-		return nil
-	}
 
 	for emitted < len(inputs) {
 		for next < len(inputs) && inflight < window {
@@ -169,15 +133,32 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 			outstanding++
 		}
 		switch {
-		case len(batch) == bs || (len(batch) > 0 && outstanding == 0):
-			if err := runBatch(); err != nil {
-				return err
-			}
+		case running < streams && (len(batch) == bs || (len(batch) > 0 && outstanding == 0)):
+			b, buf := batch, <-inBufs
+			batch = make([]streamItem, 0, bs)
+			running++
+			go func() {
+				results, err := e.runBatch(b, buf, free, memo)
+				inBufs <- buf
+				done <- batchDone{results: results, err: err}
+			}()
 		default:
+			readyOrNil := ready // a full batch waits for a free stream first
+			if len(batch) == bs {
+				readyOrNil = nil
+			}
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("embed: %w", ctx.Err())
-			case it := <-ready:
+			case d := <-done:
+				running--
+				if d.err != nil {
+					return d.err
+				}
+				for _, r := range d.results {
+					pending[r.idx] = r.res
+				}
+			case it := <-readyOrNil:
 				outstanding--
 				if it.tensor == nil {
 					pending[it.idx] = it.res
@@ -200,6 +181,70 @@ func (e *Embedder) Stream(ctx context.Context, inputs []Input, emit func(i int, 
 		}
 	}
 	return nil
+}
+
+// streamItem is one prepared input on its way through Stream.
+type streamItem struct {
+	idx    int
+	res    Result
+	tensor []float32   // nil when res is final (cache hit or error)
+	img    image.Image // the decoded image, kept for FocusSCDACrop's second pass
+}
+
+// batchDone is what one batch's inference gives back to Stream.
+type batchDone struct {
+	results []streamItem // idx and res only
+	err     error
+}
+
+// runBatch runs one batch through the model (and the focus passes) using
+// batchIn as input and scratch, hands the image tensors back to free, writes
+// the vectors to the run memo and the cache, and returns every item's result.
+// Several batches may run at once: the ORT session, the memo and the cache
+// are safe for concurrent use.
+func (e *Embedder) runBatch(batch []streamItem, batchIn []float32, free chan<- []float32, memo *runMemo) ([]streamItem, error) {
+	n := len(batch)
+	first := e.card.locateCard()
+	per := tensorLen(first)
+	for i, it := range batch {
+		copy(batchIn[i*per:(i+1)*per], it.tensor)
+		select {
+		case free <- it.tensor:
+		default:
+		}
+	}
+	vecs, _, regions, errs, err := e.inferRegions(first.Size, batchIn[:n*per], n)
+	if err != nil {
+		return nil, err
+	}
+	if e.card.Focus == FocusSCDACrop {
+		imgs := make([]image.Image, n)
+		for i, it := range batch {
+			imgs[i] = it.img
+		}
+		if err := e.refocus(imgs, regions, errs, vecs, batchIn); err != nil {
+			return nil, err
+		}
+	}
+	var put []Entry
+	out := make([]streamItem, n)
+	for i, it := range batch {
+		r := it.res
+		if errs[i] != nil {
+			r.Err = fmt.Errorf("embed %s: %w", it.res.ID, errs[i])
+		} else {
+			r.Vector = vecs[i]
+			put = append(put, Entry{ImageSHA256: r.ImageSHA256, Vector: r.Vector})
+			memo.put(r.ImageSHA256, r.Vector)
+		}
+		out[i] = streamItem{idx: it.idx, res: r}
+	}
+	if e.cache != nil && len(put) > 0 {
+		if err := e.cache.PutBatch(e.card.vectorKey(), put); err != nil {
+			slog.Warn("vector cache write failed; vectors are still returned", "err", err)
+		}
+	}
+	return out, nil
 }
 
 // prepare reads one file, answers from the cache when it can, and otherwise

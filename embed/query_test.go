@@ -27,7 +27,7 @@ func TestQueriesGetTheIndexVectors(t *testing.T) {
 		}
 	}
 	locate := *card
-	locate.LocateSize = 128
+	locate.LocateSize, locate.CropSize = 128, 0
 	for name, c := range map[string]*Card{"default": card, "locate 128": &locate} {
 		t.Run(name, func(t *testing.T) {
 			e := newTestEmbedder(t, c, Options{IntraOpThreads: 2, BatchSize: 4})

@@ -73,6 +73,7 @@ func TestEmbedCommandUsage(t *testing.T) {
 		{"essync", "embed", "--out", t.TempDir()},
 		{"essync", "embed", "--images", "/does/not/exist", "--out", t.TempDir()},
 		{"essync", "embed", "--images", t.TempDir(), "--out", t.TempDir(), "--batch", "0"},
+		{"essync", "embed", "--images", t.TempDir(), "--out", t.TempDir(), "--infer-streams", "0"},
 	}
 	for _, args := range tests {
 		if code := runArgs(args...); code != exitUsage {
