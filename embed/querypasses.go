@@ -108,7 +108,8 @@ func (e *Embedder) Advance(p *QueryPasses, r PassResult) (next Pass, more bool) 
 	locate := e.card.LocateSize > 0
 	first := p.passes == 0
 	p.passes++
-	frameCard := e.card
+	cropCard := e.card.cropCard() // what the crop passes resize for (crop_size)
+	frameCard := cropCard         // the card the last region was found with
 	switch {
 	case first:
 		p.vec, p.err = r.vec, r.err
@@ -142,9 +143,9 @@ func (e *Embedder) Advance(p *QueryPasses, r PassResult) (next Pass, more bool) 
 		return Pass{}, false
 	}
 	p.cropped = ok
-	tensor := make([]float32, tensorLen(e.card))
-	toTensor(e.card, subImage(p.img, p.frame), tensor)
-	return Pass{Tensor: tensor, Size: e.card.Size}, true
+	tensor := make([]float32, tensorLen(cropCard))
+	toTensor(cropCard, subImage(p.img, p.frame), tensor)
+	return Pass{Tensor: tensor, Size: cropCard.Size}, true
 }
 
 // Result is the query's vector once Advance has said no more passes, the

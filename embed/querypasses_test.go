@@ -23,7 +23,7 @@ func TestQueryPassesGiveInferQueriesVectors(t *testing.T) {
 		}
 	}
 	locate := *card
-	locate.LocateSize = 128
+	locate.LocateSize, locate.CropSize = 128, 0 // locate_size and crop_size do not mix
 	two := *card
 	two.FocusSteps = 2
 	for _, tc := range []struct {
