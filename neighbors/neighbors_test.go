@@ -218,7 +218,7 @@ func TestApproximateMeetsRecallAndIsDeterministic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Run(fmt.Sprint(dims, "d/", tt.per, "/", tt.coarse, "@", target), func(t *testing.T) {
+		t.Run(fmt.Sprint(dims, "d,per", tt.per, ",sub", tt.coarse, "@", target), func(t *testing.T) {
 			a, err := Build(ids, vecs, dims, Options{Recall: target, Seed: 3, Workers: 2})
 			if err != nil {
 				t.Fatal(err)
