@@ -16,9 +16,9 @@ const faithfulShare = 0.95
 // search is the state of one approximate build: the recall sample and its
 // exact answer, the trees planted so far and the round counter. It runs in
 // two phases: a coarse one on the rows' principal subspace (see principal.go),
-// then, after every list is
-// re-scored on the full rows, a fine one that continues the descent on the
-// full rows only when the measured recall is still below the target.
+// then, after every list is re-scored on the full rows, a fine one that
+// continues the descent on the full rows only when the measured recall is
+// still below the target.
 type search struct {
 	g       *Graph
 	live    []int32
@@ -78,8 +78,8 @@ func (g *Graph) approximate(live []int32) float64 {
 	s.rescore()
 	recall = s.recall()
 	slog.Debug("neighbors: lists re-scored on the full rows", "recall", recall, "took", time.Since(s.start), "cpu", cputime.Process())
-	if o.Rounds > 0 || (o.Recall > 0 && recall >= o.Recall) {
-		return recall
+	if o.Rounds > 0 || o.Recall == 0 || recall >= o.Recall {
+		return recall // target met, or the effort was fixed by the caller
 	}
 	// The subspace missed part of the answer: continue on the full rows,
 	// every entry taking part in the next join.
