@@ -134,7 +134,8 @@ func (s *search) refine(recall float64, last bool) float64 {
 			slog.Debug("neighbors: wider lists", "width", g.l.k)
 		case o.Trees == 0 && s.planted < maxTrees && (last || s.coarseTrees):
 			s.plantUpTo(s.planted * 2)
-			slog.Debug("neighbors: more trees", "trees", s.planted, "recall", s.recall())
+			recall = s.recall() // the leaves alone may meet the target
+			slog.Debug("neighbors: more trees", "trees", s.planted, "recall", recall)
 		case last:
 			slog.Warn("neighbors: recall target not reached at full effort", "target", o.Recall, "recall", recall)
 			return recall
