@@ -12,10 +12,13 @@
 // rounds: the neighbours and reverse neighbours of an item are scored against
 // each other, since a neighbour of a neighbour is likely a neighbour. Every
 // candidate is scored on the full vectors, so the final ranking is exact over
-// the candidates. Effort rises (rounds, then longer working lists, then more
-// trees) until the recall@K measured against brute force on a random sample
-// of items meets Options.Recall. Results are deterministic for a seed,
-// whatever the number of workers.
+// the candidates. Wide rows (more than 256 dimensions) are first searched in
+// their 128-d principal subspace, where a pair costs a tenth, and the lists
+// are then re-scored on the full vectors; only if the recall is still short
+// does the descent continue on the full vectors. Effort rises (rounds, then
+// longer working lists, then more trees) until the recall@K measured against
+// brute force on a random sample of items meets Options.Recall. Results are
+// deterministic for a seed, whatever the number of workers.
 //
 // Graph.Update adds and removes items and reports every item whose list
 // changed (reverse neighbours included); in exact mode the result equals a

@@ -61,6 +61,9 @@ type Graph struct {
 	recall float64
 	exact  bool
 	done   <-chan struct{} // closed when the caller cancels; nil: never
+	// coarseRounds and fineRounds count the approximate build's descent
+	// rounds in the principal subspace and on the full rows.
+	coarseRounds, fineRounds int
 }
 
 // stopped reports whether the caller cancelled the current call: the long

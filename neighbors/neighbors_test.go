@@ -194,22 +194,33 @@ func recallOf(t *testing.T, exact, approx *Graph, ids []string) float64 {
 }
 
 func TestApproximateMeetsRecallAndIsDeterministic(t *testing.T) {
+	defer func(d int) { reducedDims = d }(reducedDims)
 	tests := []struct {
 		dims   int
+		per    int // items a cluster
+		coarse int // width of the principal subspace (reducedDims)
 		target float64
 	}{
-		{48, 0.9}, // trees on the vectors themselves
-		{48, 0.99},
-		{256, 0.99}, // trees on the random-projection sketch
+		// A subspace far too narrow for the data (64 latent dimensions):
+		// the fine phase on the full rows must finish the job.
+		{48, 8, 16, 0.9},
+		{48, 8, 128, 0.99},   // trees on the vectors themselves
+		{256, 16, 128, 0.99}, // trees on the random-projection sketch
+		// Coarse phase on the principal subspace (64 of 160 dimensions, so
+		// the case stays cheap; it keeps the 64 latent ones); clusters of
+		// about 6 near-duplicates, so most of each top-20 lies outside the
+		// cluster.
+		{160, 6, 64, 0.99},
 	}
 	for _, tt := range tests {
 		dims, target := tt.dims, tt.target
-		ids, vecs := clustered(exactBelow+500, dims, 8, 11)
+		reducedDims = tt.coarse
+		ids, vecs := clustered(exactBelow+500, dims, tt.per, 11)
 		exact, err := Build(ids, vecs, dims, Options{Exact: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Run(fmt.Sprint(dims, "d@", target), func(t *testing.T) {
+		t.Run(fmt.Sprint(dims, "d,per", tt.per, ",sub", tt.coarse, "@", target), func(t *testing.T) {
 			a, err := Build(ids, vecs, dims, Options{Recall: target, Seed: 3, Workers: 2})
 			if err != nil {
 				t.Fatal(err)
@@ -217,9 +228,18 @@ func TestApproximateMeetsRecallAndIsDeterministic(t *testing.T) {
 			if a.Exact() {
 				t.Fatal("items above exactBelow should use the approximate search")
 			}
+			// Rounds in each phase: none in the coarse one without a
+			// subspace; none in the fine one when the subspace suffices.
+			coarse, narrow := dims > 2*tt.coarse, tt.coarse < 64
+			if (a.coarseRounds > 0) != coarse || (coarse && (a.fineRounds > 0) != narrow) {
+				t.Errorf("%d descent rounds on the principal subspace, %d on the full rows", a.coarseRounds, a.fineRounds)
+			}
 			full := recallOf(t, exact, a, ids)
 			if a.Recall() < target || full < target-0.01 {
 				t.Fatalf("recall measured %.4f, over all items %.4f, want ≥ %v", a.Recall(), full, target)
+			}
+			if narrow {
+				return // same descent code as the other 48-d case, checked there
 			}
 			b, err := Build(ids, vecs, dims, Options{Recall: target, Seed: 3, Workers: 1})
 			if err != nil {
