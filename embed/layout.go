@@ -1,0 +1,239 @@
+package embed
+
+import (
+	"fmt"
+	"image"
+	"math"
+
+	"github.com/disintegration/imaging"
+)
+
+// LayoutSide is the side of a Layout: LayoutSide×LayoutSide grey cells.
+const LayoutSide = 32
+
+// LayoutVersion names how Layouts are made; it keys the layout cache, so a
+// change to LayoutOf invalidates every cached signature. Bump it with any
+// change to the code below that can change a Layout's bytes.
+const LayoutVersion = "layout-v1"
+
+// layoutWork is the long side the image is shrunk to before its plain
+// borders are found: fine enough for a 1 % border, cheap to scan.
+const layoutWork = 128
+
+// Layout is a cheap signature of where things are in a photo: the image's
+// luminance after its plain borders (white padding, a coloured backdrop) are
+// trimmed away, averaged into LayoutSide×LayoutSide cells. Shops' copies of
+// one photo (resized, recompressed, padded, on another plain background,
+// cropped a little) give nearly the same Layout up to a small zoom and
+// shift, which Match searches; two different regions of one scene (the left
+// and right half of a photo) do not, even where the model's vectors cannot
+// tell them apart. Offer groups use it to verify a candidate link.
+type Layout [LayoutSide * LayoutSide]uint8
+
+// LayoutOf decodes an image file's bytes (JPEG, PNG, GIF, WebP; EXIF
+// orientation applied; refused above maxPixels, 0 = DefaultMaxPixels) and
+// returns its Layout. name is only for error messages.
+func LayoutOf(name string, data []byte, maxPixels int) (l Layout, err error) {
+	defer func() {
+		// A decoder bug on a crafted file must cost one signature, not the run.
+		if r := recover(); r != nil {
+			err = imageError(name, "decoder crashed: %v", r)
+		}
+	}()
+	// A JPEG is decoded already shrunk in the DCT domain to about twice the
+	// work size, which is most of the saving.
+	img, err := decodeImage(name, data, maxPixels, &Card{Size: 2 * layoutWork, Resize: ResizePad})
+	if err != nil {
+		return l, err
+	}
+	return layoutOfImage(img), nil
+}
+
+// layoutOfImage is LayoutOf on a decoded image.
+func layoutOfImage(img image.Image) Layout {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if s := float64(layoutWork) / float64(max(w, h)); s < 1 {
+		w, h = max(1, int(math.Round(float64(w)*s))), max(1, int(math.Round(float64(h)*s)))
+		img = imaging.Resize(img, w, h, imaging.Box)
+	}
+	grey := greyOnWhite(imaging.Clone(img))
+	box := trimPlainBorders(grey, w, h)
+	var l Layout
+	cells := areaResample(grey, w, box, LayoutSide)
+	for i, v := range cells {
+		l[i] = uint8(min(255, max(0, math.Round(float64(v)))))
+	}
+	return l
+}
+
+// greyOnWhite returns the image's luminance (0..255, BT.601), transparent
+// pixels composed over white as a shop page shows them.
+func greyOnWhite(img *image.NRGBA) []float32 {
+	w, h := img.Bounds().Dx(), img.Bounds().Dy()
+	out := make([]float32, w*h)
+	for y := range h {
+		row := img.Pix[y*img.Stride : y*img.Stride+4*w]
+		for x := range w {
+			p := row[4*x : 4*x+4]
+			v := 0.299*float32(p[0]) + 0.587*float32(p[1]) + 0.114*float32(p[2])
+			a := float32(p[3]) / 255
+			out[y*w+x] = a*v + (1-a)*255
+		}
+	}
+	return out
+}
+
+const (
+	// plainTolerance is how far (grey levels) a pixel may be from the
+	// border's colour and still count as background: JPEG noise at q35 on a
+	// flat area stays well inside it.
+	plainTolerance = 20
+	// plainShare is the share of a row or column that must be background for
+	// it to be trimmed (the rest may be JPEG ringing at the photo's edge).
+	plainShare = 0.99
+	// trimRounds bounds the nested borders removed (a beige backdrop around a
+	// photo that itself sits on white).
+	trimRounds = 3
+)
+
+// trimPlainBorders returns the part of the grey image (w wide) left after
+// removing plain borders: rows and columns at the edges that are (almost)
+// all the border's median colour, repeated for nested borders. It never
+// trims below a quarter of either side, so a plain image keeps its box.
+func trimPlainBorders(grey []float32, w, h int) image.Rectangle {
+	r := image.Rect(0, 0, w, h)
+	minW, minH := max(1, w/4), max(1, h/4)
+	for range trimRounds {
+		bg := borderMedian(grey, w, r)
+		plain := func(x0, y0, x1, y1 int) bool {
+			n, off := 0, 0
+			for y := y0; y < y1; y++ {
+				for x := x0; x < x1; x++ {
+					n++
+					if d := grey[y*w+x] - bg; d > plainTolerance || d < -plainTolerance {
+						off++
+					}
+				}
+			}
+			return float64(off) <= (1-plainShare)*float64(n)
+		}
+		was := r
+		for r.Dy() > minH && plain(r.Min.X, r.Min.Y, r.Max.X, r.Min.Y+1) {
+			r.Min.Y++
+		}
+		for r.Dy() > minH && plain(r.Min.X, r.Max.Y-1, r.Max.X, r.Max.Y) {
+			r.Max.Y--
+		}
+		for r.Dx() > minW && plain(r.Min.X, r.Min.Y, r.Min.X+1, r.Max.Y) {
+			r.Min.X++
+		}
+		for r.Dx() > minW && plain(r.Max.X-1, r.Min.Y, r.Max.X, r.Max.Y) {
+			r.Max.X--
+		}
+		if r == was {
+			break
+		}
+		// The row or column where a border meets the picture is a blend of
+		// both (resampling, JPEG ringing): drop it too, so the next round
+		// sees the picture's own edge, as it would without the border.
+		if r.Min.Y > was.Min.Y && r.Dy() > minH {
+			r.Min.Y++
+		}
+		if r.Max.Y < was.Max.Y && r.Dy() > minH {
+			r.Max.Y--
+		}
+		if r.Min.X > was.Min.X && r.Dx() > minW {
+			r.Min.X++
+		}
+		if r.Max.X < was.Max.X && r.Dx() > minW {
+			r.Max.X--
+		}
+	}
+	return r
+}
+
+// borderMedian is the median grey of the outermost pixels of r.
+func borderMedian(grey []float32, w int, r image.Rectangle) float32 {
+	var hist [256]int
+	n := 0
+	add := func(x, y int) {
+		hist[int(min(255, max(0, grey[y*w+x])))]++
+		n++
+	}
+	for x := r.Min.X; x < r.Max.X; x++ {
+		add(x, r.Min.Y)
+		add(x, r.Max.Y-1)
+	}
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		add(r.Min.X, y)
+		add(r.Max.X-1, y)
+	}
+	for v, seen := 0, 0; v < 256; v++ {
+		if seen += hist[v]; 2*seen >= n {
+			return float32(v)
+		}
+	}
+	return 255
+}
+
+// areaResample averages the box of the grey image (w wide) into side×side
+// cells, each the exact area mean of the source pixels it covers.
+func areaResample(grey []float32, w int, box image.Rectangle, side int) []float32 {
+	xs := areaWeights(box.Min.X, box.Dx(), side)
+	ys := areaWeights(box.Min.Y, box.Dy(), side)
+	rows := make([]float32, side*box.Dy()) // columns resampled first
+	for y := range box.Dy() {
+		src := grey[(box.Min.Y+y)*w:]
+		for cx, ws := range xs {
+			var s float32
+			for _, t := range ws {
+				s += t.w * src[t.i]
+			}
+			rows[y*side+cx] = s
+		}
+	}
+	out := make([]float32, side*side)
+	for cy, ws := range ys {
+		for cx := range side {
+			var s float32
+			for _, t := range ws {
+				s += t.w * rows[(t.i-box.Min.Y)*side+cx]
+			}
+			out[cy*side+cx] = s
+		}
+	}
+	return out
+}
+
+// tap is one source pixel's share in an output cell.
+type tap struct {
+	i int
+	w float32
+}
+
+// areaWeights splits the n source pixels from start into side cells of equal
+// width, giving each cell its covered pixels and their weights (summing to 1).
+func areaWeights(start, n, side int) [][]tap {
+	out := make([][]tap, side)
+	step := float64(n) / float64(side)
+	for c := range side {
+		lo, hi := float64(c)*step, float64(c+1)*step
+		for p := int(lo); p < n && float64(p) < hi; p++ {
+			cover := math.Min(hi, float64(p+1)) - math.Max(lo, float64(p))
+			if cover > 0 {
+				out[c] = append(out[c], tap{start + p, float32(cover / step)})
+			}
+		}
+	}
+	return out
+}
+
+// String is a short description for logs and test failures.
+func (l *Layout) String() string {
+	var s int
+	for _, v := range l {
+		s += int(v)
+	}
+	return fmt.Sprintf("layout(mean %d)", s/len(l))
+}
