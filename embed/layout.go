@@ -92,20 +92,28 @@ const (
 	// plainShare is the share of a row or column that must be background for
 	// it to be trimmed (the rest may be JPEG ringing at the photo's edge).
 	plainShare = 0.99
-	// trimRounds bounds the nested borders removed (a beige backdrop around a
-	// photo that itself sits on white).
-	trimRounds = 3
+	// plainBorder is the share of a box's outermost pixels that must be
+	// one colour for a round to trim: a shop's border runs all round (or
+	// along both long sides), a plain patch of the photo itself rarely does.
+	plainBorder = 0.5
+	// trimRounds bounds the rounds of trimming (each takes one nested
+	// border: a beige backdrop around a photo that itself sits on white).
+	trimRounds = 8
 )
 
 // trimPlainBorders returns the part of the grey image (w wide) left after
-// removing plain borders: rows and columns at the edges that are (almost)
-// all the border's median colour, repeated for nested borders. It never
-// trims below a quarter of either side, so a plain image keeps its box.
+// removing plain borders: while at least half the box's outermost pixels
+// are one colour (their median), rows and columns at the edges that are
+// (almost) all that colour, repeated for nested borders. It never trims
+// below a quarter of either side, so a plain image keeps its box.
 func trimPlainBorders(grey []float32, w, h int) image.Rectangle {
 	r := image.Rect(0, 0, w, h)
 	minW, minH := max(1, w/4), max(1, h/4)
 	for range trimRounds {
-		bg := borderMedian(grey, w, r)
+		bg, share := borderMedian(grey, w, r)
+		if share < plainBorder {
+			break // the picture's own edge: only a border all round is trimmed
+		}
 		plain := func(x0, y0, x1, y1 int) bool {
 			n, off := 0, 0
 			for y := y0; y < y1; y++ {
@@ -153,8 +161,9 @@ func trimPlainBorders(grey []float32, w, h int) image.Rectangle {
 	return r
 }
 
-// borderMedian is the median grey of the outermost pixels of r.
-func borderMedian(grey []float32, w int, r image.Rectangle) float32 {
+// borderMedian is the median grey of the outermost pixels of r and the
+// share of them within plainTolerance of it.
+func borderMedian(grey []float32, w int, r image.Rectangle) (median, share float32) {
 	var hist [256]int
 	n := 0
 	add := func(x, y int) {
@@ -169,12 +178,18 @@ func borderMedian(grey []float32, w int, r image.Rectangle) float32 {
 		add(r.Min.X, y)
 		add(r.Max.X-1, y)
 	}
+	median = 255
 	for v, seen := 0, 0; v < 256; v++ {
 		if seen += hist[v]; 2*seen >= n {
-			return float32(v)
+			median = float32(v)
+			break
 		}
 	}
-	return 255
+	near := 0
+	for v := max(0, int(median)-plainTolerance); v <= min(255, int(median)+plainTolerance); v++ {
+		near += hist[v]
+	}
+	return median, float32(near) / float32(n)
 }
 
 // areaResample averages the box of the grey image (w wide) into side×side

@@ -22,6 +22,8 @@ import (
 //     verifier does: a confirmed link;
 //   - match-other-ms: Match of two different images, a full search: a
 //     turned-down link (the worst case);
+//   - copies-missed: shop copies whose Match stays below LayoutCut (of 240:
+//     links the verifier would wrongly turn down);
 //
 // and each one's ratio to embed-ms (…/embed), in wall time and in process
 // CPU time. A run's verifier cost is products-on-candidate-links × layout +
@@ -51,7 +53,7 @@ func BenchmarkLayoutVsEmbed(b *testing.B) {
 	}
 	var embedWall, layoutWall, sameWall, otherWall time.Duration
 	var embedCPU, layoutCPU, sameCPU, otherCPU time.Duration
-	var sames, others int
+	var sames, others, missed int
 	b.ResetTimer()
 	for range b.N {
 		start, cpu := time.Now(), cputime.Process()
@@ -79,7 +81,7 @@ func BenchmarkLayoutVsEmbed(b *testing.B) {
 		start, cpu = time.Now(), cputime.Process()
 		for i, l := range layouts {
 			if l.Match(copies[i], LayoutCut) < LayoutCut {
-				b.Fatalf("image %d does not match its shop copy", i)
+				missed++ // a confirmed link turned down: recall lost
 			}
 			sames++
 		}
@@ -96,6 +98,7 @@ func BenchmarkLayoutVsEmbed(b *testing.B) {
 	images := float64(len(paths) * b.N)
 	ms := func(d time.Duration, n float64) float64 { return d.Seconds() * 1000 / n }
 	embedMS, embedCPUMS := ms(embedWall, images), ms(embedCPU, images)
+	b.ReportMetric(float64(missed)/float64(b.N), "copies-missed")
 	b.ReportMetric(embedMS, "embed-ms")
 	b.ReportMetric(ms(layoutWall, images), "layout-ms")
 	b.ReportMetric(ms(sameWall, float64(sames)), "match-same-ms")
