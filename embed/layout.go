@@ -40,48 +40,53 @@ func LayoutOf(name string, data []byte, maxPixels int) (l Layout, err error) {
 			err = imageError(name, "decoder crashed: %v", r)
 		}
 	}()
-	// A JPEG is decoded already shrunk in the DCT domain to about twice the
-	// work size, which is most of the saving.
-	img, err := decodeImage(name, data, maxPixels, &Card{Size: 2 * layoutWork, Resize: ResizePad})
+	// A JPEG is decoded already shrunk in the DCT domain to about the work
+	// size (most of the time here is decoding all the same).
+	img, err := decodeImage(name, data, maxPixels, &Card{Size: layoutWork, Resize: ResizePad})
 	if err != nil {
 		return l, err
 	}
 	return layoutOfImage(img), nil
 }
 
-// layoutOfImage is LayoutOf on a decoded image.
+// layoutOfImage is LayoutOf on a decoded image: it averages boxes of f×f
+// pixels (f the least factor that brings the longer side to layoutWork or
+// below) into a grey work image, trims its plain borders and averages the
+// rest into the Layout's cells. One pass over the pixels, no copies: cheap
+// enough to run on every image the embedder decodes anyway.
 func layoutOfImage(img image.Image) Layout {
-	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	if s := float64(layoutWork) / float64(max(w, h)); s < 1 {
-		w, h = max(1, int(math.Round(float64(w)*s))), max(1, int(math.Round(float64(h)*s)))
-		img = imaging.Resize(img, w, h, imaging.Box)
+	nrgba, ok := img.(*image.NRGBA)
+	if !ok {
+		nrgba = imaging.Clone(img) // the Go decoders' YCbCr, RGBA, Gray: rare
 	}
-	grey := greyOnWhite(imaging.Clone(img))
+	b := nrgba.Bounds()
+	f := max(1, (max(b.Dx(), b.Dy())+layoutWork-1)/layoutWork)
+	w, h := (b.Dx()+f-1)/f, (b.Dy()+f-1)/f
+	grey, n := make([]float32, w*h), make([]float32, w*h)
+	for y := range b.Dy() {
+		row := nrgba.Pix[y*nrgba.Stride : y*nrgba.Stride+4*b.Dx()]
+		cells := grey[(y/f)*w : (y/f+1)*w]
+		counts := n[(y/f)*w : (y/f+1)*w]
+		for x := range b.Dx() {
+			p := row[4*x : 4*x+4 : 4*x+4]
+			v := 0.299*float32(p[0]) + 0.587*float32(p[1]) + 0.114*float32(p[2])
+			if p[3] != 255 { // transparent: composed over white, as a shop page shows it
+				a := float32(p[3]) / 255
+				v = a*v + (1-a)*255
+			}
+			cells[x/f] += v
+			counts[x/f]++
+		}
+	}
+	for i := range grey {
+		grey[i] /= n[i]
+	}
 	box := trimPlainBorders(grey, w, h)
 	var l Layout
-	cells := areaResample(grey, w, box, LayoutSide)
-	for i, v := range cells {
+	for i, v := range areaResample(grey, w, box, LayoutSide) {
 		l[i] = uint8(min(255, max(0, math.Round(float64(v)))))
 	}
 	return l
-}
-
-// greyOnWhite returns the image's luminance (0..255, BT.601), transparent
-// pixels composed over white as a shop page shows them.
-func greyOnWhite(img *image.NRGBA) []float32 {
-	w, h := img.Bounds().Dx(), img.Bounds().Dy()
-	out := make([]float32, w*h)
-	for y := range h {
-		row := img.Pix[y*img.Stride : y*img.Stride+4*w]
-		for x := range w {
-			p := row[4*x : 4*x+4]
-			v := 0.299*float32(p[0]) + 0.587*float32(p[1]) + 0.114*float32(p[2])
-			a := float32(p[3]) / 255
-			out[y*w+x] = a*v + (1-a)*255
-		}
-	}
-	return out
 }
 
 const (

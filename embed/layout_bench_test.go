@@ -2,6 +2,7 @@ package embed
 
 import (
 	"context"
+	"image"
 	"image/color"
 	"os"
 	"runtime"
@@ -16,7 +17,10 @@ import (
 // 800×800 JPEGs (see benchJPEGs):
 //
 //   - embed-ms: Embed with the default model, no cache, per image (wall);
-//   - layout-ms: reading, decoding and LayoutOf per image, on all cores;
+//   - keep-ms: what the embedder's hook adds per image it decodes (the
+//     Layout of pixels already in memory, layouthook.go), on all cores;
+//   - layout-ms: reading, decoding and LayoutOf per image, on all cores:
+//     a layout cache miss at grouping time;
 //   - match-same-ms: Match of a Layout with one of a shop copy (the JPEG
 //     re-encoded at quality 35 and padded), stopping at LayoutCut as the
 //     verifier does: a confirmed link;
@@ -51,8 +55,16 @@ func BenchmarkLayoutVsEmbed(b *testing.B) {
 		}
 		copies[i] = &l
 	}
-	var embedWall, layoutWall, sameWall, otherWall time.Duration
-	var embedCPU, layoutCPU, sameCPU, otherCPU time.Duration
+	decoded := make([]image.Image, len(paths)) // as the embedder decodes them
+	for i, d := range datas {
+		img, err := decodeImage(paths[i], d, 0, e.card)
+		if err != nil {
+			b.Fatal(err)
+		}
+		decoded[i] = img
+	}
+	var embedWall, keepWall, layoutWall, sameWall, otherWall time.Duration
+	var embedCPU, keepCPU, layoutCPU, sameCPU, otherCPU time.Duration
 	var sames, others, missed int
 	b.ResetTimer()
 	for range b.N {
@@ -61,6 +73,10 @@ func BenchmarkLayoutVsEmbed(b *testing.B) {
 			b.Fatal(err)
 		}
 		embedWall, embedCPU = embedWall+time.Since(start), embedCPU+cputime.Process()-cpu
+
+		start, cpu = time.Now(), cputime.Process()
+		inParallel(len(decoded), runtime.GOMAXPROCS(0), func(i int) { layoutOfImage(decoded[i]) })
+		keepWall, keepCPU = keepWall+time.Since(start), keepCPU+cputime.Process()-cpu
 
 		layouts := make([]*Layout, len(paths))
 		start, cpu = time.Now(), cputime.Process()
@@ -100,7 +116,10 @@ func BenchmarkLayoutVsEmbed(b *testing.B) {
 	embedMS, embedCPUMS := ms(embedWall, images), ms(embedCPU, images)
 	b.ReportMetric(float64(missed)/float64(b.N), "copies-missed")
 	b.ReportMetric(embedMS, "embed-ms")
+	b.ReportMetric(ms(keepWall, images), "keep-ms")
 	b.ReportMetric(ms(layoutWall, images), "layout-ms")
+	b.ReportMetric(ms(keepWall, images)/embedMS, "keep/embed")
+	b.ReportMetric(ms(keepCPU, images)/embedCPUMS, "cpu-keep/embed")
 	b.ReportMetric(ms(sameWall, float64(sames)), "match-same-ms")
 	b.ReportMetric(ms(otherWall, float64(others)), "match-other-ms")
 	b.ReportMetric(ms(layoutWall, images)/embedMS, "layout/embed")
@@ -119,4 +138,35 @@ func shopCopy(b *testing.B, data []byte) []byte {
 		b.Fatal(err)
 	}
 	return encode(b, onBackground(img, color.White, 0.12), 35)
+}
+
+// BenchmarkLayoutOf is LayoutOf on one generated 800×800 JPEG (a profile target).
+func BenchmarkLayoutOf(b *testing.B) {
+	data, err := os.ReadFile(benchJPEGs(b)[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := LayoutOf("bench", data, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMatchOther is Match of two different images: the full search.
+func BenchmarkMatchOther(b *testing.B) {
+	paths := benchJPEGs(b)
+	var ls [2]Layout
+	for i := range ls {
+		data, err := os.ReadFile(paths[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ls[i], err = LayoutOf("bench", data, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		ls[0].Match(&ls[1], LayoutCut)
+	}
 }

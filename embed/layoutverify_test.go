@@ -1,6 +1,7 @@
 package embed
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -96,14 +97,25 @@ func TestLayoutCacheRefusesDamage(t *testing.T) {
 	if got, ok, err := cache.Get(sha); err != nil || !ok || got != l {
 		t.Fatalf("Get = %v, %v, %v; want the stored layout", got[:4], ok, err)
 	}
+	if err := cache.s.flush(); err != nil {
+		t.Fatal(err)
+	}
+	var other Layout
+	if err := cache.Put(map[string]*Layout{sha: &other}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := cache.Get(sha); got != l {
+		t.Error("a second Put replaced the stored layout")
+	}
 	key, _ := layoutKey(sha)
-	if err := cache.db.Update(func(tx *bolt.Tx) error {
+	if err := cache.s.db.Update(func(tx *bolt.Tx) error {
 		v := append([]byte(nil), tx.Bucket(layoutBucket).Get(key)...)
 		v[3]++
 		return tx.Bucket(layoutBucket).Put(key, v)
 	}); err != nil {
 		t.Fatal(err)
 	}
+	cache.s.pending = map[string]Layout{} // what the second Put buffered
 	if _, ok, err := cache.Get(sha); ok || err != nil {
 		t.Errorf("a damaged entry: ok %v, err %v; want a miss", ok, err)
 	}
@@ -125,5 +137,53 @@ func TestLayoutCacheRefusesDamage(t *testing.T) {
 	aside, _ := filepath.Glob(path + ".corrupt-*")
 	if len(aside) != 1 {
 		t.Errorf("moved aside: %v, want one file", aside)
+	}
+}
+
+// TestEmbedKeepsLayouts checks the embedder stores the Layout of every image
+// it decodes in the layout cache beside its vector cache, that the groups
+// stage can open that cache while the embedder holds it, and that a stored
+// Layout matches one made from the file alone.
+func TestEmbedKeepsLayouts(t *testing.T) {
+	dir := filepath.Join(testdata, "groups", "images")
+	names := []string{"coins-a-orig.jpg", "coins-b-orig.jpg", "cat-pad.jpg", "horse-bg.jpg"}
+	cachePath := filepath.Join(t.TempDir(), "vectors.bolt")
+	e := newTestEmbedder(t, defaultCard(t), Options{CachePath: cachePath})
+	inputs := make([]Input, len(names))
+	for i, n := range names {
+		inputs[i] = Input{ID: n, Path: filepath.Join(dir, n)}
+	}
+	results, err := e.Embed(context.Background(), inputs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := OpenLayoutCache(LayoutCachePath(cachePath))
+	if err != nil {
+		t.Fatalf("the groups stage cannot open the layout cache the embedder holds: %v", err)
+	}
+	defer cache.Close()
+	for i, r := range results {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		kept, ok, err := cache.Get(r.ImageSHA256)
+		if err != nil || !ok {
+			t.Errorf("%s: no layout kept (ok %v, err %v)", names[i], ok, err)
+			continue
+		}
+		data, err := os.ReadFile(inputs[i].Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromFile := layoutOf(t, data)
+		if s := kept.Match(fromFile, 2); s < 0.95 {
+			t.Errorf("%s: the kept layout matches the file's own only %.3f", names[i], s)
+		}
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := cache.Get(results[0].ImageSHA256); !ok {
+		t.Error("the layout is gone once the embedder closed")
 	}
 }
