@@ -62,24 +62,29 @@ func layoutOfImage(img image.Image) Layout {
 	b := nrgba.Bounds()
 	f := max(1, (max(b.Dx(), b.Dy())+layoutWork-1)/layoutWork)
 	w, h := (b.Dx()+f-1)/f, (b.Dy()+f-1)/f
-	grey, n := make([]float32, w*h), make([]float32, w*h)
+	// Sums of 1000× the BT.601 luminance per work pixel, in integers.
+	sums, n := make([]uint64, w*h), make([]uint32, w*h)
+	col := make([]int32, b.Dx()) // work column of each image column
+	for x := range col {
+		col[x] = int32(x / f)
+	}
 	for y := range b.Dy() {
 		row := nrgba.Pix[y*nrgba.Stride : y*nrgba.Stride+4*b.Dx()]
-		cells := grey[(y/f)*w : (y/f+1)*w]
+		cells := sums[(y/f)*w : (y/f+1)*w]
 		counts := n[(y/f)*w : (y/f+1)*w]
-		for x := range b.Dx() {
+		for x, c := range col {
 			p := row[4*x : 4*x+4 : 4*x+4]
-			v := 0.299*float32(p[0]) + 0.587*float32(p[1]) + 0.114*float32(p[2])
-			if p[3] != 255 { // transparent: composed over white, as a shop page shows it
-				a := float32(p[3]) / 255
-				v = a*v + (1-a)*255
+			v := 299*uint32(p[0]) + 587*uint32(p[1]) + 114*uint32(p[2])
+			if a := uint32(p[3]); a != 255 { // transparent: over white, as a shop page shows it
+				v = (a*v + (255-a)*255000) / 255
 			}
-			cells[x/f] += v
-			counts[x/f]++
+			cells[c] += uint64(v)
+			counts[c]++
 		}
 	}
-	for i := range grey {
-		grey[i] /= n[i]
+	grey := make([]float32, w*h)
+	for i, s := range sums {
+		grey[i] = float32(s) / (1000 * float32(n[i]))
 	}
 	box := trimPlainBorders(grey, w, h)
 	var l Layout

@@ -6,13 +6,11 @@ import "math"
 // that keeps this share of each side (shops crop a little, not a lot).
 var layoutScales = []float32{1, 0.95, 0.9, 0.85}
 
-// layoutStep is the shift step (in cells) of Match's search.
-const layoutStep = 0.5
-
 // Match returns how well two Layouts agree: the largest normalised
 // cross-correlation (-1..1) of one with a window of the other, over the
-// zooms in layoutScales and every shift of the window inside the image in
-// steps of half a cell, tried both ways round. It stops early once a score
+// zooms in layoutScales and the shifts of the window inside the image (a
+// grid of whole cells, then a climb in half and quarter cells), tried both
+// ways round. It stops early once a score
 // reaches enough (pass 2 to search everything). Two plain images match
 // with 1; a plain one and a structured one with 0.
 func (l *Layout) Match(o *Layout, enough float32) float32 {
@@ -85,24 +83,40 @@ func bestWindow(big, whole *layoutFloats, scale, enough float32) float32 {
 		}
 		return best >= enough
 	}
-	for oy := float32(0); oy <= room+1e-3; oy += layoutStep {
-		for ox := float32(0); ox <= room+1e-3; ox += layoutStep {
+	// A grid of whole-cell shifts (the last one flush with the far edge),
+	// then a climb from the best in half and quarter cells: the
+	// correlation of one photo with itself peaks within a cell of a grid
+	// point, and fine textures lose much of it a quarter cell off.
+	for _, oy := range layoutShifts(room) {
+		for _, ox := range layoutShifts(room) {
 			if try(ox, oy) {
 				return best
 			}
 		}
 	}
-	// Refine around the best shift in quarter steps: fine textures lose
-	// much of their correlation a quarter of a cell off.
 	if room > 0 {
-		cx, cy := bx, by
-		for _, d := range [][2]float32{{-0.25, 0}, {0.25, 0}, {0, -0.25}, {0, 0.25}, {-0.25, -0.25}, {0.25, 0.25}, {-0.25, 0.25}, {0.25, -0.25}} {
-			if try(cx+d[0], cy+d[1]) {
-				return best
+		for _, step := range []float32{0.5, 0.25} {
+			for moved := true; moved; {
+				cx, cy, was := bx, by, best
+				for _, d := range [8][2]float32{{-1, 0}, {1, 0}, {0, -1}, {0, 1}, {-1, -1}, {1, 1}, {-1, 1}, {1, -1}} {
+					if try(cx+d[0]*step, cy+d[1]*step) {
+						return best
+					}
+				}
+				moved = best > was
 			}
 		}
 	}
 	return best
+}
+
+// layoutShifts are the grid shifts tried in a room of that many cells.
+func layoutShifts(room float32) []float32 {
+	var out []float32
+	for o := float32(0); o < room; o++ {
+		out = append(out, o)
+	}
+	return append(out, room)
 }
 
 // sampleWindow fills win with src (n×n) sampled bilinearly over the window
