@@ -20,6 +20,12 @@ const LayoutVersion = "layout-v1"
 // borders are found: fine enough for a 1 % border, cheap to scan.
 const layoutWork = 128
 
+// layoutDecodeCard sets the size LayoutOf decodes a JPEG at (shrunk by
+// libjpeg-turbo in the DCT domain): that of the default model card, so the
+// Layout made from a file is the one the embedder keeps for it when it
+// decodes the file to embed it (layouthook.go), bit for bit.
+var layoutDecodeCard = &Card{Size: 224, Resize: ResizeCrop}
+
 // Layout is a cheap signature of where things are in a photo: the image's
 // luminance after its plain borders (white padding, a coloured backdrop) are
 // trimmed away, averaged into LayoutSide×LayoutSide cells. Shops' copies of
@@ -40,9 +46,7 @@ func LayoutOf(name string, data []byte, maxPixels int) (l Layout, err error) {
 			err = imageError(name, "decoder crashed: %v", r)
 		}
 	}()
-	// A JPEG is decoded already shrunk in the DCT domain to about the work
-	// size (most of the time here is decoding all the same).
-	img, err := decodeImage(name, data, maxPixels, &Card{Size: layoutWork, Resize: ResizePad})
+	img, err := decodeImage(name, data, maxPixels, layoutDecodeCard)
 	if err != nil {
 		return l, err
 	}
@@ -68,11 +72,11 @@ func layoutOfImage(img image.Image) Layout {
 	for x := range col {
 		col[x] = int32(x / f)
 	}
-	// Where a work pixel covers 2×2 image pixels or more, every other row
+	// Where a work pixel covers 3×3 image pixels or more, every other row
 	// and column is enough for its mean: a quarter of the reads, which is
-	// most of this function's time.
+	// most of this function's time (at 2×2 it would alias fine textures).
 	step := 1
-	if f >= 2 {
+	if f >= 3 {
 		step = 2
 	}
 	for y := 0; y < b.Dy(); y += step {

@@ -14,8 +14,8 @@ import (
 
 // LayoutCut is the least Layout.Match score that confirms an offer-group
 // link. Calibrated on testdata/groups (TestLayoutCut): every pair of one
-// item's shop copies scores at least 0.74 there (a 90 % crop of a fine
-// texture is the lowest), two other regions of one photo at most 0.60 (the
+// item's shop copies scores at least 0.72 there (a 90 % crop of a fine
+// texture is the lowest), two other regions of one photo at most 0.61 (the
 // coin halves); the cut sits in the middle of that gap.
 const LayoutCut = 0.67
 
