@@ -60,7 +60,7 @@ func LayoutOf(name string, data []byte, maxPixels int) (l Layout, err error) {
 // enough to run on every image the embedder decodes anyway.
 func layoutOfImage(img image.Image) Layout {
 	nrgba, ok := img.(*image.NRGBA)
-	if !ok {
+	if !ok || nrgba.Rect.Min != (image.Point{}) {
 		nrgba = imaging.Clone(img) // the Go decoders' YCbCr, RGBA, Gray: rare
 	}
 	b := nrgba.Bounds()
@@ -68,23 +68,26 @@ func layoutOfImage(img image.Image) Layout {
 	w, h := (b.Dx()+f-1)/f, (b.Dy()+f-1)/f
 	// Sums of 1000× the BT.601 luminance per work pixel, in integers.
 	sums, n := make([]uint64, w*h), make([]uint32, w*h)
-	col := make([]int32, b.Dx()) // work column of each image column
-	for x := range col {
-		col[x] = int32(x / f)
-	}
 	// Where a work pixel covers 3×3 image pixels or more, every other row
-	// and column is enough for its mean: a quarter of the reads, which is
-	// most of this function's time (at 2×2 it would alias fine textures).
-	step := 1
-	if f >= 3 {
-		step = 2
+	// and column of it (from its first) is enough for its mean: a quarter
+	// of the reads, which is most of this function's time (at 2×2 it would
+	// alias fine textures).
+	every := func(i int) bool { return f < 3 || (i%f)%2 == 0 }
+	var xs, cs []int32 // image columns read, and their work columns
+	for x := range b.Dx() {
+		if every(x) {
+			xs, cs = append(xs, int32(x)), append(cs, int32(x/f))
+		}
 	}
-	for y := 0; y < b.Dy(); y += step {
+	for y := range b.Dy() {
+		if !every(y) {
+			continue
+		}
 		row := nrgba.Pix[y*nrgba.Stride : y*nrgba.Stride+4*b.Dx()]
 		cells := sums[(y/f)*w : (y/f+1)*w]
 		counts := n[(y/f)*w : (y/f+1)*w]
-		for x := 0; x < len(col); x += step {
-			c := col[x]
+		for t, x := range xs {
+			c := cs[t]
 			p := row[4*x : 4*x+4 : 4*x+4]
 			v := 299*uint32(p[0]) + 587*uint32(p[1]) + 114*uint32(p[2])
 			if a := uint32(p[3]); a != 255 { // transparent: over white, as a shop page shows it

@@ -175,3 +175,29 @@ func TestLayoutCut(t *testing.T) {
 	t.Logf("one item: %d pairs, lowest %.3f; two regions of one photo: %d pairs, highest %.3f; cut %.2f",
 		len(same), slices.Min(same), len(regions), slices.Max(regions), LayoutCut)
 }
+
+// TestLayoutOfAnySize makes Layouts of images of awkward sizes (one pixel,
+// thin strips, sides that are no multiple of the sampling step): every
+// cell must be a number, never NaN from a work pixel that got no samples.
+func TestLayoutOfAnySize(t *testing.T) {
+	for _, size := range [][2]int{{1, 1}, {2, 3}, {1, 900}, {900, 1}, {262, 262}, {301, 299}, {383, 257}, {385, 129}, {1000, 3}, {640, 641}} {
+		photo := scene(max(size[0], 8), max(size[1], 8), 9)
+		img := imaging.Resize(photo, size[0], size[1], imaging.Box)
+		for _, src := range []image.Image{img, image.Image(imaging.Grayscale(img)), img.SubImage(image.Rect(0, 0, size[0], size[1]))} {
+			l := layoutOfImage(src)
+			if s := l.Match(&l, 2); s < 0.99 && s != 0 {
+				t.Errorf("%v %T: a layout matches itself %.3f", size, src, s)
+			}
+			g := layoutFloatsOK(&l)
+			if !g {
+				t.Errorf("%v %T: layout %v has a NaN", size, src, l.String())
+			}
+		}
+	}
+}
+
+// layoutFloatsOK tells whether a Layout's float form is free of NaN.
+func layoutFloatsOK(l *Layout) bool {
+	f := l.floats()
+	return f.norm == f.norm
+}

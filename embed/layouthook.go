@@ -23,6 +23,12 @@ func (e *Embedder) keepLayout(sha string, img image.Image) {
 	if e.opts.CachePath == "" || img == nil {
 		return
 	}
+	defer func() {
+		// A bug here must cost a layout (decoded again if needed), never the product.
+		if r := recover(); r != nil {
+			slog.Warn("layout of a decoded image failed; offer groups will decode it again", "image_sha256", sha, "err", r)
+		}
+	}()
 	k.once.Do(func() {
 		c, err := OpenLayoutCache(LayoutCachePath(e.opts.CachePath))
 		if err != nil {
