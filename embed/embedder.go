@@ -43,6 +43,8 @@ type Embedder struct {
 	cache *Cache
 	mu    sync.Mutex // serialises Embed: one session, one batch at a time
 
+	layouts layoutKeeper // the offer groups' layout signatures (layouthook.go)
+
 	tensorAllocs atomic.Int64 // image tensors ever allocated: tests check the in-flight bound
 	inferred     atomic.Int64 // images run through the model: tests check duplicates are not
 	inferredPix  atomic.Int64 // input pixels (side²) run through the model: benchmarks weigh smaller passes
@@ -109,7 +111,7 @@ func New(card *Card, opts Options) (*Embedder, error) {
 func (e *Embedder) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	err := errors.Join(e.sess.close(), e.cache.Close())
+	err := errors.Join(e.sess.close(), e.cache.Close(), e.layouts.close())
 	e.sess, e.cache = nil, nil
 	return err
 }

@@ -284,6 +284,7 @@ func (e *Embedder) prepare(in Input, memo *runMemo, getBuf func() []float32) (re
 		res.Err = err
 		return res, nil, nil
 	}
+	e.keepLayout(sum, img)
 	buf := getBuf()
 	toTensor(e.card.locateCard(), img, buf)
 	if e.card.Focus != FocusSCDACrop {

@@ -10,6 +10,11 @@
 // MedoidThreshold to its group's medoid; a group that fails is split around
 // its medoid and the rest is grouped again, until every group passes.
 //
+// A link may also need a second, independent signal: Options.Verify is asked
+// about every candidate link and only confirmed ones count. essync passes
+// embed.LayoutVerifier, which compares the two images' layouts, so two
+// different items cut from one photo (whose vectors are close) stay apart.
+//
 // Every product gets a group; a product with no link is a group of one whose
 // id derives from its own id, so a `term` query on group_id always works.
 //
@@ -32,9 +37,10 @@ import (
 )
 
 // DefaultThreshold is the link similarity calibrated on testdata/groups with
-// the default model and --group-apart colour (see docs/groups-threshold.png
-// and scripts/calibrate-groups; rerun it when the default model changes).
-const DefaultThreshold = 0.70
+// the default model, --group-apart colour and the layout verifier (see
+// docs/groups-threshold.png and scripts/calibrate-groups; rerun it when the
+// default model or the verifier changes).
+const DefaultThreshold = 0.66
 
 // DefaultMedoidGap is how far below Threshold the medoid guard sits when
 // Options.MedoidThreshold is zero: a member may be a little less similar to
@@ -60,6 +66,13 @@ type Options struct {
 	// products apart when both have one and they differ; an empty value
 	// (unknown) does not block a link.
 	Apart func(id string) string
+	// Verify, if set, is asked once about every candidate link (mutual,
+	// above Threshold, allowed by Same and Apart) and answers, pair by pair,
+	// whether the two products are really one item (e.g. by a second,
+	// independent signal from the images, see embed.Layout); only confirmed
+	// links join groups. It must be a pure function of the pair, so full
+	// and incremental runs group alike. An error fails Compute.
+	Verify func(pairs [][2]string) (same []bool, err error)
 	// FirstSeen, if set, returns when a product first appeared (ok=false:
 	// unknown, treated as newest). The group id derives from the group's
 	// oldest member, ties and unknowns by smallest product id; without
@@ -97,7 +110,14 @@ type Stats struct {
 	GroupedProducts int `json:"grouped_products"`
 	// Largest is the size of the largest group.
 	Largest int `json:"largest"`
-	// Links is the number of accepted mutual links above the threshold.
+	// Candidates counts the mutual links above the threshold that the
+	// catalog constraints allow: what the verifier was asked about.
+	Candidates int `json:"candidates"`
+	// Verified tells whether Options.Verify checked the candidates.
+	Verified bool `json:"verified"`
+	// Rejected counts candidates the verifier turned down.
+	Rejected int `json:"rejected"`
+	// Links is the number of accepted links: candidates less rejections.
 	Links int `json:"links"`
 	// Splits counts connected parts the medoid guard had to split.
 	Splits int `json:"splits"`
@@ -161,7 +181,9 @@ func Compute(ids []string, lists [][]neighbors.Neighbor, vectors []float32, dims
 		index[id] = int32(i)
 	}
 	c := &computer{ids: ids, vecs: vectors, dims: dims, opts: opts}
-	c.link(index, lists)
+	if err := c.link(index, lists); err != nil {
+		return nil, err
+	}
 	c.split()
 	return c.result(), nil
 }
@@ -202,8 +224,8 @@ type computer struct {
 }
 
 // link keeps the mutual links at or above the threshold that the catalog
-// constraints allow.
-func (c *computer) link(index map[string]int32, lists [][]neighbors.Neighbor) {
+// constraints allow and, with Options.Verify, that the verifier confirms.
+func (c *computer) link(index map[string]int32, lists [][]neighbors.Neighbor) error {
 	// Finding the mutual pairs only reads: spread it over the cores. The
 	// catalog constraints run after, on one goroutine, as Same and Apart
 	// need not be safe for concurrent use.
@@ -219,17 +241,48 @@ func (c *computer) link(index map[string]int32, lists [][]neighbors.Neighbor) {
 			}
 		}
 	})
-	c.adj = make([][]edge, len(c.ids))
+	type link struct {
+		from int32
+		edge
+	}
+	var links []link
 	for i, es := range cand {
 		for _, e := range es {
-			if !c.allowed(c.ids[i], c.ids[e.to]) {
-				continue
+			if c.allowed(c.ids[i], c.ids[e.to]) {
+				links = append(links, link{int32(i), e})
 			}
-			c.adj[i] = append(c.adj[i], e)
-			c.adj[e.to] = append(c.adj[e.to], edge{int32(i), e.w})
-			c.st.Links++
 		}
 	}
+	c.st.Candidates = len(links)
+	if c.opts.Verify != nil && len(links) > 0 {
+		c.st.Verified = true
+		pairs := make([][2]string, len(links))
+		for t, l := range links {
+			pairs[t] = [2]string{c.ids[l.from], c.ids[l.to]}
+		}
+		same, err := c.opts.Verify(pairs)
+		if err != nil {
+			return fmt.Errorf("groups: verify %d candidate links: %w", len(pairs), err)
+		}
+		if len(same) != len(pairs) {
+			return fmt.Errorf("groups: the verifier answered %d of %d candidate links", len(same), len(pairs))
+		}
+		kept := links[:0]
+		for t, l := range links {
+			if same[t] {
+				kept = append(kept, l)
+			}
+		}
+		links = kept
+	}
+	c.adj = make([][]edge, len(c.ids))
+	for _, l := range links {
+		c.adj[l.from] = append(c.adj[l.from], l.edge)
+		c.adj[l.to] = append(c.adj[l.to], edge{l.from, l.w})
+	}
+	c.st.Links = len(links)
+	c.st.Rejected = c.st.Candidates - c.st.Links
+	return nil
 }
 
 // edge is one accepted link: the other row and the pair's similarity.

@@ -1,6 +1,7 @@
 package groups
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -88,6 +89,15 @@ func TestCompute(t *testing.T) {
 		{"apart field: colours that differ never link, unknown does",
 			map[string]float64{"red": 0, "blue": 3, "plain": 6},
 			2, Options{Threshold: 0.9, Apart: field(map[string]string{"red": "red", "blue": "blue"})}, "blue,plain|red"},
+		{"verifier turns down a link: two regions of one photo stay apart",
+			map[string]float64{"left": 0, "right": 3, "left-pad": 1},
+			2, Options{Threshold: 0.9, Verify: verifyBy(func(a, b string) bool { return a[:4] == b[:4] })}, "left,left-pad|right"},
+		{"verifier turns down the bridge of a chain",
+			map[string]float64{"a1": 0, "a2": 2, "b1": 6, "b2": 8},
+			2, Options{Threshold: 0.9, Verify: verifyBy(func(a, b string) bool { return a[0] == b[0] })}, "a1,a2|b1,b2"},
+		{"verifier that confirms everything changes nothing",
+			map[string]float64{"a1": 0, "a2": 5, "a3": 10, "b1": 90, "b2": 95, "c": 200},
+			3, Options{Threshold: 0.9, Verify: verifyBy(func(a, b string) bool { return true })}, "a1,a2,a3|b1,b2|c"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,4 +216,64 @@ func TestComputeErrors(t *testing.T) {
 			t.Errorf("%s: error %v, want one containing %q", tt.name, err, tt.want)
 		}
 	}
+}
+
+// verifyBy turns a pair predicate into an Options.Verify.
+func verifyBy(same func(a, b string) bool) func([][2]string) ([]bool, error) {
+	return func(pairs [][2]string) ([]bool, error) {
+		out := make([]bool, len(pairs))
+		for i, p := range pairs {
+			out[i] = same(p[0], p[1])
+		}
+		return out, nil
+	}
+}
+
+// TestVerifyStats checks what the verifier is asked and how the stats count
+// its answers, and that its error or a short answer fails Compute.
+func TestVerifyStats(t *testing.T) {
+	ids, lists, vecs := onCircle(t, map[string]float64{"a": 0, "b": 2, "c": 4, "far": 120}, 3)
+	var asked [][2]string
+	opts := Options{Threshold: 0.9, Verify: func(pairs [][2]string) ([]bool, error) {
+		asked = pairs
+		return verifyBy(func(a, b string) bool { return a != "c" && b != "c" })(pairs)
+	}}
+	r, err := Compute(ids, lists, vecs, 2, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 3 {
+		t.Errorf("verifier asked about %v, want the 3 pairs of a, b, c", asked)
+	}
+	for _, p := range asked {
+		if p[0] == "far" || p[1] == "far" {
+			t.Errorf("verifier asked about %v, which is no candidate", p)
+		}
+	}
+	if st := r.Stats(); !st.Verified || st.Candidates != 3 || st.Rejected != 2 || st.Links != 1 {
+		t.Errorf("stats %+v, want verified, 3 candidates, 2 rejected, 1 link", st)
+	}
+	if got := partition(r); got != "a,b|c|far" {
+		t.Errorf("groups %s", got)
+	}
+	if st := mustCompute(t, ids, lists, vecs, Options{Threshold: 0.9}).Stats(); st.Verified || st.Candidates != 3 || st.Links != 3 {
+		t.Errorf("without a verifier: stats %+v", st)
+	}
+	for name, verify := range map[string]func([][2]string) ([]bool, error){
+		"error": func([][2]string) ([]bool, error) { return nil, errors.New("disk on fire") },
+		"short": func([][2]string) ([]bool, error) { return []bool{true}, nil },
+	} {
+		if _, err := Compute(ids, lists, vecs, 2, Options{Threshold: 0.9, Verify: verify}); err == nil {
+			t.Errorf("%s: Compute succeeded", name)
+		}
+	}
+}
+
+func mustCompute(t *testing.T, ids []string, lists [][]neighbors.Neighbor, vecs []float32, opts Options) *Result {
+	t.Helper()
+	r, err := Compute(ids, lists, vecs, 2, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -18,6 +18,7 @@ func groupFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "group-medoid-threshold", Usage: "offer groups: least similarity of a member to its group's medoid (0: threshold - 0.05)"},
 		&cli.StringFlag{Name: "group-same", Usage: "offer groups: catalog field two products must share to be grouped (e.g. brand)"},
 		&cli.StringFlag{Name: "group-apart", Usage: "offer groups: catalog field whose differing values keep products apart (e.g. colour)"},
+		&cli.BoolFlag{Name: "group-verify", Value: true, Usage: "offer groups: confirm every link by comparing the two images' layouts (needs the images; --group-verify=false: off)"},
 	}
 }
 
@@ -63,6 +64,6 @@ func syncGroupOptions(c *cli.Context) (pipeline.GroupOptions, error) {
 	}
 	return pipeline.GroupOptions{
 		Threshold: float32(c.Float64("group-threshold")), MedoidThreshold: float32(c.Float64("group-medoid-threshold")),
-		Same: c.String("group-same"), Apart: c.String("group-apart"),
+		Same: c.String("group-same"), Apart: c.String("group-apart"), NoVerify: !c.Bool("group-verify"),
 	}, nil
 }

@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/essync/essync/catalog"
+	"github.com/essync/essync/embed"
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/groups"
 	"github.com/essync/essync/neighbors"
@@ -29,12 +31,15 @@ less similar than --group-medoid-threshold to its group's medoid. --group-same b
 links only products with equal brands; --group-apart colour never groups products whose
 colours differ. From --vectors (as written by essync embed) the top-K lists are computed
 here; from --es-url the live index's similar lists and vectors are read.
+With the images (--catalog and --images with --vectors, --images with --es-url),
+every link must also be confirmed by the two images' layouts, as in essync full
+(--group-verify=false turns that off); without them the layout check is off.
 
 CSV columns: group_id, size, product_id, similarity_to_medoid, then the --fields.`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "vectors", Usage: "folder with vectors.npy and ids.json from essync embed (or --es-url)"},
 			&cli.PathFlag{Name: "catalog", Usage: "with --vectors: the catalog, for --fields, --group-same and --group-apart"},
-			&cli.PathFlag{Name: "images", Usage: "with --catalog: the folder its image names are relative to"},
+			&cli.PathFlag{Name: "images", Usage: "with --catalog: the folder its image names are relative to; with --es-url: the folder the documents' image_name are relative to (for the layout check)"},
 			&cli.StringFlag{Name: "id-field", Value: catalog.DefaultIDField, Usage: "catalog field holding the product id"},
 			&cli.StringFlag{Name: "index", Value: "products", Usage: "with --es-url: the alias (or index) to read"},
 			&cli.IntFlag{Name: "k", Value: 20, Usage: "with --vectors: neighbours per product"},
@@ -54,7 +59,9 @@ type groupInput struct {
 	vecs   []float32
 	dims   int
 	fields map[string]map[string]json.RawMessage // product id -> catalog field -> raw JSON
-	close  func()                                // releases mapped vectors; nil when none
+	images map[string]string                     // product id -> image file name under root; nil: no images
+	root   *os.Root                              // the images folder, for the layout check
+	close  func()                                // releases mapped vectors and the images folder; nil when none
 }
 
 func runGroups(c *cli.Context) error {
@@ -108,6 +115,10 @@ func runGroups(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
+	verifier, verifierState := groupsVerifier(c, in)
+	if verifier != nil {
+		opts.Verify = verifier.Verify
+	}
 
 	start := time.Now()
 	res, err := groups.Compute(in.ids, in.lists, in.vecs, in.dims, opts)
@@ -128,8 +139,8 @@ func runGroups(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("write groups: %v", err), exitFailure)
 	}
 	st := res.Stats()
-	fmt.Fprintf(os.Stderr, "groups: %d products, %d groups of 2 or more holding %d products (largest %d, %d splits), threshold %.4g, medoid threshold %.4g, %.3fs\n",
-		len(in.ids), st.Groups, st.GroupedProducts, st.Largest, st.Splits, st.Threshold, st.MedoidThreshold, took.Seconds())
+	fmt.Fprintf(os.Stderr, "groups: %d products, %d groups of 2 or more holding %d products (largest %d, %d splits), threshold %.4g, medoid threshold %.4g, verifier %s (%d of %d candidate links turned down), %.3fs\n",
+		len(in.ids), st.Groups, st.GroupedProducts, st.Largest, st.Splits, st.Threshold, st.MedoidThreshold, verifierState, st.Rejected, st.Candidates, took.Seconds())
 	return nil
 }
 
@@ -155,8 +166,13 @@ func groupsFromVectors(c *cli.Context) (*groupInput, error) {
 			return nil, err
 		}
 		in.fields = make(map[string]map[string]json.RawMessage, len(products))
+		in.images = make(map[string]string, len(products))
 		for _, p := range products {
 			in.fields[p.ID] = p.Fields
+			in.images[p.ID] = p.ImageName
+		}
+		if err := in.openImages(c.Path("images")); err != nil {
+			return nil, err
 		}
 	}
 	return in, nil
@@ -175,13 +191,14 @@ func groupsFromIndex(c *cli.Context, wanted []string) (*groupInput, error) {
 			extra = append(extra, f)
 		}
 	}
-	source := append([]string{"image_vector", "similar"}, extra...)
-	in := &groupInput{fields: map[string]map[string]json.RawMessage{}}
+	source := append([]string{"image_vector", "similar", "image_name"}, extra...)
+	in := &groupInput{fields: map[string]map[string]json.RawMessage{}, images: map[string]string{}}
 	index := c.String("index")
 	err = esindex.Scan(c.Context, es, index, source, 1000, func(d esindex.StoredDoc) error {
 		var doc struct {
-			Vector  []float32 `json:"image_vector"`
-			Similar []struct {
+			Vector    []float32 `json:"image_vector"`
+			ImageName string    `json:"image_name"`
+			Similar   []struct {
 				PI         string
 				Similarity float32
 			} `json:"similar"`
@@ -213,6 +230,7 @@ func groupsFromIndex(c *cli.Context, wanted []string) (*groupInput, error) {
 		in.vecs = append(in.vecs, doc.Vector...)
 		in.lists = append(in.lists, list)
 		in.fields[d.ID] = fields
+		in.images[d.ID] = doc.ImageName
 		return nil
 	})
 	if err != nil {
@@ -221,5 +239,46 @@ func groupsFromIndex(c *cli.Context, wanted []string) (*groupInput, error) {
 	if len(in.ids) == 0 {
 		return nil, fmt.Errorf("%s holds no documents: run essync full first", index)
 	}
+	if dir := c.Path("images"); dir != "" {
+		if err := in.openImages(dir); err != nil {
+			return nil, err
+		}
+	}
 	return in, nil
+}
+
+// openImages opens the images folder the layout check reads from.
+func (in *groupInput) openImages(dir string) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("--images: %w", err)
+	}
+	in.root = root
+	closeVectors := in.close
+	in.close = func() {
+		root.Close()
+		if closeVectors != nil {
+			closeVectors()
+		}
+	}
+	return nil
+}
+
+// groupsVerifier is the layout check of candidate links when the images
+// are at hand (as in essync full, without a cache: only the products on
+// candidate links are decoded), and what to report about it.
+func groupsVerifier(c *cli.Context, in *groupInput) (*embed.LayoutVerifier, string) {
+	switch {
+	case !c.Bool("group-verify"):
+		return nil, "off (--group-verify=false)"
+	case in.root == nil:
+		return nil, "off (no images: pass --catalog and --images with --vectors, --images with --es-url)"
+	}
+	return &embed.LayoutVerifier{Read: func(id string) ([]byte, error) {
+		name := in.images[id]
+		if name == "" {
+			return nil, fmt.Errorf("product %s has no image name", id)
+		}
+		return embed.ReadImageIn(in.root, filepath.FromSlash(name))
+	}}, "layout"
 }
