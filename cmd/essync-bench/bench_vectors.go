@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -97,11 +98,21 @@ func writeSyntheticVectors(dir, catalogPath string, n, dims, clusters int, seed 
 		return err
 	}
 	defer cat.Close()
-	cw := bufio.NewWriter(cat)
 	ids := make([]string, n)
+	rows := make([]int, n)
 	for i := range n {
-		ids[i] = fmt.Sprintf("p-%07d", i)
-		fmt.Fprintf(cw, "{\"productId\":%q,\"imageName\":%q,\"price\":%d}\n", ids[i], ids[i]+".jpg", 10+i%90)
+		ids[i], rows[i] = fmt.Sprintf("p-%07d", i), i
+	}
+	return writeSyntheticCatalog(cat, dir, ids, rows, dims)
+}
+
+// writeSyntheticCatalog writes the catalog rows naming ids (generator rows
+// rows, which pick the price) into cat, and the vectors folder's ids.json
+// and report.json into dir.
+func writeSyntheticCatalog(cat io.Writer, dir string, ids []string, rows []int, dims int) error {
+	cw := bufio.NewWriter(cat)
+	for k, i := range rows {
+		fmt.Fprintf(cw, "{\"productId\":%q,\"imageName\":%q,\"price\":%d}\n", ids[k], ids[k]+".jpg", 10+i%90)
 	}
 	if err := cw.Flush(); err != nil {
 		return err
@@ -274,23 +285,7 @@ func writeSyntheticRows(dir, catalogPath string, rows []int, dims, clusters int,
 		return err
 	}
 	defer cat.Close()
-	cw := bufio.NewWriter(cat)
-	for k, i := range rows {
-		fmt.Fprintf(cw, "{\"productId\":%q,\"imageName\":%q,\"price\":%d}\n", ids[k], ids[k]+".jpg", 10+i%90)
-	}
-	if err := cw.Flush(); err != nil {
-		return err
-	}
-	for name, v := range map[string]any{vectors.IDsFile: ids, vectors.MetaFile: vectors.Meta{Model: benchVectorsModel, Dims: dims}} {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeSyntheticCatalog(cat, dir, ids, rows, dims)
 }
 
 // exactVectorListChanges counts the products present before (rows 0 … n-1)
