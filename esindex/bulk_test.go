@@ -136,6 +136,9 @@ func TestBulkGivesUpAfterBoundedTimeWithClearError(t *testing.T) {
 // TestBulkGiveUpBoundsStallsNotLongLoads: GiveUpAfter is a bound on the time
 // without progress, so a healthy load that takes several times longer in
 // all still finishes (a million documents take an hour, not five minutes).
+// The load is slowed on purpose (the progress callback pauses after every
+// document), so it outlasts the limit on any machine while progressing all
+// the time.
 func TestBulkGiveUpBoundsStallsNotLongLoads(t *testing.T) {
 	es := estest.Client(t)
 	index := estest.IndexName(t, "bulklong")
@@ -143,10 +146,12 @@ func TestBulkGiveUpBoundsStallsNotLongLoads(t *testing.T) {
 	if err := esindex.CreateIndex(ctx, es, index, []byte(testMapping)); err != nil {
 		t.Fatal(err)
 	}
-	const n, limit = 600, 150 * time.Millisecond
+	const n, limit, pause = 300, 1500 * time.Millisecond, 10 * time.Millisecond
 	start := time.Now()
-	// One small request at a time: many round trips, each well inside limit.
-	res, err := esindex.Bulk(ctx, es, index, docs(n), esindex.BulkOptions{Workers: 1, FlushBytes: 1 << 10, GiveUpAfter: limit})
+	res, err := esindex.Bulk(ctx, es, index, docs(n), esindex.BulkOptions{
+		Workers: 1, FlushBytes: 1 << 10, GiveUpAfter: limit,
+		Progress: func(int) { time.Sleep(pause) },
+	})
 	took := time.Since(start)
 	if err != nil {
 		t.Fatalf("bulk of %d documents over %s (give-up %s without progress): %v", n, took, limit, err)
@@ -155,6 +160,6 @@ func TestBulkGiveUpBoundsStallsNotLongLoads(t *testing.T) {
 		t.Fatalf("succeeded %d, want %d", res.Succeeded, n)
 	}
 	if took <= limit {
-		t.Fatalf("the load took %s, not longer than the %s limit: the test shows nothing, raise n", took, limit)
+		t.Fatalf("the load took %s, not longer than the %s limit: the test shows nothing", took, limit)
 	}
 }
