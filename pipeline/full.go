@@ -183,25 +183,8 @@ func writeNeighborsJSON(cfg *Config, g *neighbors.Graph) error {
 // index is deleted (kept with --keep-failed).
 func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, items []item, g *neighbors.Graph, grp *groups.Result, syncedAt string, rep *Report) error {
 	return rep.timed("index", func() error {
-		body, err := mappings.Render(mappings.Options{Dims: rep.Dims, IndexOptions: cfg.IndexOptions, Shards: cfg.Shards, Replicas: cfg.Replicas, Model: rep.Model, K: cfg.K})
+		index, fail, err := createRunIndex(ctx, cfg, es, rep)
 		if err != nil {
-			return fmt.Errorf("mapping: %w", err)
-		}
-		index := esindex.NewIndexName(cfg.Alias, cfg.Now())
-		rep.Index.Alias = cfg.Alias
-		if err := esindex.CreateIndex(ctx, es, index, body); err != nil {
-			return err
-		}
-		fail := func(err error) error {
-			if cfg.KeepFailed {
-				rep.Index.KeptFailed = index
-				esindex.Refresh(context.WithoutCancel(ctx), es, index) // searchable for inspection; best effort
-				slog.Warn("the failed index is kept for inspection (--keep-failed); delete it when done", "index", index)
-			} else if derr := esindex.DeleteIndex(context.WithoutCancel(ctx), es, index); derr != nil {
-				slog.Warn("could not delete the half-built index; the next run prunes it", "index", index, "err", derr)
-			} else {
-				rep.Index.Discarded = index
-			}
 			return err
 		}
 		enc := newEncoder(items, g, grp, rep.Model, syncedAt)
@@ -375,4 +358,33 @@ func checkSkipped(cfg *Config, rep *Report) error {
 		return fmt.Errorf("%w: %d skipped, --max-skipped is %d (see the report)", ErrTooManySkipped, len(rep.Skipped), cfg.MaxSkipped)
 	}
 	return nil
+}
+
+// createRunIndex creates the run's new concrete index and returns fail,
+// which every later error goes through: it keeps the half-built index for
+// inspection (--keep-failed, refreshed so it is searchable) or deletes it,
+// and records which in the report.
+func createRunIndex(ctx context.Context, cfg *Config, es *elasticsearch.Client, rep *Report) (index string, fail func(error) error, err error) {
+	body, err := mappings.Render(mappings.Options{Dims: rep.Dims, IndexOptions: cfg.IndexOptions, Shards: cfg.Shards, Replicas: cfg.Replicas, Model: rep.Model, K: cfg.K})
+	if err != nil {
+		return "", nil, fmt.Errorf("mapping: %w", err)
+	}
+	index = esindex.NewIndexName(cfg.Alias, cfg.Now())
+	rep.Index.Alias = cfg.Alias
+	if err := esindex.CreateIndex(ctx, es, index, body); err != nil {
+		return "", nil, err
+	}
+	fail = func(err error) error {
+		if cfg.KeepFailed {
+			rep.Index.KeptFailed = index
+			esindex.Refresh(context.WithoutCancel(ctx), es, index) // searchable for inspection; best effort
+			slog.Warn("the failed index is kept for inspection (--keep-failed); delete it when done", "index", index)
+		} else if derr := esindex.DeleteIndex(context.WithoutCancel(ctx), es, index); derr != nil {
+			slog.Warn("could not delete the half-built index; the next run prunes it", "index", index, "err", derr)
+		} else {
+			rep.Index.Discarded = index
+		}
+		return err
+	}
+	return index, fail, nil
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/essync/essync/esindex"
-	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/neighbors"
 )
 
@@ -32,23 +31,8 @@ const knnRecallSample = 256
 // neighbour structure on this machine.
 func publishKNN(ctx context.Context, cfg *Config, es *elasticsearch.Client, items []item, ids []string, matrix []float32, syncedAt string, rep *Report) error {
 	return rep.timed("index", func() error {
-		body, err := mappings.Render(mappings.Options{Dims: rep.Dims, IndexOptions: cfg.IndexOptions, Shards: cfg.Shards, Replicas: cfg.Replicas, Model: rep.Model, K: cfg.K})
+		index, fail, err := createRunIndex(ctx, cfg, es, rep)
 		if err != nil {
-			return fmt.Errorf("mapping: %w", err)
-		}
-		index := esindex.NewIndexName(cfg.Alias, cfg.Now())
-		rep.Index.Alias = cfg.Alias
-		if err := esindex.CreateIndex(ctx, es, index, body); err != nil {
-			return err
-		}
-		fail := func(err error) error {
-			if cfg.KeepFailed {
-				rep.Index.KeptFailed = index
-			} else if derr := esindex.DeleteIndex(context.WithoutCancel(ctx), es, index); derr != nil {
-				slog.Warn("could not delete the half-built index; the next run prunes it", "index", index, "err", derr)
-			} else {
-				rep.Index.Discarded = index
-			}
 			return err
 		}
 		// 1. The documents, without lists.
