@@ -5,21 +5,19 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"log/slog"
 	"os"
 
 	"github.com/essync/essync/esindex"
+	"github.com/essync/essync/internal/clirun"
 	"github.com/essync/essync/internal/esflags"
 	"github.com/urfave/cli/v2"
 )
 
 // Exit codes.
 const (
-	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = 2
+	exitOK      = clirun.ExitOK
+	exitFailure = clirun.ExitFailure
+	exitUsage   = clirun.ExitUsage
 )
 
 func main() {
@@ -27,21 +25,7 @@ func main() {
 }
 
 // run executes the CLI and maps errors to exit codes.
-func run(args []string) int {
-	err := newApp().Run(args)
-	if err == nil {
-		return exitOK
-	}
-	var exitErr cli.ExitCoder
-	if errors.As(err, &exitErr) {
-		if msg := exitErr.Error(); msg != "" {
-			fmt.Fprintln(os.Stderr, "essync-bench:", msg)
-		}
-		return exitErr.ExitCode()
-	}
-	fmt.Fprintln(os.Stderr, "essync-bench:", err)
-	return exitFailure
-}
+func run(args []string) int { return clirun.Run(newApp(), args, os.Stderr, nil) }
 
 func newApp() *cli.App {
 	cmd := benchCommand()
@@ -49,17 +33,8 @@ func newApp() *cli.App {
 		Name:        "essync-bench",
 		Usage:       cmd.Usage,
 		Description: cmd.Description,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
-		},
-		Before: func(c *cli.Context) error {
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-				return cli.Exit(fmt.Sprintf("--log-level: %v", err), exitUsage)
-			}
-			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
-			return nil
-		},
+		Flags:       []cli.Flag{clirun.LogLevelFlag()},
+		Before:      clirun.SetLogLevel,
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
 			return cli.Exit(err.Error(), exitUsage)
 		},

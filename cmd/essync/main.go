@@ -4,20 +4,19 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 
+	"github.com/essync/essync/internal/clirun"
 	"github.com/urfave/cli/v2"
 )
 
 // Exit codes shared by every subcommand.
 const (
-	exitOK          = 0
-	exitFailure     = 1
-	exitUsage       = 2
+	exitOK          = clirun.ExitOK
+	exitFailure     = clirun.ExitFailure
+	exitUsage       = clirun.ExitUsage
 	exitTooManySkip = 3
 	exitLeaseHeld   = 4 // another run holds the alias's lease
 )
@@ -27,24 +26,14 @@ func main() {
 }
 
 // run executes the CLI and maps errors to exit codes, so tests can call it.
+// urfave/cli's missing-flags error is a usage error too.
 func run(args []string) int {
-	app := newApp()
-	err := app.Run(args)
-	if err == nil {
-		return exitOK
-	}
-	var exitErr cli.ExitCoder
-	if errors.As(err, &exitErr) {
-		if msg := exitErr.Error(); msg != "" {
-			fmt.Fprintln(os.Stderr, "essync:", msg)
+	return clirun.Run(newApp(), args, os.Stderr, func(err error) int {
+		if isMissingFlags(err) {
+			return exitUsage
 		}
-		return exitErr.ExitCode()
-	}
-	fmt.Fprintln(os.Stderr, "essync:", err)
-	if isMissingFlags(err) {
-		return exitUsage
-	}
-	return exitFailure
+		return exitFailure
+	})
 }
 
 // isMissingFlags reports whether err is urfave/cli's "Required flag(s) … not
@@ -59,20 +48,11 @@ func isMissingFlags(err error) bool {
 // newApp builds the command tree. Each subcommand lives in its own file.
 func newApp() *cli.App {
 	app := &cli.App{
-		Name:    "essync",
-		Usage:   "keep an Elasticsearch index ready for visual product search",
-		Version: version,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"ESSYNC_LOG_LEVEL"}},
-		},
-		Before: func(c *cli.Context) error {
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-				return cli.Exit(fmt.Sprintf("--log-level: %v", err), exitUsage)
-			}
-			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
-			return nil
-		},
+		Name:           "essync",
+		Usage:          "keep an Elasticsearch index ready for visual product search",
+		Version:        version,
+		Flags:          []cli.Flag{clirun.LogLevelFlag("ESSYNC_LOG_LEVEL")},
+		Before:         clirun.SetLogLevel,
 		OnUsageError:   usageError,
 		ExitErrHandler: func(*cli.Context, error) {}, // run() maps errors to exit codes
 		Commands: []*cli.Command{
