@@ -164,7 +164,8 @@ func frameOf(c *Card, b image.Rectangle) inputFrame {
 // to a rectangle of the source image with bounds b, widened to a square
 // around its centre (so the card's centre crop keeps all of it) and clamped
 // to the image. ok is false when the box already fills the frame
-// (focusFillFrac) or the crop would be too small to be worth a second pass.
+// (focusFillFrac), when the crop would keep Card.CropMaxShare or more of the
+// frame, or when it would be too small to be worth a second pass.
 func focusCrop(c *Card, b image.Rectangle, box image.Rectangle, h, w int) (image.Rectangle, bool) {
 	if float64(box.Dx()*box.Dy()) >= focusFillFrac*float64(h*w) {
 		return image.Rectangle{}, false
@@ -185,7 +186,20 @@ func focusCrop(c *Card, b image.Rectangle, box image.Rectangle, h, w int) (image
 	sx := math.Min(math.Max(cx-side/2, float64(b.Min.X)), float64(b.Max.X)-side)
 	sy := math.Min(math.Max(cy-side/2, float64(b.Min.Y)), float64(b.Max.Y)-side)
 	r := image.Rect(int(math.Round(sx)), int(math.Round(sy)), int(math.Round(sx+side)), int(math.Round(sy+side)))
+	if c.CropMaxShare > 0 && side*side >= c.CropMaxShare*seenArea(c, b) {
+		return image.Rectangle{}, false
+	}
 	return r.Intersect(b), true
+}
+
+// seenArea is how many source pixels of an image with bounds b the card's
+// pass looks at: the centre square with ResizeCrop, the whole image otherwise.
+func seenArea(c *Card, b image.Rectangle) float64 {
+	if c.Resize == ResizeCrop {
+		side := float64(min(b.Dx(), b.Dy()))
+		return side * side
+	}
+	return float64(b.Dx()) * float64(b.Dy())
 }
 
 // DefaultFocusSteps is how many times FocusSCDACrop may zoom in when the
