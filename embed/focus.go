@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"image"
 	"math"
-	"sync"
 )
 
 // Focus values of Card.Focus: how the object in a photo is found and embedded,
@@ -258,17 +257,10 @@ func (e *Embedder) refocus(imgs []image.Image, regions []region, errs []error, v
 		if len(todo) == 0 {
 			break
 		}
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, e.opts.DecodeWorkers)
-		for k, i := range todo {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				toTensor(crop, subImage(imgs[i], frames[i]), scratch[k*per:(k+1)*per])
-			}()
-		}
-		wg.Wait()
+		inParallel(len(todo), e.opts.DecodeWorkers, func(k int) {
+			i := todo[k]
+			toTensor(crop, subImage(imgs[i], frames[i]), scratch[k*per:(k+1)*per])
+		})
 		v, _, regs, errs2, err := e.inferRegions(crop.Size, scratch[:len(todo)*per], len(todo))
 		if err != nil {
 			return fmt.Errorf("focus pass %d: %w", step+2, err)
