@@ -21,7 +21,9 @@ import (
 // (card-whole-image.json); ESSYNC_BENCH_CARDS (comma-separated card paths)
 // replaces the list. ESSYNC_BENCH_THREADS, ESSYNC_BENCH_STREAMS and
 // ESSYNC_BENCH_DECODERS set Options.IntraOpThreads, InferStreams and
-// DecodeWorkers (default: the Options defaults).
+// DecodeWorkers (default: the Options defaults); a card path may end in
+// ":TxS" to run that card with T ORT threads and S streams instead, so one
+// run can compare a card in the old and the new configuration.
 // Reports images/s per card (and CPU time per image: on a loaded machine its
 // ratio is the steadier estimate of an idle machine's, where every core
 // would be this process's), each card's ratio to the first, model passes
@@ -56,12 +58,22 @@ func BenchmarkEmbedModels(b *testing.B) {
 	embedders := make([]*Embedder, len(cardPaths))
 	names := make([]string, len(cardPaths))
 	for i, p := range cardPaths {
+		o := opts
+		p, cfg, _ := strings.Cut(p, ":")
+		if cfg != "" {
+			if _, err := fmt.Sscanf(cfg, "%dx%d", &o.IntraOpThreads, &o.InferStreams); err != nil {
+				b.Fatalf("card %s: configuration %q is not THREADSxSTREAMS: %v", p, cfg, err)
+			}
+		}
 		c, err := LoadCard(p)
 		if err != nil {
 			b.Fatal(err)
 		}
-		embedders[i] = newTestEmbedder(b, c, opts)
+		embedders[i] = newTestEmbedder(b, c, o)
 		names[i] = strings.NewReplacer("@", "_", "+", "_").Replace(c.Fingerprint())
+		if cfg != "" {
+			names[i] += "_" + cfg
+		}
 	}
 	inputs := benchInputs(paths)
 	took := make([]time.Duration, len(embedders))

@@ -106,6 +106,13 @@ type Card struct {
 	// dimensions, and the card cannot also set LocateSize. 0 = Size. Part of
 	// the fingerprint.
 	CropSize int `json:"crop_size,omitempty"`
+	// CropMaxShare, with FocusSCDACrop, skips a crop pass whose square would
+	// keep at least this share of what the pass before saw (the centre square
+	// with resize "crop", the whole image with "pad"): such a crop cuts too
+	// little background to be worth a pass, and the vector of the pass before
+	// is kept. 0 = no such limit (only the object's box filling focusFillFrac
+	// of the map skips). Part of the fingerprint ("-k" and the percentage).
+	CropMaxShare float64 `json:"crop_max_share,omitempty"`
 	// Notes is free text: provenance, licence, how the card was checked.
 	Notes string `json:"notes,omitempty"`
 
@@ -216,6 +223,9 @@ func (c *Card) Validate() error {
 	if c.FocusSteps != 0 && (c.Focus != FocusSCDACrop || c.FocusSteps < 1 || c.FocusSteps > 4) {
 		bad("focus_steps %d: want 1..4 with focus %s", c.FocusSteps, FocusSCDACrop)
 	}
+	if c.CropMaxShare != 0 && (c.Focus != FocusSCDACrop || c.CropMaxShare <= 0 || c.CropMaxShare >= 1) {
+		bad("crop_max_share %g: want a share between 0 and 1 with focus %s", c.CropMaxShare, FocusSCDACrop)
+	}
 	if c.LocateSize != 0 {
 		if c.Focus != FocusSCDACrop {
 			bad("locate_size %d needs focus %s", c.LocateSize, FocusSCDACrop)
@@ -247,7 +257,7 @@ func (c *Card) ModelPath() string {
 func (c *Card) Path() string { return c.path }
 
 // Fingerprint names the model, its exact bytes and its focus step, e.g.
-// "efficientnet-lite0@5b35d9cdc090" or "efficientnet-lite0-int8@d9a09b087d2b+scda-crop-c192-s1":
+// "efficientnet-lite0@5b35d9cdc090" or "efficientnet-lite0-int8@d9a09b087d2b+scda-crop-c192-k70-s1":
 // stored with every vector so vectors made differently are never mixed.
 func (c *Card) Fingerprint() string {
 	fp := c.Name + "@" + c.SHA256[:12]
@@ -260,6 +270,7 @@ func (c *Card) Fingerprint() string {
 // focusTag is the focus step as the fingerprint and the cache key name it:
 // the focus, plus "-l" and the locate size when the first pass is smaller,
 // "-c" and the crop size when the crop passes are,
+// "-k" and the crop share percentage above which a crop is not re-embedded,
 // and "-s" and the number of zoom steps when not DefaultFocusSteps.
 func (c *Card) focusTag() string {
 	tag := c.Focus
@@ -268,6 +279,9 @@ func (c *Card) focusTag() string {
 	}
 	if c.CropSize > 0 {
 		tag += fmt.Sprintf("-c%d", c.CropSize)
+	}
+	if c.CropMaxShare > 0 {
+		tag += fmt.Sprintf("-k%g", math.Round(c.CropMaxShare*1000)/10)
 	}
 	if c.FocusSteps > 0 && c.FocusSteps != DefaultFocusSteps {
 		tag += fmt.Sprintf("-s%d", c.FocusSteps)
@@ -285,23 +299,20 @@ func (c *Card) focusSteps() int {
 
 // locateCard is the card the first pass resizes for: c itself, or a copy
 // whose Size is LocateSize.
-func (c *Card) locateCard() *Card {
-	if c.Focus != FocusSCDACrop || c.LocateSize == 0 {
-		return c
-	}
-	l := *c
-	l.Size = c.LocateSize
-	return &l
-}
+func (c *Card) locateCard() *Card { return c.atFocusSize(c.LocateSize) }
 
 // cropCard is the card the crop passes resize for: c itself, or a copy
 // whose Size is CropSize.
-func (c *Card) cropCard() *Card {
-	if c.Focus != FocusSCDACrop || c.CropSize == 0 {
+func (c *Card) cropCard() *Card { return c.atFocusSize(c.CropSize) }
+
+// atFocusSize is c itself when size is 0 or the card has no crop focus, and
+// otherwise a copy of c whose Size is size (a focus pass at another side).
+func (c *Card) atFocusSize(size int) *Card {
+	if c.Focus != FocusSCDACrop || size == 0 {
 		return c
 	}
 	l := *c
-	l.Size = c.CropSize
+	l.Size = size
 	return &l
 }
 

@@ -35,7 +35,7 @@ func TestLoadCardShipped(t *testing.T) {
 		t.Errorf("previous default card: %v, fingerprint must stay efficientnet-lite0@5b35d9cdc090 for the indexes built with it", err)
 	}
 	c, _ := LoadCard(def)
-	if got, want := c.Fingerprint(), "efficientnet-lite0-int8@"+c.SHA256[:12]+"+scda-crop-c192-s1"; got != want || c.Dims != 1280 {
+	if got, want := c.Fingerprint(), "efficientnet-lite0-int8@"+c.SHA256[:12]+"+scda-crop-c192-k70-s1"; got != want || c.Dims != 1280 {
 		t.Errorf("default card: fingerprint %q dims %d, want %q 1280", got, c.Dims, want)
 	}
 }
@@ -64,6 +64,8 @@ func TestLoadCardInvalid(t *testing.T) {
 		{"crop size without crop focus", `{` + good + `,"layout":"NCHW","resize":"pad","scaling":"unit","feature_map_name":"fm","focus":"scda-pool","crop_size":32}`, "crop_size 32 needs focus"},
 		{"crop size with locate size", `{` + good + `,"size":224,"layout":"NCHW","resize":"pad","scaling":"unit","feature_map_name":"fm","focus":"scda-crop","locate_size":128,"crop_size":192}`, "no locate_size"},
 		{"crop size not a multiple of 32", `{` + good + `,"size":224,"layout":"NCHW","resize":"pad","scaling":"unit","feature_map_name":"fm","focus":"scda-crop","crop_size":200}`, "multiple of 32"},
+		{"crop share without crop focus", `{` + good + `,"layout":"NCHW","resize":"pad","scaling":"unit","feature_map_name":"fm","focus":"scda-pool","crop_max_share":0.7}`, "crop_max_share 0.7"},
+		{"crop share of 1", `{` + good + `,"layout":"NCHW","resize":"pad","scaling":"unit","feature_map_name":"fm","focus":"scda-crop","crop_max_share":1}`, "between 0 and 1"},
 		{"crop size not below size", `{` + good + `,"size":224,"layout":"NCHW","resize":"pad","scaling":"unit","feature_map_name":"fm","focus":"scda-crop","crop_size":256}`, "below size"},
 		{"focus steps without crop focus", `{` + good + `,"layout":"NCHW","resize":"pad","scaling":"unit","focus_steps":1}`, "focus_steps"},
 		{"focus steps out of range", `{` + good + `,"layout":"NCHW","resize":"pad","scaling":"unit","feature_map_name":"fm","focus":"scda-crop","focus_steps":9}`, "focus_steps"},

@@ -85,7 +85,7 @@ func TestDefaultModelClassifiesPhotos(t *testing.T) {
 	if err != nil || res[0].Err != nil || len(res[0].Vector) != 1280 || !unitLength(res[0].Vector) {
 		t.Fatalf("Embed: %v %+v", err, res[0].Err)
 	}
-	if e.Fingerprint() != "efficientnet-lite0-int8@"+card.SHA256[:12]+"+scda-crop-c192-s1" {
+	if e.Fingerprint() != "efficientnet-lite0-int8@"+card.SHA256[:12]+"+scda-crop-c192-k70-s1" {
 		t.Errorf("fingerprint %q", e.Fingerprint())
 	}
 }

@@ -121,7 +121,7 @@ func (e *Embedder) Dims() int { return e.card.Dims }
 
 // Fingerprint identifies the model by name and the first 12 hex digits of
 // its sha256 (plus the card's focus, if any), e.g.
-// "efficientnet-lite0-int8@d9a09b087d2b+scda-crop-c192-s1" (card.go's focusTag).
+// "efficientnet-lite0-int8@d9a09b087d2b+scda-crop-c192-k70-s1" (card.go's focusTag).
 func (e *Embedder) Fingerprint() string { return e.card.Fingerprint() }
 
 // Card is the model card this Embedder was built from.

@@ -214,7 +214,7 @@ func TestEvalQualityReport(t *testing.T) {
 			c := *card
 			c.Focus = focus
 			if focus != FocusSCDACrop {
-				c.LocateSize, c.FocusSteps, c.CropSize = 0, 0, 0
+				c.LocateSize, c.FocusSteps, c.CropSize, c.CropMaxShare = 0, 0, 0, 0
 			}
 			e := newTestEmbedder(t, &c, Options{IntraOpThreads: 2})
 			vecs := embedEvalSet(t, e, set)

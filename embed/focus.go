@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"image"
 	"math"
-	"sync"
 )
 
 // Focus values of Card.Focus: how the object in a photo is found and embedded,
@@ -164,7 +163,8 @@ func frameOf(c *Card, b image.Rectangle) inputFrame {
 // to a rectangle of the source image with bounds b, widened to a square
 // around its centre (so the card's centre crop keeps all of it) and clamped
 // to the image. ok is false when the box already fills the frame
-// (focusFillFrac) or the crop would be too small to be worth a second pass.
+// (focusFillFrac), when the crop would keep Card.CropMaxShare or more of the
+// frame, or when it would be too small to be worth a second pass.
 func focusCrop(c *Card, b image.Rectangle, box image.Rectangle, h, w int) (image.Rectangle, bool) {
 	if float64(box.Dx()*box.Dy()) >= focusFillFrac*float64(h*w) {
 		return image.Rectangle{}, false
@@ -185,7 +185,20 @@ func focusCrop(c *Card, b image.Rectangle, box image.Rectangle, h, w int) (image
 	sx := math.Min(math.Max(cx-side/2, float64(b.Min.X)), float64(b.Max.X)-side)
 	sy := math.Min(math.Max(cy-side/2, float64(b.Min.Y)), float64(b.Max.Y)-side)
 	r := image.Rect(int(math.Round(sx)), int(math.Round(sy)), int(math.Round(sx+side)), int(math.Round(sy+side)))
+	if c.CropMaxShare > 0 && side*side >= c.CropMaxShare*seenArea(c, b) {
+		return image.Rectangle{}, false
+	}
 	return r.Intersect(b), true
+}
+
+// seenArea is how many source pixels of an image with bounds b the card's
+// pass looks at: the centre square with ResizeCrop, the whole image otherwise.
+func seenArea(c *Card, b image.Rectangle) float64 {
+	if c.Resize == ResizeCrop {
+		side := float64(min(b.Dx(), b.Dy()))
+		return side * side
+	}
+	return float64(b.Dx()) * float64(b.Dy())
 }
 
 // DefaultFocusSteps is how many times FocusSCDACrop may zoom in when the
@@ -244,17 +257,10 @@ func (e *Embedder) refocus(imgs []image.Image, regions []region, errs []error, v
 		if len(todo) == 0 {
 			break
 		}
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, e.opts.DecodeWorkers)
-		for k, i := range todo {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				toTensor(crop, subImage(imgs[i], frames[i]), scratch[k*per:(k+1)*per])
-			}()
-		}
-		wg.Wait()
+		inParallel(len(todo), e.opts.DecodeWorkers, func(k int) {
+			i := todo[k]
+			toTensor(crop, subImage(imgs[i], frames[i]), scratch[k*per:(k+1)*per])
+		})
 		v, _, regs, errs2, err := e.inferRegions(crop.Size, scratch[:len(todo)*per], len(todo))
 		if err != nil {
 			return fmt.Errorf("focus pass %d: %w", step+2, err)

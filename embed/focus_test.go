@@ -88,6 +88,8 @@ func TestMaskedPool(t *testing.T) {
 func TestFocusCrop(t *testing.T) {
 	crop := &Card{Size: 224, Resize: ResizeCrop}
 	pad := &Card{Size: 224, Resize: ResizePad}
+	crop70 := &Card{Size: 224, Resize: ResizeCrop, CropMaxShare: 0.7}
+	pad70 := &Card{Size: 224, Resize: ResizePad, CropMaxShare: 0.7}
 	tests := []struct {
 		name   string
 		card   *Card
@@ -108,6 +110,12 @@ func TestFocusCrop(t *testing.T) {
 		{"tiny image: no second pass", crop, image.Rect(0, 0, 35, 35), image.Rect(3, 3, 4, 4), image.Rectangle{}, false},
 		// Pad: 1400×700 scales by 6.25 to 224×112 at top 56; cells 0..7 × 2..5 (rows 64..160 px) → y (64-56)·6.25=50 .. 650.
 		{"pad mode maps through the letterbox", pad, image.Rect(0, 0, 1400, 700), image.Rect(2, 2, 5, 5), image.Rect(400, 50, 1000, 650), true},
+		// crop_max_share: a 6-cell-wide box (30 of 49 cells) squares to 600 px, 0.73 of the 700² frame.
+		{"six of seven cells wide: cropped without a share limit", crop, image.Rect(0, 0, 700, 700), image.Rect(0, 2, 6, 7), image.Rect(0, 100, 600, 700), true},
+		{"six of seven cells wide: kept whole at share 0.7", crop70, image.Rect(0, 0, 700, 700), image.Rect(0, 2, 6, 7), image.Rectangle{}, false},
+		{"five of seven cells (0.51 of the frame): cropped at share 0.7", crop70, image.Rect(0, 0, 700, 700), image.Rect(1, 3, 6, 4), image.Rect(100, 100, 600, 600), true},
+		// Pad sees the whole 1400×700: a 600² crop is 0.37 of it.
+		{"pad: the share is of the whole image", pad70, image.Rect(0, 0, 1400, 700), image.Rect(2, 2, 5, 5), image.Rect(400, 50, 1000, 650), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,6 +151,11 @@ func TestVectorKeySeparatesFocus(t *testing.T) {
 	if got := small.Fingerprint(); got != "m@5b35d9cdc090+scda-crop-c192-s1" {
 		t.Errorf("crop size fingerprint %q", got)
 	}
+	share := small
+	share.CropMaxShare = 0.7
+	if got := share.Fingerprint(); got != "m@5b35d9cdc090+scda-crop-c192-k70-s1" || share.vectorKey() == small.vectorKey() {
+		t.Errorf("crop share fingerprint %q (key must differ from %q's)", got, small.Fingerprint())
+	}
 }
 
 // TestFocusCropBringsPastedPhotosCloser runs the default model (real ORT) on
@@ -156,7 +169,7 @@ func TestFocusCropBringsPastedPhotosCloser(t *testing.T) {
 		t.Fatalf("default card focus %q, want %q", card.Focus, FocusSCDACrop)
 	}
 	whole := *card
-	whole.Focus, whole.FocusSteps, whole.CropSize = FocusNone, 0, 0
+	whole.Focus, whole.FocusSteps, whole.CropSize, whole.CropMaxShare = FocusNone, 0, 0, 0
 	var in []Input
 	for _, im := range loadEvalSet(t) {
 		switch im.variant {
