@@ -116,3 +116,60 @@ func maxAbsDiff(a, b []float32) float64 {
 	}
 	return m
 }
+
+// TestLoneQueryRunsWithoutTheModelGoroutine: a query that holds the only
+// slot runs the model in its own goroutine (no hand-off to wait for) and
+// gets the same vector; while other queries hold slots, queries go through
+// the model goroutine and are batched (TestQueueBatchesQueries).
+func TestLoneQueryRunsWithoutTheModelGoroutine(t *testing.T) {
+	needORT(t)
+	emb, err := defaultEmbedder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	names, _ := filepath.Glob(filepath.Join(e2eDir, "images", "*.jpg"))
+	if len(names) < 3 {
+		t.Fatalf("want 3 photos in %s/images, found %d", e2eDir, len(names))
+	}
+	q := newInferQueue(emb, 4, 4, 0, false, nil, nil)
+	defer q.close()
+	for i, name := range names[:3] {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := emb.EmbedBytes(name, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		query, err := emb.Prepare(name, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, others := range []int{0, 1} { // other queries holding a slot (being decoded)
+			for range 1 + others {
+				if !q.tryAcquire() {
+					t.Fatal("queue full too early")
+				}
+			}
+			before := q.alone.Load()
+			got, err := q.embed(context.Background(), query)
+			for range 1 + others {
+				q.release()
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", filepath.Base(name), err)
+			}
+			if d := maxAbsDiff(got, want); d > 1e-4 {
+				t.Errorf("%s, %d others: vector differs from EmbedBytes by %g", filepath.Base(name), others, d)
+			}
+			if ran, wantAlone := q.alone.Load()-before, int64(1-others); ran != wantAlone {
+				t.Errorf("query %d with %d other slots held: %d runs in the caller's goroutine, want %d", i, others, ran, wantAlone)
+			}
+		}
+	}
+	if n := q.batchSizes()[1]; n != 6 {
+		t.Errorf("%d model calls of one query recorded, want 6 (sizes %v)", n, q.batchSizes())
+	}
+}
