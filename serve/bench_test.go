@@ -170,7 +170,8 @@ func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // call and where a search's time goes inside the service. Every loop is bounded. Knobs:
 // ESSYNC_BENCH_ROUNDS, _REQUESTS, _RAW_BURST, _REPEATS, _MAX_BATCH, _DECODE
 // (photos decoded at once), _ORT_THREADS, _BATCH_WAIT_US, _PRODUCTS (smoke runs
-// only), _ALT_BATCH with _ALT_WAIT_US and _ALT_THREADS (an A/B: a second server
+// only), _LEVELS (client counts after the 1-client rounds, default "4,16";
+// "none" for 1 client only), _ALT_BATCH with _ALT_WAIT_US and _ALT_THREADS (an A/B: a second server
 // with that max batch, batch wait, and its own session with that many ORT
 // threads takes the same load inside the same raw brackets), _MIX=1 and
 // _ALT_MIX=1 (Config.MixPasses: batch single passes). Run with -benchtime 1x:
@@ -370,6 +371,8 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 	// 1 client, paired rounds.
 	var ort, bare, knn, svc, prep, rest latencies
 	var ratios, bareRatios []float64
+	var parts pairedParts
+	alone0 := srv.queue.alone.Load()
 	var svcTotal time.Duration
 	st0 := stagesOf(b, srv)
 	for i := range rounds {
@@ -382,7 +385,9 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 			case 1:
 				k = rawKNN(i)
 			case 2:
+				before := stagesOf(b, srv)
 				sv = service(i)
+				parts.add(before, stagesOf(b, srv), sv)
 			case 3:
 				p = prepare(i)
 			case 4:
@@ -392,6 +397,7 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 		ort, bare, knn, svc, prep = append(ort, o), append(bare, ob), append(knn, k), append(svc, sv), append(prep, p)
 		ratios = append(ratios, float64(sv)/float64(o+k))
 		bareRatios = append(bareRatios, float64(sv)/float64(ob+k))
+		parts.pair(o, k)
 		rest = append(rest, sv-o-k) // everything the service adds to the raw parts
 		svcTotal += sv
 	}
@@ -407,6 +413,7 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 	b.Logf("1 client: preparing the query photo (decode + first resize) alone p50 %.2f ms (%.1f%% of the raw parts); median of paired service − (recipe ORT + kNN) = %.2f ms",
 		msf(prep.pct(0.5)), 100*float64(prep.pct(0.5))/float64(rawP50), msf(rest.pct(0.5)))
 	b.Logf("1 client: inside the service, per search: %s", st1.breakdown(st0))
+	b.Logf("1 client: %s; %d of %d searches ran the model in their own goroutine (lone)", parts, srv.queue.alone.Load()-alone0, rounds)
 	b.ReportMetric(msf(prep.pct(0.5)), "prep-p50-ms")
 	b.ReportMetric(msf(ort.pct(0.5)), "ort-p50-ms")
 	b.ReportMetric(msf(bare.pct(0.5)), "bare-p50-ms")
@@ -438,7 +445,7 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 		tputRatio, bareRatio, p99p50, tput, raw, bare, knn float64
 		p50, p99                                           time.Duration
 	}
-	levels := []int{4, 16}
+	levels := envLevels("ESSYNC_BENCH_LEVELS", []int{4, 16}) // "none" = 1 client only
 	runs := map[int][]levelRun{}
 	batchesAt := map[int][]int64{}
 	for rep := range repeats {
@@ -675,10 +682,63 @@ func envMicros(name string) time.Duration {
 	return time.Duration(v) * time.Microsecond
 }
 
+// envLevels reads a comma-separated list of client counts ("none" = empty).
+func envLevels(name string, def []int) []int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		var n int
+		if _, err := fmt.Sscan(f, &n); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 func envInt(name string, def int) int {
 	var v int
 	if _, err := fmt.Sscan(os.Getenv(name), &v); err == nil && v > 0 {
 		return v
 	}
 	return def
+}
+
+// pairedParts splits each 1-client service request into its stages (from the
+// service's metrics, read right before and after the request) and pairs them
+// with the raw parts timed in the same round, so the medians say where the
+// service's overhead goes without mixing means and medians.
+type pairedParts struct {
+	decode, modelOver, knnOver, outside latencies
+	pending                             [4]time.Duration
+}
+
+// add records one service request: decode, model stage minus nothing yet
+// (paired later), kNN call, and the time outside the handler's stages.
+func (p *pairedParts) add(before, after stages, total time.Duration) {
+	sec := func(v float64) time.Duration { return time.Duration(v * float64(time.Second)) }
+	dec := sec(after.stage["decode"] - before.stage["decode"])
+	model := sec(after.stage["model"] - before.stage["model"] + after.stage["queue"] - before.stage["queue"] + after.stage["crop"] - before.stage["crop"])
+	knn := sec(after.knnSec - before.knnSec)
+	p.pending = [4]time.Duration{dec, model, knn, total - dec - model - knn}
+}
+
+// pair matches the last request with the round's raw recipe and raw kNN.
+func (p *pairedParts) pair(recipe, knn time.Duration) {
+	p.decode = append(p.decode, p.pending[0])
+	p.modelOver = append(p.modelOver, p.pending[1]-recipe)
+	p.knnOver = append(p.knnOver, p.pending[2]-knn)
+	p.outside = append(p.outside, p.pending[3])
+}
+
+// String gives the medians, in ms.
+func (p pairedParts) String() string {
+	if len(p.decode) == 0 {
+		return "no paired rounds"
+	}
+	return fmt.Sprintf("paired medians: decode + first resize %.2f ms; model stage (queue, crop tensors, passes) − raw recipe %.2f ms; "+
+		"kNN call in the service − raw kNN %.2f ms; outside those stages (HTTP, upload, JSON, handler) %.2f ms",
+		msf(p.decode.pct(0.5)), msf(p.modelOver.pct(0.5)), msf(p.knnOver.pct(0.5)), msf(p.outside.pct(0.5)))
 }
