@@ -426,23 +426,29 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 	// Raw single-image throughput, sequential, in the same process: photos
 	// embedded by the recipe back to back (the target's baseline), and bare
 	// single inferences.
-	rawThroughput := func() (recipe, bare float64) {
+	// recipeCPU is the process's CPU time per photo during the recipe burst,
+	// in ms: against the service's CPU per search it gives a throughput
+	// ratio that the machine's other load hardly moves (CPU time is not wall time).
+	rawThroughput := func() (recipe, bare, recipeCPU float64) {
+		cpu0 := stagesOf(b, srv).cpuSec
 		t0 := time.Now()
 		for i := range rawBurst {
 			rawRecipe(i)
 		}
 		recipe = float64(rawBurst) / time.Since(t0).Seconds()
+		recipeCPU = 1000 * (stagesOf(b, srv).cpuSec - cpu0) / float64(rawBurst)
 		t0 = time.Now()
 		for i := range rawBurst {
 			rawInfer(i)
 		}
-		return recipe, float64(rawBurst) / time.Since(t0).Seconds()
+		return recipe, float64(rawBurst) / time.Since(t0).Seconds(), recipeCPU
 	}
 	// Each concurrency level runs `repeats` times, interleaved with the other
 	// levels (4, 16, 4, 16, …) so a change in the machine's load hits both;
 	// every repeat is bracketed by raw bursts, and the medians are reported.
 	type levelRun struct {
 		tputRatio, bareRatio, p99p50, tput, raw, bare, knn float64
+		cpuRatio                                           float64 // recipe CPU per photo / service CPU per search
 		p50, p99                                           time.Duration
 	}
 	levels := envLevels("ESSYNC_BENCH_LEVELS", []int{4, 16}) // "none" = 1 client only
@@ -451,10 +457,8 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 	for rep := range repeats {
 		for _, clients := range levels {
 			load := loadAverage()
-			cpu0 := stagesOf(b, srv).cpuSec
-			before, bareBefore := rawThroughput()
-			rawCPU := 1000 * (stagesOf(b, srv).cpuSec - cpu0) / float64(2*rawBurst) // ms of CPU per raw burst item (recipe and bare)
-			if altURL != "" && rep%2 == 1 {                                         // alternate which server goes first
+			before, bareBefore, cpuBefore := rawThroughput()
+			if altURL != "" && rep%2 == 1 { // alternate which server goes first
 				runAlt(clients, rep)
 			}
 			sizes0, st0 := srv.queue.batchSizes(), stagesOf(b, srv)
@@ -463,7 +467,9 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 			if altURL != "" && rep%2 == 0 {
 				runAlt(clients, rep)
 			}
-			after, bareAfter := rawThroughput()
+			after, bareAfter, cpuAfter := rawThroughput()
+			rawCPU := (cpuBefore + cpuAfter) / 2
+			svcCPU := 1000 * (st1.cpuSec - st0.cpuSec) / max(st1.searches-st0.searches, 1)
 			// The ceiling Elasticsearch sets on the same cores. If the model and
 			// Elasticsearch each kept both cores busy alone, a search would cost
 			// 1/raw + 1/knnTput seconds of the machine: the shared-cores estimate.
@@ -474,6 +480,7 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 			raw := (before + after) / 2
 			r := levelRun{tput: float64(len(lat)) / elapsed.Seconds(), raw: raw, bare: (bareBefore + bareAfter) / 2, knn: knnTput, p50: lat.pct(0.5), p99: lat.pct(0.99)}
 			r.tputRatio, r.bareRatio, r.p99p50 = r.tput/raw, r.tput/r.bare, float64(r.p99)/float64(r.p50)
+			r.cpuRatio = rawCPU / svcCPU
 			runs[clients] = append(runs[clients], r)
 			if altURL != "" {
 				altRatios[clients] = append(altRatios[clients], altTput/raw)
@@ -490,9 +497,9 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 				batchesAt[clients][i] += hist[i]
 			}
 			b.Logf("%2d clients, repeat %d (load %s): %d requests (%d failed), p50 %.1f ms p95 %.1f ms p99 %.1f ms, %.1f req/s; "+
-				"raw recipe ORT %.1f img/s (before %.1f, after %.1f), bare %.1f img/s; %.1f ms CPU each; TARGET throughput / raw recipe %.2f, / bare %.2f; p99/p50 %.2f; raw kNN alone %.1f req/s; "+
+				"raw recipe ORT %.1f img/s (before %.1f, after %.1f), bare %.1f img/s; recipe %.1f ms CPU a photo, service %.1f ms CPU a search (ratio %.2f); TARGET throughput / raw recipe %.2f, / bare %.2f; p99/p50 %.2f; raw kNN alone %.1f req/s; "+
 				"service / min(raw ORT, raw kNN) %.2f; service / shared-cores estimate %.2f; mean jobs per model call (photos; passes with _MIX) %.2f; %s; per search: %s",
-				clients, rep+1, load, len(lat), failures, msf(r.p50), msf(lat.pct(0.95)), msf(r.p99), r.tput, raw, before, after, r.bare, rawCPU,
+				clients, rep+1, load, len(lat), failures, msf(r.p50), msf(lat.pct(0.95)), msf(r.p99), r.tput, raw, before, after, r.bare, rawCPU, svcCPU, r.cpuRatio,
 				r.tputRatio, r.bareRatio, r.p99p50, knnTput, r.tput/min(raw, knnTput), r.tput*(1/raw+1/knnTput), meanBatch(hist), st1.since(st0), st1.breakdown(st0))
 		}
 	}
@@ -506,10 +513,11 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 			return v[len(v)/2]
 		}
 		b.Logf("%2d clients, median of %d repeats: p50 %.1f ms, p99 %.1f ms, %.1f req/s, raw ORT %.1f img/s; "+
-			"TARGET throughput / raw recipe ORT %.2f (/ bare inference %.2f); p99/p50 %.2f; raw kNN alone %.1f req/s; jobs per model call 1..%d: %v (mean %.2f)",
+			"TARGET throughput / raw recipe ORT %.2f (/ bare inference %.2f); CPU-time ratio (recipe CPU a photo / service CPU a search) %.2f; p99/p50 %.2f; raw kNN alone %.1f req/s; jobs per model call 1..%d: %v (mean %.2f)",
 			clients, len(runs[clients]), med(func(r levelRun) float64 { return msf(r.p50) }), med(func(r levelRun) float64 { return msf(r.p99) }),
 			med(func(r levelRun) float64 { return r.tput }), med(func(r levelRun) float64 { return r.raw }),
-			med(func(r levelRun) float64 { return r.tputRatio }), med(func(r levelRun) float64 { return r.bareRatio }), med(func(r levelRun) float64 { return r.p99p50 }),
+			med(func(r levelRun) float64 { return r.tputRatio }), med(func(r levelRun) float64 { return r.bareRatio }),
+			med(func(r levelRun) float64 { return r.cpuRatio }), med(func(r levelRun) float64 { return r.p99p50 }),
 			med(func(r levelRun) float64 { return r.knn }), len(batchesAt[clients])-1, batchesAt[clients][1:], meanBatch(batchesAt[clients]))
 		if alt := altRatios[clients]; len(alt) > 0 {
 			slices.Sort(alt)
@@ -521,6 +529,7 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 		b.ReportMetric(med(func(r levelRun) float64 { return r.tputRatio }), fmt.Sprintf("c%d-tput/ort", clients))
 		b.ReportMetric(med(func(r levelRun) float64 { return r.bareRatio }), fmt.Sprintf("c%d-tput/bare", clients))
 		b.ReportMetric(med(func(r levelRun) float64 { return r.p99p50 }), fmt.Sprintf("c%d-p99/p50", clients))
+		b.ReportMetric(med(func(r levelRun) float64 { return r.cpuRatio }), fmt.Sprintf("c%d-cpu-ratio", clients))
 		b.ReportMetric(med(func(r levelRun) float64 { return r.knn }), fmt.Sprintf("c%d-knn-req/s", clients))
 	}
 }
