@@ -305,31 +305,18 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 		return time.Since(t0)
 	}
 	knnURL := strings.TrimRight(estest.URL(), "/") + "/" + alias + "/_search"
-	rawKNN := func(i int) time.Duration {
+	timed := func(what, url, ctype string, body []byte) time.Duration {
 		t0 := time.Now()
-		res, err := client.Post(knnURL, "application/json", bytes.NewReader(knnBodies[i%len(knnBodies)]))
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		if res.StatusCode != 200 {
-			b.Fatalf("raw kNN: %s", res.Status)
+		if err := postDrained(client, url, ctype, body); err != nil {
+			b.Fatalf("%s: %v", what, err)
 		}
 		return time.Since(t0)
 	}
+	rawKNN := func(i int) time.Duration {
+		return timed("raw kNN", knnURL, "application/json", knnBodies[i%len(knnBodies)])
+	}
 	service := func(i int) time.Duration {
-		t0 := time.Now()
-		res, err := client.Post(searchURL, "image/jpeg", bytes.NewReader(photos[i%len(photos)]))
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		if res.StatusCode != 200 {
-			b.Fatalf("service: %s", res.Status)
-		}
-		return time.Since(t0)
+		return timed("service", searchURL, "image/jpeg", photos[i%len(photos)])
 	}
 	for i := range 20 { // warm-up: HNSW graph into the page cache, connections, ORT arenas
 		rawInfer(i)
@@ -344,17 +331,7 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 		var with, without latencies
 		for i := range 60 {
 			with = append(with, rawKNN(i))
-			t0 := time.Now()
-			res, err := client.Post(knnURL, "application/json", bytes.NewReader(knnNoSource[i%len(knnNoSource)]))
-			if err != nil {
-				b.Fatal(err)
-			}
-			io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			if res.StatusCode != 200 {
-				b.Fatalf("raw kNN without _source: %s", res.Status)
-			}
-			without = append(without, time.Since(t0))
+			without = append(without, timed("raw kNN without _source", knnURL, "application/json", knnNoSource[i%len(knnNoSource)]))
 		}
 		b.Logf("raw kNN p50 with the hits' _source (the service's body) %.2f ms, with \"_source\": false %.2f ms (60 alternating rounds, load %s)",
 			msf(with.pct(0.5)), msf(without.pct(0.5)), loadAverage())
@@ -627,25 +604,25 @@ func loadAverage() string {
 
 // rawConcurrent runs n calls of f from clients goroutines and returns calls per second.
 func rawConcurrent(clients, n int, f func(int) time.Duration) float64 {
-	var wg sync.WaitGroup
-	start := time.Now()
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range n / clients {
-				f(c*1000 + i)
-			}
-		}()
-	}
-	wg.Wait()
-	return float64(n/clients*clients) / time.Since(start).Seconds()
+	lat, _, elapsed := runClients(clients, n/clients, func(c, i int) error {
+		f(c*1000 + i)
+		return nil
+	})
+	return float64(len(lat)) / elapsed.Seconds()
 }
 
 // loadService runs clients goroutines, each sending perClient searches
 // (bounded), and returns every successful request's latency.
 func loadService(b *testing.B, client *http.Client, url string, photos [][]byte, clients, perClient int) (latencies, int, time.Duration) {
 	b.Helper()
+	return runClients(clients, perClient, func(c, i int) error {
+		return postDrained(client, url, "image/jpeg", photos[(c*7+i)%len(photos)])
+	})
+}
+
+// runClients runs clients goroutines making perClient calls each (bounded)
+// and returns the successful calls' latencies, the failures and the time it took.
+func runClients(clients, perClient int, call func(client, i int) error) (latencies, int, time.Duration) {
 	var mu sync.Mutex
 	var all latencies
 	failures := 0
@@ -659,14 +636,7 @@ func loadService(b *testing.B, client *http.Client, url string, photos [][]byte,
 			bad := 0
 			for i := range perClient {
 				t0 := time.Now()
-				res, err := client.Post(url, "image/jpeg", bytes.NewReader(photos[(c*7+i)%len(photos)]))
-				if err != nil {
-					bad++
-					continue
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != 200 {
+				if err := call(c, i); err != nil {
 					bad++
 					continue
 				}
@@ -680,6 +650,23 @@ func loadService(b *testing.B, client *http.Client, url string, photos [][]byte,
 	}
 	wg.Wait()
 	return all, failures, time.Since(start)
+}
+
+// postDrained sends body to url and reads the whole answer (so the connection is
+// reused); an answer other than 200 is an error.
+func postDrained(client *http.Client, url, ctype string, body []byte) error {
+	res, err := client.Post(url, ctype, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if _, err := io.Copy(io.Discard, res.Body); err != nil {
+		return err
+	}
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", url, res.Status)
+	}
+	return nil
 }
 
 // envMicros reads a duration in microseconds (negative allowed: "never"); 0 when unset.
