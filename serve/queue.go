@@ -132,21 +132,36 @@ func (q *inferQueue) isAlone() bool {
 	return q.depth() == 1 && q.atModel.Load() == 0 && len(q.jobs) == 0
 }
 
-// runAlone runs one whole query through the model in the caller's goroutine,
-// with the same bookkeeping as a batch of one.
+// runAlone runs one whole query through the model in the caller's
+// goroutine, pass by pass (RunPasses reads a lone pass's tensor in place, so
+// nothing is copied), with the bookkeeping of a batch of one query; the focus
+// crop's tensor shows as the "crop" stage.
 func (q *inferQueue) runAlone(query embed.Query) ([]float32, error) {
 	q.atModel.Add(1)
 	defer q.atModel.Add(-1)
 	q.alone.Add(1)
-	start := time.Now()
-	vecs, errs, err := q.emb.InferQueries([]embed.Query{query})
-	q.account(1, time.Since(start))
 	q.observeStage("queue", 0)
-	q.observeStage("model", time.Since(start))
-	if err != nil {
-		return nil, fmt.Errorf("inference: %w", err)
+	var model time.Duration
+	defer func() {
+		q.account(1, model)
+		q.observeStage("model", model)
+	}()
+	state, pass := q.emb.Start(query)
+	for {
+		start := time.Now()
+		res, err := q.emb.RunPasses([]embed.Pass{pass})
+		model += time.Since(start)
+		if err != nil {
+			return nil, fmt.Errorf("inference: %w", err)
+		}
+		t0 := time.Now()
+		next, more := q.emb.Advance(state, res[0])
+		if !more {
+			return state.Result()
+		}
+		q.observeStage("crop", time.Since(t0))
+		pass = next
 	}
-	return vecs[0], errs[0]
 }
 
 // account records one model call of n jobs that took d: the batch-size
