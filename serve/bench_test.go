@@ -170,7 +170,8 @@ func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // call and where a search's time goes inside the service. Every loop is bounded. Knobs:
 // ESSYNC_BENCH_ROUNDS, _REQUESTS, _RAW_BURST, _REPEATS, _MAX_BATCH, _DECODE
 // (photos decoded at once), _ORT_THREADS, _BATCH_WAIT_US, _PRODUCTS (smoke runs
-// only), _ALT_BATCH with _ALT_WAIT_US and _ALT_THREADS (an A/B: a second server
+// only), _LEVELS (client counts after the 1-client rounds, default "4,16";
+// "none" for 1 client only), _ALT_BATCH with _ALT_WAIT_US and _ALT_THREADS (an A/B: a second server
 // with that max batch, batch wait, and its own session with that many ORT
 // threads takes the same load inside the same raw brackets), _MIX=1 and
 // _ALT_MIX=1 (Config.MixPasses: batch single passes). Run with -benchtime 1x:
@@ -304,31 +305,18 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 		return time.Since(t0)
 	}
 	knnURL := strings.TrimRight(estest.URL(), "/") + "/" + alias + "/_search"
-	rawKNN := func(i int) time.Duration {
+	timed := func(what, url, ctype string, body []byte) time.Duration {
 		t0 := time.Now()
-		res, err := client.Post(knnURL, "application/json", bytes.NewReader(knnBodies[i%len(knnBodies)]))
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		if res.StatusCode != 200 {
-			b.Fatalf("raw kNN: %s", res.Status)
+		if err := postDrained(client, url, ctype, body); err != nil {
+			b.Fatalf("%s: %v", what, err)
 		}
 		return time.Since(t0)
 	}
+	rawKNN := func(i int) time.Duration {
+		return timed("raw kNN", knnURL, "application/json", knnBodies[i%len(knnBodies)])
+	}
 	service := func(i int) time.Duration {
-		t0 := time.Now()
-		res, err := client.Post(searchURL, "image/jpeg", bytes.NewReader(photos[i%len(photos)]))
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		if res.StatusCode != 200 {
-			b.Fatalf("service: %s", res.Status)
-		}
-		return time.Since(t0)
+		return timed("service", searchURL, "image/jpeg", photos[i%len(photos)])
 	}
 	for i := range 20 { // warm-up: HNSW graph into the page cache, connections, ORT arenas
 		rawInfer(i)
@@ -343,17 +331,7 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 		var with, without latencies
 		for i := range 60 {
 			with = append(with, rawKNN(i))
-			t0 := time.Now()
-			res, err := client.Post(knnURL, "application/json", bytes.NewReader(knnNoSource[i%len(knnNoSource)]))
-			if err != nil {
-				b.Fatal(err)
-			}
-			io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			if res.StatusCode != 200 {
-				b.Fatalf("raw kNN without _source: %s", res.Status)
-			}
-			without = append(without, time.Since(t0))
+			without = append(without, timed("raw kNN without _source", knnURL, "application/json", knnNoSource[i%len(knnNoSource)]))
 		}
 		b.Logf("raw kNN p50 with the hits' _source (the service's body) %.2f ms, with \"_source\": false %.2f ms (60 alternating rounds, load %s)",
 			msf(with.pct(0.5)), msf(without.pct(0.5)), loadAverage())
@@ -370,6 +348,8 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 	// 1 client, paired rounds.
 	var ort, bare, knn, svc, prep, rest latencies
 	var ratios, bareRatios []float64
+	var parts pairedParts
+	alone0 := srv.queue.alone.Load()
 	var svcTotal time.Duration
 	st0 := stagesOf(b, srv)
 	for i := range rounds {
@@ -382,7 +362,9 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 			case 1:
 				k = rawKNN(i)
 			case 2:
+				before := stagesOf(b, srv)
 				sv = service(i)
+				parts.add(before, stagesOf(b, srv), sv)
 			case 3:
 				p = prepare(i)
 			case 4:
@@ -392,6 +374,7 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 		ort, bare, knn, svc, prep = append(ort, o), append(bare, ob), append(knn, k), append(svc, sv), append(prep, p)
 		ratios = append(ratios, float64(sv)/float64(o+k))
 		bareRatios = append(bareRatios, float64(sv)/float64(ob+k))
+		parts.pair(o, k)
 		rest = append(rest, sv-o-k) // everything the service adds to the raw parts
 		svcTotal += sv
 	}
@@ -407,6 +390,7 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 	b.Logf("1 client: preparing the query photo (decode + first resize) alone p50 %.2f ms (%.1f%% of the raw parts); median of paired service − (recipe ORT + kNN) = %.2f ms",
 		msf(prep.pct(0.5)), 100*float64(prep.pct(0.5))/float64(rawP50), msf(rest.pct(0.5)))
 	b.Logf("1 client: inside the service, per search: %s", st1.breakdown(st0))
+	b.Logf("1 client: %s; %d of %d searches ran the model in their own goroutine (lone)", parts, srv.queue.alone.Load()-alone0, rounds)
 	b.ReportMetric(msf(prep.pct(0.5)), "prep-p50-ms")
 	b.ReportMetric(msf(ort.pct(0.5)), "ort-p50-ms")
 	b.ReportMetric(msf(bare.pct(0.5)), "bare-p50-ms")
@@ -419,35 +403,39 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 	// Raw single-image throughput, sequential, in the same process: photos
 	// embedded by the recipe back to back (the target's baseline), and bare
 	// single inferences.
-	rawThroughput := func() (recipe, bare float64) {
+	// recipeCPU is the process's CPU time per photo during the recipe burst,
+	// in ms: against the service's CPU per search it gives a throughput
+	// ratio that the machine's other load hardly moves (CPU time is not wall time).
+	rawThroughput := func() (recipe, bare, recipeCPU float64) {
+		cpu0 := stagesOf(b, srv).cpuSec
 		t0 := time.Now()
 		for i := range rawBurst {
 			rawRecipe(i)
 		}
 		recipe = float64(rawBurst) / time.Since(t0).Seconds()
+		recipeCPU = 1000 * (stagesOf(b, srv).cpuSec - cpu0) / float64(rawBurst)
 		t0 = time.Now()
 		for i := range rawBurst {
 			rawInfer(i)
 		}
-		return recipe, float64(rawBurst) / time.Since(t0).Seconds()
+		return recipe, float64(rawBurst) / time.Since(t0).Seconds(), recipeCPU
 	}
 	// Each concurrency level runs `repeats` times, interleaved with the other
 	// levels (4, 16, 4, 16, …) so a change in the machine's load hits both;
 	// every repeat is bracketed by raw bursts, and the medians are reported.
 	type levelRun struct {
 		tputRatio, bareRatio, p99p50, tput, raw, bare, knn float64
+		cpuRatio                                           float64 // recipe CPU per photo / service CPU per search
 		p50, p99                                           time.Duration
 	}
-	levels := []int{4, 16}
+	levels := envLevels("ESSYNC_BENCH_LEVELS", []int{4, 16}) // "none" = 1 client only
 	runs := map[int][]levelRun{}
 	batchesAt := map[int][]int64{}
 	for rep := range repeats {
 		for _, clients := range levels {
 			load := loadAverage()
-			cpu0 := stagesOf(b, srv).cpuSec
-			before, bareBefore := rawThroughput()
-			rawCPU := 1000 * (stagesOf(b, srv).cpuSec - cpu0) / float64(2*rawBurst) // ms of CPU per raw burst item (recipe and bare)
-			if altURL != "" && rep%2 == 1 {                                         // alternate which server goes first
+			before, bareBefore, cpuBefore := rawThroughput()
+			if altURL != "" && rep%2 == 1 { // alternate which server goes first
 				runAlt(clients, rep)
 			}
 			sizes0, st0 := srv.queue.batchSizes(), stagesOf(b, srv)
@@ -456,7 +444,9 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 			if altURL != "" && rep%2 == 0 {
 				runAlt(clients, rep)
 			}
-			after, bareAfter := rawThroughput()
+			after, bareAfter, cpuAfter := rawThroughput()
+			rawCPU := (cpuBefore + cpuAfter) / 2
+			svcCPU := 1000 * (st1.cpuSec - st0.cpuSec) / max(st1.searches-st0.searches, 1)
 			// The ceiling Elasticsearch sets on the same cores. If the model and
 			// Elasticsearch each kept both cores busy alone, a search would cost
 			// 1/raw + 1/knnTput seconds of the machine: the shared-cores estimate.
@@ -467,6 +457,7 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 			raw := (before + after) / 2
 			r := levelRun{tput: float64(len(lat)) / elapsed.Seconds(), raw: raw, bare: (bareBefore + bareAfter) / 2, knn: knnTput, p50: lat.pct(0.5), p99: lat.pct(0.99)}
 			r.tputRatio, r.bareRatio, r.p99p50 = r.tput/raw, r.tput/r.bare, float64(r.p99)/float64(r.p50)
+			r.cpuRatio = rawCPU / svcCPU
 			runs[clients] = append(runs[clients], r)
 			if altURL != "" {
 				altRatios[clients] = append(altRatios[clients], altTput/raw)
@@ -483,9 +474,9 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 				batchesAt[clients][i] += hist[i]
 			}
 			b.Logf("%2d clients, repeat %d (load %s): %d requests (%d failed), p50 %.1f ms p95 %.1f ms p99 %.1f ms, %.1f req/s; "+
-				"raw recipe ORT %.1f img/s (before %.1f, after %.1f), bare %.1f img/s; %.1f ms CPU each; TARGET throughput / raw recipe %.2f, / bare %.2f; p99/p50 %.2f; raw kNN alone %.1f req/s; "+
+				"raw recipe ORT %.1f img/s (before %.1f, after %.1f), bare %.1f img/s; recipe %.1f ms CPU a photo, service %.1f ms CPU a search (ratio %.2f); TARGET throughput / raw recipe %.2f, / bare %.2f; p99/p50 %.2f; raw kNN alone %.1f req/s; "+
 				"service / min(raw ORT, raw kNN) %.2f; service / shared-cores estimate %.2f; mean jobs per model call (photos; passes with _MIX) %.2f; %s; per search: %s",
-				clients, rep+1, load, len(lat), failures, msf(r.p50), msf(lat.pct(0.95)), msf(r.p99), r.tput, raw, before, after, r.bare, rawCPU,
+				clients, rep+1, load, len(lat), failures, msf(r.p50), msf(lat.pct(0.95)), msf(r.p99), r.tput, raw, before, after, r.bare, rawCPU, svcCPU, r.cpuRatio,
 				r.tputRatio, r.bareRatio, r.p99p50, knnTput, r.tput/min(raw, knnTput), r.tput*(1/raw+1/knnTput), meanBatch(hist), st1.since(st0), st1.breakdown(st0))
 		}
 	}
@@ -499,10 +490,11 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 			return v[len(v)/2]
 		}
 		b.Logf("%2d clients, median of %d repeats: p50 %.1f ms, p99 %.1f ms, %.1f req/s, raw ORT %.1f img/s; "+
-			"TARGET throughput / raw recipe ORT %.2f (/ bare inference %.2f); p99/p50 %.2f; raw kNN alone %.1f req/s; jobs per model call 1..%d: %v (mean %.2f)",
+			"TARGET throughput / raw recipe ORT %.2f (/ bare inference %.2f); CPU-time ratio (recipe CPU a photo / service CPU a search) %.2f; p99/p50 %.2f; raw kNN alone %.1f req/s; jobs per model call 1..%d: %v (mean %.2f)",
 			clients, len(runs[clients]), med(func(r levelRun) float64 { return msf(r.p50) }), med(func(r levelRun) float64 { return msf(r.p99) }),
 			med(func(r levelRun) float64 { return r.tput }), med(func(r levelRun) float64 { return r.raw }),
-			med(func(r levelRun) float64 { return r.tputRatio }), med(func(r levelRun) float64 { return r.bareRatio }), med(func(r levelRun) float64 { return r.p99p50 }),
+			med(func(r levelRun) float64 { return r.tputRatio }), med(func(r levelRun) float64 { return r.bareRatio }),
+			med(func(r levelRun) float64 { return r.cpuRatio }), med(func(r levelRun) float64 { return r.p99p50 }),
 			med(func(r levelRun) float64 { return r.knn }), len(batchesAt[clients])-1, batchesAt[clients][1:], meanBatch(batchesAt[clients]))
 		if alt := altRatios[clients]; len(alt) > 0 {
 			slices.Sort(alt)
@@ -514,6 +506,7 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 		b.ReportMetric(med(func(r levelRun) float64 { return r.tputRatio }), fmt.Sprintf("c%d-tput/ort", clients))
 		b.ReportMetric(med(func(r levelRun) float64 { return r.bareRatio }), fmt.Sprintf("c%d-tput/bare", clients))
 		b.ReportMetric(med(func(r levelRun) float64 { return r.p99p50 }), fmt.Sprintf("c%d-p99/p50", clients))
+		b.ReportMetric(med(func(r levelRun) float64 { return r.cpuRatio }), fmt.Sprintf("c%d-cpu-ratio", clients))
 		b.ReportMetric(med(func(r levelRun) float64 { return r.knn }), fmt.Sprintf("c%d-knn-req/s", clients))
 	}
 }
@@ -611,25 +604,25 @@ func loadAverage() string {
 
 // rawConcurrent runs n calls of f from clients goroutines and returns calls per second.
 func rawConcurrent(clients, n int, f func(int) time.Duration) float64 {
-	var wg sync.WaitGroup
-	start := time.Now()
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range n / clients {
-				f(c*1000 + i)
-			}
-		}()
-	}
-	wg.Wait()
-	return float64(n/clients*clients) / time.Since(start).Seconds()
+	lat, _, elapsed := runClients(clients, n/clients, func(c, i int) error {
+		f(c*1000 + i)
+		return nil
+	})
+	return float64(len(lat)) / elapsed.Seconds()
 }
 
 // loadService runs clients goroutines, each sending perClient searches
 // (bounded), and returns every successful request's latency.
 func loadService(b *testing.B, client *http.Client, url string, photos [][]byte, clients, perClient int) (latencies, int, time.Duration) {
 	b.Helper()
+	return runClients(clients, perClient, func(c, i int) error {
+		return postDrained(client, url, "image/jpeg", photos[(c*7+i)%len(photos)])
+	})
+}
+
+// runClients runs clients goroutines making perClient calls each (bounded)
+// and returns the successful calls' latencies, the failures and the time it took.
+func runClients(clients, perClient int, call func(client, i int) error) (latencies, int, time.Duration) {
 	var mu sync.Mutex
 	var all latencies
 	failures := 0
@@ -643,14 +636,7 @@ func loadService(b *testing.B, client *http.Client, url string, photos [][]byte,
 			bad := 0
 			for i := range perClient {
 				t0 := time.Now()
-				res, err := client.Post(url, "image/jpeg", bytes.NewReader(photos[(c*7+i)%len(photos)]))
-				if err != nil {
-					bad++
-					continue
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != 200 {
+				if err := call(c, i); err != nil {
 					bad++
 					continue
 				}
@@ -666,6 +652,23 @@ func loadService(b *testing.B, client *http.Client, url string, photos [][]byte,
 	return all, failures, time.Since(start)
 }
 
+// postDrained sends body to url and reads the whole answer (so the connection is
+// reused); an answer other than 200 is an error.
+func postDrained(client *http.Client, url, ctype string, body []byte) error {
+	res, err := client.Post(url, ctype, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if _, err := io.Copy(io.Discard, res.Body); err != nil {
+		return err
+	}
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", url, res.Status)
+	}
+	return nil
+}
+
 // envMicros reads a duration in microseconds (negative allowed: "never"); 0 when unset.
 func envMicros(name string) time.Duration {
 	var v int
@@ -675,10 +678,63 @@ func envMicros(name string) time.Duration {
 	return time.Duration(v) * time.Microsecond
 }
 
+// envLevels reads a comma-separated list of client counts ("none" = empty).
+func envLevels(name string, def []int) []int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		var n int
+		if _, err := fmt.Sscan(f, &n); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 func envInt(name string, def int) int {
 	var v int
 	if _, err := fmt.Sscan(os.Getenv(name), &v); err == nil && v > 0 {
 		return v
 	}
 	return def
+}
+
+// pairedParts splits each 1-client service request into its stages (from the
+// service's metrics, read right before and after the request) and pairs them
+// with the raw parts timed in the same round, so the medians say where the
+// service's overhead goes without mixing means and medians.
+type pairedParts struct {
+	decode, modelOver, knnOver, outside latencies
+	pending                             [4]time.Duration
+}
+
+// add records one service request: decode, model stage minus nothing yet
+// (paired later), kNN call, and the time outside the handler's stages.
+func (p *pairedParts) add(before, after stages, total time.Duration) {
+	sec := func(v float64) time.Duration { return time.Duration(v * float64(time.Second)) }
+	dec := sec(after.stage["decode"] - before.stage["decode"])
+	model := sec(after.stage["model"] - before.stage["model"] + after.stage["queue"] - before.stage["queue"] + after.stage["crop"] - before.stage["crop"])
+	knn := sec(after.knnSec - before.knnSec)
+	p.pending = [4]time.Duration{dec, model, knn, total - dec - model - knn}
+}
+
+// pair matches the last request with the round's raw recipe and raw kNN.
+func (p *pairedParts) pair(recipe, knn time.Duration) {
+	p.decode = append(p.decode, p.pending[0])
+	p.modelOver = append(p.modelOver, p.pending[1]-recipe)
+	p.knnOver = append(p.knnOver, p.pending[2]-knn)
+	p.outside = append(p.outside, p.pending[3])
+}
+
+// String gives the medians, in ms.
+func (p pairedParts) String() string {
+	if len(p.decode) == 0 {
+		return "no paired rounds"
+	}
+	return fmt.Sprintf("paired medians: decode + first resize %.2f ms; model stage (queue, crop tensors, passes) − raw recipe %.2f ms; "+
+		"kNN call in the service − raw kNN %.2f ms; outside those stages (HTTP, upload, JSON, handler) %.2f ms",
+		msf(p.decode.pct(0.5)), msf(p.modelOver.pct(0.5)), msf(p.knnOver.pct(0.5)), msf(p.outside.pct(0.5)))
 }

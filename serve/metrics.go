@@ -50,7 +50,7 @@ func newMetrics(queueDepth func() float64) *metrics {
 		}, []string{"op"}),
 		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "essync_search_stage_duration_seconds",
-			Help:    "Where a search by photo spends its time before Elasticsearch: decode (decode and resize the photo), queue (waiting for the model), model (the model call it was part of, focus crops included); with MixPasses per pass, and crop (making a focus pass's tensor).",
+			Help:    "Where a search by photo spends its time before Elasticsearch: decode (decode and resize the photo), queue (waiting for the model), model (the model call it was part of, focus crops included); per pass, with crop (making a focus pass's tensor), for a query alone in the service and with MixPasses.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}, []string{"stage"}),
 		healthy: prometheus.NewGauge(prometheus.GaugeOpts{

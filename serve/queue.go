@@ -38,6 +38,7 @@ type inferQueue struct {
 	stage     func(stage string, d time.Duration)
 	perImage  atomic.Int64   // moving average of inference time per pass, ns
 	sizes     []atomic.Int64 // sizes[n]: model calls of n passes (benchmarks read it)
+	alone     atomic.Int64   // queries that ran the model in their own goroutine (nothing to batch them with)
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	mixPasses bool // a job is one model pass, not a whole query
@@ -98,6 +99,9 @@ func (q *inferQueue) retryAfter() int {
 // so a send never waits for room.
 func (q *inferQueue) embed(ctx context.Context, query embed.Query) ([]float32, error) {
 	if !q.mixPasses {
+		if q.isAlone() {
+			return q.runAlone(query)
+		}
 		r, err := q.runJob(ctx, &inferJob{query: &query})
 		return r.vec, err
 	}
@@ -115,6 +119,63 @@ func (q *inferQueue) embed(ctx context.Context, query embed.Query) ([]float32, e
 		q.observeStage("crop", time.Since(t0))
 		pass = next
 	}
+}
+
+// isAlone reports whether the caller is the only query holding a slot and
+// nothing is at the model: then there is nothing to batch it with, and it
+// runs the model itself instead of waking the model goroutine and waiting to
+// be woken in turn — two thread hand-offs, each of which can wait for a CPU
+// time slice on a busy machine. A query that arrives meanwhile holds a slot,
+// goes to the model goroutine and waits for the embedder's lock, as it
+// would for a batch.
+func (q *inferQueue) isAlone() bool {
+	return q.depth() == 1 && q.atModel.Load() == 0 && len(q.jobs) == 0
+}
+
+// runAlone runs one whole query through the model in the caller's
+// goroutine, pass by pass (RunPasses reads a lone pass's tensor in place, so
+// nothing is copied), with the bookkeeping of a batch of one query; the focus
+// crop's tensor shows as the "crop" stage.
+func (q *inferQueue) runAlone(query embed.Query) ([]float32, error) {
+	q.atModel.Add(1)
+	defer q.atModel.Add(-1)
+	q.alone.Add(1)
+	q.observeStage("queue", 0)
+	var model time.Duration
+	defer func() {
+		q.account(1, model)
+		q.observeStage("model", model)
+	}()
+	state, pass := q.emb.Start(query)
+	for {
+		start := time.Now()
+		res, err := q.emb.RunPasses([]embed.Pass{pass})
+		model += time.Since(start)
+		if err != nil {
+			return nil, fmt.Errorf("inference: %w", err)
+		}
+		t0 := time.Now()
+		next, more := q.emb.Advance(state, res[0])
+		if !more {
+			return state.Result()
+		}
+		q.observeStage("crop", time.Since(t0))
+		pass = next
+	}
+}
+
+// account records one model call of n jobs that took d: the batch-size
+// histogram, the metrics hook and the moving average behind Retry-After.
+func (q *inferQueue) account(n int, d time.Duration) {
+	q.sizes[n].Add(1)
+	if q.observe != nil {
+		q.observe(n, d)
+	}
+	per := int64(d) / int64(n)
+	if old := q.perImage.Load(); old > 0 {
+		per = (3*old + per) / 4
+	}
+	q.perImage.Store(per)
 }
 
 // runPass hands one pass to the model goroutine and waits for its answer.
@@ -171,15 +232,7 @@ func (q *inferQueue) run() {
 		start := time.Now()
 		res, vecs, err := q.call(batch, passes)
 		d := time.Since(start)
-		q.sizes[len(batch)].Add(1)
-		if q.observe != nil {
-			q.observe(len(batch), d)
-		}
-		per := int64(d) / int64(len(batch))
-		if old := q.perImage.Load(); old > 0 {
-			per = (3*old + per) / 4
-		}
-		q.perImage.Store(per)
+		q.account(len(batch), d)
 		for i, j := range batch {
 			r := inferResult{wait: start.Sub(j.queued), call: d}
 			switch {

@@ -18,27 +18,8 @@ import (
 // a query; mixing passes, a job is one pass, so the focus passes show as
 // more jobs than queries and each made a crop.
 func TestQueueBatchesQueries(t *testing.T) {
-	needORT(t)
-	emb, err := defaultEmbedder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Close()
-	names, _ := filepath.Glob(filepath.Join(e2eDir, "images", "*.jpg"))
-	if len(names) < 8 {
-		t.Fatalf("want 8 photos in %s/images, found %d", e2eDir, len(names))
-	}
-	names = names[:8]
-	data := make([][]byte, len(names))
-	want := make([][]float32, len(names))
-	for i, name := range names {
-		if data[i], err = os.ReadFile(name); err != nil {
-			t.Fatal(err)
-		}
-		if want[i], err = emb.EmbedBytes(name, data[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	emb, names, data, want := queuePhotos(t, 8)
+	var err error
 	for _, mix := range []bool{false, true} {
 		t.Run(map[bool]string{false: "whole queries", true: "mixed passes"}[mix], func(t *testing.T) {
 			var mu sync.Mutex
@@ -115,4 +96,72 @@ func maxAbsDiff(a, b []float32) float64 {
 		m = max(m, d, -d)
 	}
 	return m
+}
+
+// TestLoneQueryRunsWithoutTheModelGoroutine: a query that holds the only
+// slot runs the model in its own goroutine (no hand-off to wait for) and
+// gets the same vector; while other queries hold slots, queries go through
+// the model goroutine and are batched (TestQueueBatchesQueries).
+func TestLoneQueryRunsWithoutTheModelGoroutine(t *testing.T) {
+	emb, names, data, want := queuePhotos(t, 3)
+	q := newInferQueue(emb, 4, 4, 0, false, nil, nil)
+	defer q.close()
+	for i, name := range names {
+		query, err := emb.Prepare(name, data[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, others := range []int{0, 1} { // other queries holding a slot (being decoded)
+			for range 1 + others {
+				if !q.tryAcquire() {
+					t.Fatal("queue full too early")
+				}
+			}
+			before := q.alone.Load()
+			got, err := q.embed(context.Background(), query)
+			for range 1 + others {
+				q.release()
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", filepath.Base(name), err)
+			}
+			if d := maxAbsDiff(got, want[i]); d > 1e-4 {
+				t.Errorf("%s, %d others: vector differs from EmbedBytes by %g", filepath.Base(name), others, d)
+			}
+			if ran, wantAlone := q.alone.Load()-before, int64(1-others); ran != wantAlone {
+				t.Errorf("query %d with %d other slots held: %d runs in the caller's goroutine, want %d", i, others, ran, wantAlone)
+			}
+		}
+	}
+	if n := q.batchSizes()[1]; n != 6 {
+		t.Errorf("%d model calls of one query recorded, want 6 (sizes %v)", n, q.batchSizes())
+	}
+}
+
+// queuePhotos returns the default model (closed at the end of the test), n
+// e2e photos and the vector EmbedBytes gives each.
+func queuePhotos(t *testing.T, n int) (*embed.Embedder, []string, [][]byte, [][]float32) {
+	t.Helper()
+	needORT(t)
+	emb, err := defaultEmbedder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emb.Close() })
+	names, _ := filepath.Glob(filepath.Join(e2eDir, "images", "*.jpg"))
+	if len(names) < n {
+		t.Fatalf("want %d photos in %s/images, found %d", n, e2eDir, len(names))
+	}
+	names = names[:n]
+	data := make([][]byte, n)
+	want := make([][]float32, n)
+	for i, name := range names {
+		if data[i], err = os.ReadFile(name); err != nil {
+			t.Fatal(err)
+		}
+		if want[i], err = emb.EmbedBytes(name, data[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return emb, names, data, want
 }

@@ -43,6 +43,9 @@ func decodeAnswer(t *testing.T, res *http.Response) (int, http.Header, map[strin
 	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("%s: Content-Type %q", res.Request.URL, ct)
 	}
+	if res.ContentLength != int64(len(raw)) { // one write with its length, not chunked
+		t.Errorf("%s: Content-Length %d for a %d-byte answer", res.Request.URL, res.ContentLength, len(raw))
+	}
 	return res.StatusCode, res.Header, m
 }
 
