@@ -40,7 +40,7 @@ import (
 // the default model, --group-apart colour and the layout verifier (see
 // docs/groups-threshold.png and scripts/calibrate-groups; rerun it when the
 // default model or the verifier changes).
-const DefaultThreshold = 0.62
+const DefaultThreshold = 0.64
 
 // DefaultMedoidGap is how far below Threshold the medoid guard sits when
 // Options.MedoidThreshold is zero: a member may be a little less similar to
