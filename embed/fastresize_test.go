@@ -102,3 +102,107 @@ func BenchmarkFastResize(b *testing.B) {
 		}
 	})
 }
+
+// TestFastResizeAVX2MatchesSSE: the AVX2 kernel (cached taps, pooled scratch,
+// fused vertical pass) must give the SSE kernel's tensor up to float rounding
+// (FMA vs multiply-add): max abs diff ≤ 1e-4, for shrinking, enlarging, odd
+// sizes (the kernels' tails), both layouts, modes and filters. Without AVX2
+// it is skipped; the SSE path is then the one every other test runs.
+func TestFastResizeAVX2MatchesSSE(t *testing.T) {
+	if !resizeAVX2 {
+		t.Skip("this CPU has no AVX2+FMA; fastResizeToTensor uses the SSE kernel")
+	}
+	data, err := os.ReadFile(img("photos", "chelsea.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := decodeGo(data, "jpeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	photo := imagingClone(m)
+	cases := []struct {
+		name       string
+		w, h, size int
+	}{
+		{"shrink 300→224", 300, 300, 224},
+		{"enlarge 200→224", 200, 180, 224},
+		{"crop 210×170→192", 210, 170, 192},
+		{"odd 37×91→29", 37, 91, 29},
+		{"strong shrink 451→17", 451, 300, 17},
+		{"one pixel", 1, 1, 8},
+	}
+	for _, tc := range cases {
+		src := photo.SubImage(image.Rect(3, 5, 3+tc.w, 5+tc.h)).(*image.NRGBA)
+		for _, layout := range []string{LayoutNCHW, LayoutNHWC} {
+			for _, mode := range []string{ResizeCrop, ResizePad} {
+				for _, filter := range []string{FilterBicubic, FilterBilinear} {
+					c := &Card{Size: tc.size, Layout: layout, Resize: mode, Filter: filter, PadValue: 0.5,
+						Scaling: ScalingMeanStd, Mean: []float32{0.485, 0.456, 0.406}, Std: []float32{0.229, 0.224, 0.225}}
+					sse := make([]float32, tensorLen(c))
+					avx := make([]float32, tensorLen(c))
+					for i := range avx {
+						avx[i] = float32(math.NaN()) // every element must be written
+					}
+					copy(sse, avx)
+					if !resizeTensorC(c, src, sse, false, false) || !resizeTensorC(c, src, avx, true, true) {
+						t.Fatalf("%s: a kernel refused the image", tc.name)
+					}
+					var worst float64
+					for j := range sse {
+						d := math.Abs(float64(sse[j] - avx[j]))
+						if math.IsNaN(d) {
+							d = math.Inf(1)
+						}
+						worst = max(worst, d)
+					}
+					if worst > 1e-4 {
+						t.Errorf("%s %s %s %s: max abs diff %.3g > 1e-4", tc.name, layout, mode, filter, worst)
+					}
+				}
+			}
+		}
+	}
+}
+
+// benchNRGBA is an opaque w×h test pattern.
+func benchNRGBA(w, h int) *image.NRGBA {
+	src := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for i := range src.Pix {
+		src.Pix[i] = uint8(i*7 + i/1200)
+		if i%4 == 3 {
+			src.Pix[i] = 255
+		}
+	}
+	return src
+}
+
+// BenchmarkFastResizeShapes costs, per call, the shapes serve and sync meet:
+// an 800×800 JPEG DCT-scaled by 3/8 (300×300) to 224, a ~200 px photo
+// enlarged to 224, and a 250×250 focus crop to 192; "old" is the SSE kernel
+// with tap tables rebuilt each call (the code before AVX2), "new" what
+// fastResizeToTensor runs here. Compare old/new within one run:
+//
+//	go test ./embed -run '^$' -bench BenchmarkFastResizeShapes -count 5
+func BenchmarkFastResizeShapes(b *testing.B) {
+	for _, s := range []struct {
+		name       string
+		side, size int
+	}{{"300to224", 300, 224}, {"200to224", 200, 224}, {"250to192", 250, 192}} {
+		c := &Card{Size: s.size, Layout: LayoutNCHW, Resize: ResizeCrop, Filter: FilterBicubic,
+			Scaling: ScalingMeanStd, Mean: []float32{0.5, 0.5, 0.5}, Std: []float32{0.5, 0.5, 0.5}}
+		src := benchNRGBA(s.side, s.side)
+		dst := make([]float32, tensorLen(c))
+		b.Run(s.name+"/old", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				resizeTensorC(c, src, dst, false, false)
+			}
+		})
+		b.Run(s.name+"/new", func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				fastResizeToTensor(c, src, dst)
+			}
+		})
+	}
+}
