@@ -210,3 +210,23 @@ __attribute__((target("avx2,fma"))) int essync_resize_rgba_avx2(
 	}
 	return 0;
 }
+
+// essync_opaque_rgba reports whether every pixel of the w×h RGBA block has
+// alpha 255: image.NRGBA.Opaque's answer, eight bytes at a time (Go's loop
+// checks one byte per iteration and cost a tenth of the AVX2 resize).
+int essync_opaque_rgba(const unsigned char *p, int stride, int w, int h) {
+	const uint64_t alpha = 0xff000000ff000000ull;
+	for (int y = 0; y < h; y++) {
+		const unsigned char *row = p + (long)y * stride;
+		uint64_t acc = alpha;
+		int x = 0;
+		for (; x + 2 <= w; x += 2) {
+			uint64_t v;
+			__builtin_memcpy(&v, row + 4 * x, 8);
+			acc &= v;
+		}
+		if ((acc & alpha) != alpha) return 0;
+		if (x < w && row[4 * x + 3] != 255) return 0;
+	}
+	return 1;
+}

@@ -27,17 +27,23 @@ var resizeAVX2 = C.essync_resize_avx2_ok() != 0
 // (BenchmarkFastResize; docs/BENCHMARKS.md). On AVX2+FMA CPUs the loops
 // hold two pixels per register and the tap tables come from a small cache.
 func fastResizeToTensor(c *Card, img image.Image, dst []float32) bool {
-	return resizeTensorC(c, img, dst, resizeAVX2, resizeAVX2)
-}
-
-// resizeTensorC is fastResizeToTensor with the loops chosen: avx2 takes the
-// AVX2+FMA kernel (only where resizeAVX2), cached reuses tap tables. With
-// both false it is the SSE kernel with fresh tables, the fallback.
-func resizeTensorC(c *Card, img image.Image, dst []float32, avx2, cached bool) bool {
 	src, ok := img.(*image.NRGBA)
-	if !ok || !src.Opaque() || len(dst) < tensorLen(c) {
+	if !ok || src.Rect.Empty() || len(dst) < tensorLen(c) {
 		return false
 	}
+	b := src.Bounds()
+	if C.essync_opaque_rgba((*C.uchar)(unsafe.Pointer(&src.Pix[src.PixOffset(b.Min.X, b.Min.Y)])), C.int(src.Stride),
+		C.int(b.Dx()), C.int(b.Dy())) == 0 {
+		return false
+	}
+	return resizeTensorC(c, src, dst, resizeAVX2, true)
+}
+
+// resizeTensorC is fastResizeToTensor's work on a non-empty opaque src with
+// len(dst) ≥ tensorLen(c), the loops chosen: avx2 takes the AVX2+FMA kernel
+// (only where resizeAVX2), cached reuses tap tables. With both false it is
+// the SSE kernel with fresh tables, the fallback (and the code before AVX2).
+func resizeTensorC(c *Card, src *image.NRGBA, dst []float32, avx2, cached bool) bool {
 	b := src.Bounds()
 	w, h, size := b.Dx(), b.Dy(), c.Size
 	sr := b // source rectangle

@@ -14,3 +14,6 @@ int essync_resize_rgba_avx2(const unsigned char *src, int stride, int src_w, int
                             int nx, const int *xs, const float *xw2, int ny, const int *ys, const float *yw,
                             float *dst, int size, int left, int top, int nhwc, const float *scale, const float *shift,
                             float *scratch);
+
+// essync_opaque_rgba reports whether every pixel of a w×h RGBA block has alpha 255.
+int essync_opaque_rgba(const unsigned char *p, int stride, int w, int h);

@@ -4,6 +4,7 @@ import (
 	"image"
 	"math"
 	"os"
+	"syscall"
 	"testing"
 )
 
@@ -165,6 +166,16 @@ func TestFastResizeAVX2MatchesSSE(t *testing.T) {
 	}
 }
 
+// processCPU is the process's user+system CPU time so far, in ns: with one
+// benchmark goroutine it is the kernel's CPU, whatever else loads the machine.
+func processCPU() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
 // benchNRGBA is an opaque w×h test pattern.
 func benchNRGBA(w, h int) *image.NRGBA {
 	src := image.NewNRGBA(image.Rect(0, 0, w, h))
@@ -180,7 +191,7 @@ func benchNRGBA(w, h int) *image.NRGBA {
 // BenchmarkFastResizeShapes costs, per call, the shapes serve and sync meet:
 // an 800×800 JPEG DCT-scaled by 3/8 (300×300) to 224, a ~200 px photo
 // enlarged to 224, and a 250×250 focus crop to 192; "old" is the SSE kernel
-// with tap tables rebuilt each call (the code before AVX2), "new" what
+// with tap tables rebuilt each call and Go's alpha check (the code before AVX2), "new" what
 // fastResizeToTensor runs here. Compare old/new within one run:
 //
 //	go test ./embed -run '^$' -bench BenchmarkFastResizeShapes -count 5
@@ -194,15 +205,51 @@ func BenchmarkFastResizeShapes(b *testing.B) {
 		src := benchNRGBA(s.side, s.side)
 		dst := make([]float32, tensorLen(c))
 		b.Run(s.name+"/old", func(b *testing.B) {
+			cpu := processCPU()
 			for i := 0; i < b.N; i++ {
-				resizeTensorC(c, src, dst, false, false)
+				if src.Opaque() { // what fastResizeToTensor checked before
+					resizeTensorC(c, src, dst, false, false)
+				}
 			}
+			b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
 		})
 		b.Run(s.name+"/new", func(b *testing.B) {
 			b.ReportAllocs()
+			cpu := processCPU()
 			for i := 0; i < b.N; i++ {
 				fastResizeToTensor(c, src, dst)
 			}
+			b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
 		})
+	}
+}
+
+// TestFastResizeOpaqueCheck: the C alpha check must refuse an image with a
+// single see-through pixel wherever it is (the odd last column, inside a
+// pair, in a sub-image's last row) and agree with image.NRGBA.Opaque.
+func TestFastResizeOpaqueCheck(t *testing.T) {
+	c := &Card{Size: 16, Layout: LayoutNCHW, Resize: ResizeCrop, Scaling: ScalingUnit}
+	for _, tc := range []struct {
+		name   string
+		w, h   int
+		hole   image.Point // the pixel made see-through, or (-1,-1) for none
+		within image.Rectangle
+	}{
+		{"opaque, odd width", 33, 20, image.Pt(-1, -1), image.Rect(0, 0, 33, 20)},
+		{"last column of odd width", 33, 20, image.Pt(32, 7), image.Rect(0, 0, 33, 20)},
+		{"second of a pair", 32, 20, image.Pt(5, 19), image.Rect(0, 0, 32, 20)},
+		{"first pixel", 32, 20, image.Pt(0, 0), image.Rect(0, 0, 32, 20)},
+		{"outside the sub-image", 40, 30, image.Pt(39, 29), image.Rect(3, 2, 38, 28)},
+		{"sub-image's last row", 40, 30, image.Pt(20, 27), image.Rect(3, 2, 38, 28)},
+	} {
+		m := benchNRGBA(tc.w, tc.h)
+		if tc.hole.X >= 0 {
+			m.Pix[m.PixOffset(tc.hole.X, tc.hole.Y)+3] = 254
+		}
+		sub := m.SubImage(tc.within).(*image.NRGBA)
+		got := fastResizeToTensor(c, sub, make([]float32, tensorLen(c)))
+		if want := sub.Opaque(); got != want {
+			t.Errorf("%s: fast path took it = %v, Opaque = %v", tc.name, got, want)
+		}
 	}
 }
