@@ -2,9 +2,13 @@
 // from 8-bit RGBA to the model's float input tensor. GCC/Clang vector
 // extensions keep the four channels of a pixel in one SSE register (x86-64's
 // baseline), so every filter tap is one multiply-add for the whole pixel.
-// essync_resize_rgba_avx2 is the same filter for CPUs with AVX2 and FMA
-// (chosen at run time, essync_resize_avx2_ok): two pixels per 256-bit
-// register, the vertical pass fused with the scale/shift and planar store.
+// essync_resize_rgba_avx2 is the same filter for CPUs with AVX2 (chosen at
+// run time, essync_resize_avx2_ok): two pixels per 256-bit register, the
+// vertical pass fused with the scale/shift and planar store. It multiplies
+// and adds in the SSE kernel's order, without FMA (its target has none, so the
+// compiler cannot contract them): the tensors are bit-identical, and so are
+// the vectors — an int8 model's input quantisation turns even a last-bit
+// difference into a changed vector.
 
 #include <immintrin.h>
 #include <stdint.h>
@@ -89,14 +93,14 @@ int essync_resize_rgba(const unsigned char *src, int stride, int src_w, int out_
 
 int essync_resize_avx2_ok(void) {
 	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+	return __builtin_cpu_supports("avx2");
 }
 
 // hrow_avx2 converts one source row to floats (two pixels per step) into tmp,
 // then filters it into out_w RGBA float pixels (out), four outputs per step:
 // outputs x and x+1 share a register, their taps weighted by xw2's pair table
 // (for pair x/2 and tap k: w[x][k] four times, then w[x+1][k] four times).
-__attribute__((target("avx2,fma"))) static void hrow_avx2(const unsigned char *row, int src_w, int out_w, int nx,
+__attribute__((target("avx2"))) static void hrow_avx2(const unsigned char *row, int src_w, int out_w, int nx,
                                                           const int *xs, const float *xw2, float *tmp, float *out) {
 	int i = 0;
 	for (; i + 2 <= src_w; i += 2) {
@@ -114,8 +118,8 @@ __attribute__((target("avx2,fma"))) static void hrow_avx2(const unsigned char *r
 		for (int k = 0; k < nx; k++) {
 			__m256 v01 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_load_ps(p0 + 4 * k)), _mm_load_ps(p1 + 4 * k), 1);
 			__m256 v23 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_load_ps(p2 + 4 * k)), _mm_load_ps(p3 + 4 * k), 1);
-			a01 = _mm256_fmadd_ps(v01, _mm256_loadu_ps(w01 + 8 * k), a01);
-			a23 = _mm256_fmadd_ps(v23, _mm256_loadu_ps(w23 + 8 * k), a23);
+			a01 = _mm256_add_ps(_mm256_mul_ps(v01, _mm256_loadu_ps(w01 + 8 * k)), a01);
+			a23 = _mm256_add_ps(_mm256_mul_ps(v23, _mm256_loadu_ps(w23 + 8 * k)), a23);
 		}
 		_mm256_store_ps(out + 4 * x, a01);
 		_mm256_store_ps(out + 4 * x + 8, a23);
@@ -124,16 +128,16 @@ __attribute__((target("avx2,fma"))) static void hrow_avx2(const unsigned char *r
 		const float *p = tmp + 4 * xs[x];
 		const float *w = xw2 + (size_t)(x / 2) * nx * 8 + 4 * (x & 1);
 		__m128 a = _mm_setzero_ps();
-		for (int k = 0; k < nx; k++) a = _mm_fmadd_ps(_mm_load_ps(p + 4 * k), _mm_loadu_ps(w + 8 * k), a);
+		for (int k = 0; k < nx; k++) a = _mm_add_ps(_mm_mul_ps(_mm_load_ps(p + 4 * k), _mm_loadu_ps(w + 8 * k)), a);
 		_mm_store_ps(out + 4 * x, a);
 	}
 }
 
 // finish_px clamps one filtered RGBA pixel, scales and shifts it, and stores
 // its three channels at tensor position o.
-__attribute__((target("avx2,fma"))) static inline void finish_px(__m128 a, float *dst, int o, int plane, int nhwc,
+__attribute__((target("avx2"))) static inline void finish_px(__m128 a, float *dst, int o, int plane, int nhwc,
                                                                  __m128 sc, __m128 sh) {
-	a = _mm_fmadd_ps(_mm_min_ps(_mm_max_ps(a, _mm_setzero_ps()), _mm_set1_ps(255)), sc, sh);
+	a = _mm_add_ps(_mm_mul_ps(_mm_min_ps(_mm_max_ps(a, _mm_setzero_ps()), _mm_set1_ps(255)), sc), sh);
 	float v[4];
 	_mm_storeu_ps(v, a);
 	if (nhwc) {
@@ -147,7 +151,7 @@ __attribute__((target("avx2,fma"))) static inline void finish_px(__m128 a, float
 // essync_resize_rgba_avx2: see the header. scratch holds at least
 // ny*rowlen + 4*src_w + 16 floats (rowlen = 4*out_w rounded up to 8); rows
 // start 32-byte aligned inside it.
-__attribute__((target("avx2,fma"))) int essync_resize_rgba_avx2(
+__attribute__((target("avx2"))) int essync_resize_rgba_avx2(
     const unsigned char *src, int stride, int src_w, int out_w, int out_h, int nx, const int *xs, const float *xw2,
     int ny, const int *ys, const float *yw, float *dst, int size, int left, int top, int nhwc, const float *scale,
     const float *shift, float *scratch) {
@@ -179,10 +183,10 @@ __attribute__((target("avx2,fma"))) int essync_resize_rgba_avx2(
 			for (int k = 1; k < ny; k++) {
 				const float *r = rp[k] + 4 * x;
 				wk = _mm256_set1_ps(w[k]);
-				a = _mm256_fmadd_ps(_mm256_loadu_ps(r), wk, a);
-				b = _mm256_fmadd_ps(_mm256_loadu_ps(r + 8), wk, b);
-				c = _mm256_fmadd_ps(_mm256_loadu_ps(r + 16), wk, c);
-				d = _mm256_fmadd_ps(_mm256_loadu_ps(r + 24), wk, d);
+				a = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(r), wk), a);
+				b = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(r + 8), wk), b);
+				c = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(r + 16), wk), c);
+				d = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(r + 24), wk), d);
 			}
 			if (nhwc) {
 				__m256 v[4] = {a, b, c, d};
@@ -198,13 +202,13 @@ __attribute__((target("avx2,fma"))) int essync_resize_rgba_avx2(
 			__m256 R = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t0, t2, 0x44), perm);
 			__m256 G = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t0, t2, 0xEE), perm);
 			__m256 B = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t1, t3, 0x44), perm);
-			_mm256_storeu_ps(dst + o + x, _mm256_fmadd_ps(_mm256_min_ps(_mm256_max_ps(R, zero), top255), sR, hR));
-			_mm256_storeu_ps(dst + plane + o + x, _mm256_fmadd_ps(_mm256_min_ps(_mm256_max_ps(G, zero), top255), sG, hG));
-			_mm256_storeu_ps(dst + 2 * plane + o + x, _mm256_fmadd_ps(_mm256_min_ps(_mm256_max_ps(B, zero), top255), sB, hB));
+			_mm256_storeu_ps(dst + o + x, _mm256_add_ps(_mm256_mul_ps(_mm256_min_ps(_mm256_max_ps(R, zero), top255), sR), hR));
+			_mm256_storeu_ps(dst + plane + o + x, _mm256_add_ps(_mm256_mul_ps(_mm256_min_ps(_mm256_max_ps(G, zero), top255), sG), hG));
+			_mm256_storeu_ps(dst + 2 * plane + o + x, _mm256_add_ps(_mm256_mul_ps(_mm256_min_ps(_mm256_max_ps(B, zero), top255), sB), hB));
 		}
 		for (; x < out_w; x++) {
 			__m128 a = _mm_mul_ps(_mm_loadu_ps(rp[0] + 4 * x), _mm_set1_ps(w[0]));
-			for (int k = 1; k < ny; k++) a = _mm_fmadd_ps(_mm_loadu_ps(rp[k] + 4 * x), _mm_set1_ps(w[k]), a);
+			for (int k = 1; k < ny; k++) a = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(rp[k] + 4 * x), _mm_set1_ps(w[k])), a);
 			finish_px(a, dst, o + x, plane, nhwc, sc, sh);
 		}
 	}

@@ -10,8 +10,8 @@ import (
 	"unsafe"
 )
 
-// resizeAVX2 is whether this CPU has AVX2 and FMA, so fastResizeToTensor
-// takes essync_resize_rgba_avx2 (about 2–3× cheaper) instead of the SSE loops.
+// resizeAVX2 is whether this CPU has AVX2, so fastResizeToTensor
+// takes essync_resize_rgba_avx2 (about 4× cheaper, same tensor) instead of the SSE loops.
 var resizeAVX2 = C.essync_resize_avx2_ok() != 0
 
 // fastResizeToTensor is resizeImage + fillTensor in one pass for opaque
@@ -24,7 +24,7 @@ var resizeAVX2 = C.essync_resize_avx2_ok() != 0
 // (fastresize.c): four channels per SIMD register, every output sample with
 // the same number of taps, source rows filtered horizontally once into a
 // small ring buffer. About 3× less CPU than the same filter in plain Go
-// (BenchmarkFastResize; docs/BENCHMARKS.md). On AVX2+FMA CPUs the loops
+// (BenchmarkFastResize; docs/BENCHMARKS.md). On AVX2 CPUs the loops
 // hold two pixels per register and the tap tables come from a small cache.
 func fastResizeToTensor(c *Card, img image.Image, dst []float32) bool {
 	src, ok := img.(*image.NRGBA)
@@ -40,7 +40,7 @@ func fastResizeToTensor(c *Card, img image.Image, dst []float32) bool {
 }
 
 // resizeTensorC is fastResizeToTensor's work on a non-empty opaque src with
-// len(dst) ≥ tensorLen(c), the loops chosen: avx2 takes the AVX2+FMA kernel
+// len(dst) ≥ tensorLen(c), the loops chosen: avx2 takes the AVX2 kernel
 // (only where resizeAVX2), cached reuses tap tables. With both false it is
 // the SSE kernel with fresh tables, the fallback (and the code before AVX2).
 func resizeTensorC(c *Card, src *image.NRGBA, dst []float32, avx2, cached bool) bool {
