@@ -10,8 +10,10 @@
 // the vectors — an int8 model's input quantisation turns even a last-bit
 // difference into a changed vector.
 
-#include <immintrin.h>
 #include <stdint.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 #include <stdlib.h>
 
 #include "fastresize.h"
@@ -91,6 +93,7 @@ int essync_resize_rgba(const unsigned char *src, int stride, int src_w, int out_
 	return 0;
 }
 
+#if defined(__x86_64__) || defined(__i386__)
 int essync_resize_avx2_ok(void) {
 	__builtin_cpu_init();
 	return __builtin_cpu_supports("avx2");
@@ -214,6 +217,18 @@ __attribute__((target("avx2"))) int essync_resize_rgba_avx2(
 	}
 	return 0;
 }
+
+#else // not x86: the SSE-named kernel (plain vector extensions) is the only one
+
+int essync_resize_avx2_ok(void) { return 0; }
+
+int essync_resize_rgba_avx2(const unsigned char *src, int stride, int src_w, int out_w, int out_h, int nx,
+                            const int *xs, const float *xw2, int ny, const int *ys, const float *yw, float *dst,
+                            int size, int left, int top, int nhwc, const float *scale, const float *shift,
+                            float *scratch) {
+	return -1;
+}
+#endif
 
 // essync_opaque_rgba reports whether every pixel of the w×h RGBA block has
 // alpha 255: image.NRGBA.Opaque's answer, eight bytes at a time (Go's loop

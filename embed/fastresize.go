@@ -94,7 +94,7 @@ func resizeTensorC(c *Card, src *image.NRGBA, dst []float32, avx2, cached bool) 
 	if avx2 {
 		rowLen := (outW*4 + 7) &^ 7
 		scratch := getScratch(wy.n*rowLen + 4*sr.Dx() + 16)
-		C.essync_resize_rgba_avx2((*C.uchar)(unsafe.Pointer(&src.Pix[src.PixOffset(sr.Min.X, sr.Min.Y)])), C.int(src.Stride), C.int(sr.Dx()),
+		rc := C.essync_resize_rgba_avx2((*C.uchar)(unsafe.Pointer(&src.Pix[src.PixOffset(sr.Min.X, sr.Min.Y)])), C.int(src.Stride), C.int(sr.Dx()),
 			C.int(outW), C.int(outH),
 			C.int(wx.n), (*C.int)(unsafe.Pointer(&wx.start[0])), (*C.float)(unsafe.Pointer(&wx.w2[0])),
 			C.int(wy.n), (*C.int)(unsafe.Pointer(&wy.start[0])), (*C.float)(unsafe.Pointer(&wy.w[0])),
@@ -102,7 +102,7 @@ func resizeTensorC(c *Card, src *image.NRGBA, dst []float32, avx2, cached bool) 
 			(*C.float)(unsafe.Pointer(&scale[0])), (*C.float)(unsafe.Pointer(&shift[0])),
 			(*C.float)(unsafe.Pointer(&(*scratch)[0])))
 		scratchPool.Put(scratch)
-		return true
+		return rc == 0
 	}
 	rc := C.essync_resize_rgba((*C.uchar)(unsafe.Pointer(&src.Pix[src.PixOffset(sr.Min.X, sr.Min.Y)])), C.int(src.Stride), C.int(sr.Dx()),
 		C.int(outW), C.int(outH),
