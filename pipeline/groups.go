@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/essync/essync/catalog"
@@ -64,6 +65,9 @@ func computeGroups(cfg *Config, g *neighbors.Graph, ids []string, vectors []floa
 		opts.Verify = verifier.Verify
 	}
 	err := rep.timed("groups", func() error {
+		// The groups read the mapped vectors at random, which maps most of
+		// the file (pager.go): keep the heap near what is live meanwhile.
+		defer debug.SetGCPercent(debug.SetGCPercent(25))
 		var err error
 		res, err = groups.FromGraph(g, ids, vectors, dims, opts)
 		if err != nil {

@@ -141,8 +141,8 @@ func (r *benchRun) run(title string, job func(context.Context, pipeline.Config) 
 	if !m.Mem.RSSReset {
 		reset = " (since process start)"
 	}
-	fmt.Fprintf(r.w, "  memory: peak RSS %s%s, peak Go heap in use %s, Go runtime total %s; load average after: %s\n",
-		memstat.MiB(m.Mem.RSS), reset, memstat.MiB(m.Mem.Heap), memstat.MiB(m.Mem.Sys), loadAverage())
+	fmt.Fprintf(r.w, "  memory: peak RSS %s%s (sampled peaks: anonymous %s, mapped file %s), peak Go heap in use %s, Go runtime total %s; load average after: %s\n",
+		memstat.MiB(m.Mem.RSS), reset, memstat.MiB(m.Mem.Anon), memstat.MiB(m.Mem.File), memstat.MiB(m.Mem.Heap), memstat.MiB(m.Mem.Sys), loadAverage())
 	return m, nil
 }
 
