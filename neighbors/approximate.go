@@ -89,6 +89,16 @@ func (g *Graph) approximate(live []int32) float64 {
 	if o.Rounds > 0 || o.Recall == 0 || recall >= o.Recall {
 		return recall // target met, or the effort was fixed by the caller
 	}
+	if s.coarseTrees && s.planted >= maxTrees && g.l.k >= maxWidth*o.K {
+		// The coarse phase already ran at full effort on a subspace that
+		// keeps nearly all the energy: descent rounds on the full rows
+		// would repeat it at ten times the cost a pair, holding the
+		// descent's scratch and every full row at once (at 300 000
+		// clustered rows they changed 146 of 18 million entries and no
+		// recall; BENCHMARKS.md §4).
+		slog.Warn("neighbors: recall target not reached at full effort", "target", o.Recall, "recall", recall)
+		return recall
+	}
 	// The subspace missed part of the answer: continue on the full rows,
 	// every entry taking part in the next join.
 	for i := range g.l.stamp {
