@@ -155,12 +155,7 @@ func benchFullCommand() *cli.Command {
 			&cli.IntFlag{Name: "dims", Value: 1280, Usage: "with --vectors: vector length"},
 			&cli.BoolFlag{Name: "offline", Usage: "with --vectors: write documents.ndjson instead of loading the node"},
 		),
-		Action: func(c *cli.Context) error {
-			if err := benchFull(c); err != nil {
-				return cli.Exit("bench full: "+err.Error(), exitFailure)
-			}
-			return nil
-		},
+		Action: benchAction("full", benchFull),
 	}
 }
 
@@ -209,12 +204,7 @@ func benchIncrementalCommand() *cli.Command {
 			&cli.DurationFlag{Name: "give-up", Value: time.Hour, Usage: "with --vectors: bound on each run's bulk load with its retries"},
 			&cli.IntFlag{Name: "exact-limit", Value: 50000, Usage: "with --vectors: compute the exact minimum of writes only up to this many products (brute force)"},
 		),
-		Action: func(c *cli.Context) error {
-			if err := benchIncremental(c); err != nil {
-				return cli.Exit("bench incremental: "+err.Error(), exitFailure)
-			}
-			return nil
-		},
+		Action: benchAction("incremental", benchIncremental),
 	}
 }
 
