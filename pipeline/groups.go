@@ -66,8 +66,12 @@ func computeGroups(cfg *Config, g *neighbors.Graph, ids []string, vectors []floa
 	}
 	err := rep.timed("groups", func() error {
 		// The groups read the mapped vectors at random, which maps most of
-		// the file (pager.go): keep the heap near what is live meanwhile.
+		// the file (pager.go): keep the heap near what is live meanwhile,
+		// starting from no garbage (the search's wide lists), and drop the
+		// file's pages once done, before the documents' heap grows.
 		defer debug.SetGCPercent(debug.SetGCPercent(25))
+		debug.FreeOSMemory()
+		defer dropPages(cfg.mapped)
 		var err error
 		res, err = groups.FromGraph(g, ids, vectors, dims, opts)
 		if err != nil {

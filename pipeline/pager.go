@@ -10,7 +10,7 @@ package pipeline
 // neighbour lists' re-scoring read rows at random, and a random read maps
 // the page cache's whole folio around the row (about 1 MiB), so they hold
 // most of the file while they run; they run when the search's working
-// memory is already freed.
+// memory is already freed, and the file's pages are dropped after each.
 
 // dropEvery is how many documents are encoded between two drops of the
 // mapping's pages (80 MiB of rows at 1280 dims).
