@@ -82,7 +82,7 @@ type Lease struct {
 	stop  chan struct{}
 	done  chan struct{}
 	// renewed is when the lease was last written successfully (monotonic
-	// clock), what the renewal retries count from.
+	// clock), what the renewal retries count from; guarded by mu.
 	renewed time.Time
 	once    sync.Once
 }
@@ -232,7 +232,9 @@ func (l *Lease) renewLoop() {
 // was taken or broken by someone else.
 func (l *Lease) renew() bool {
 	period := l.ttl / 3
-	until := l.renewed.Add(l.ttl * 5 / 6)
+	l.mu.Lock()
+	until := l.renewed.Add(l.ttl * 5 / 6) // Check also renews
+	l.mu.Unlock()
 	for {
 		attempt := min(period, time.Until(until))
 		ok, err := l.renewOnce(max(attempt, 100*time.Millisecond))
