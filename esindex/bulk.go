@@ -57,6 +57,9 @@ type BulkResult struct {
 	Retried   int           `json:"retried"` // item retries across rounds
 	Rounds    int           `json:"rounds"`
 	Requests  uint64        `json:"requests"`
+	// Throttled counts the times the load lowered its requests in flight
+	// (429s, failed or unusually slow requests; see inflight.go).
+	Throttled int `json:"throttled"`
 }
 
 // RefusedError is a _bulk request Elasticsearch refused as a whole with a
@@ -115,11 +118,13 @@ func Bulk(ctx context.Context, es *elasticsearch.Client, index string, ops iter.
 		return fmt.Errorf("bulk into %s: %w after %s without progress with %d operations still failing or unanswered (last: %s)",
 			index, ErrGaveUp, opts.GiveUpAfter, n, last)
 	}
+	lim := newInflight(opts.Workers)
 	for round := 0; ; round++ {
 		res.Rounds = round + 1
 		finishedBefore := res.Succeeded + len(res.Failed)
-		retry, reqs, sent, err := bulkRound(gctx, es, index, ops, opts, &res, &done)
+		retry, reqs, sent, err := bulkRound(gctx, es, index, ops, opts, lim, &res, &done)
 		res.Requests += reqs
+		res.Throttled = lim.timesLowered()
 		if err != nil {
 			if ctx.Err() == nil && gctx.Err() != nil { // our deadline, not the caller's
 				unfinished := sent - (res.Succeeded + len(res.Failed) - finishedBefore)
@@ -223,7 +228,7 @@ type retryItem struct {
 // in lock-step and the node idles between bursts; measured on the local node
 // it reached about half the throughput of the same requests sent back to
 // back (docs/BENCHMARKS.md, bulk loading).
-func bulkRound(ctx context.Context, es *elasticsearch.Client, index string, ops iter.Seq[Op], opts BulkOptions, res *BulkResult, done *progressCounter) (retry []retryItem, requests uint64, sent int, err error) {
+func bulkRound(ctx context.Context, es *elasticsearch.Client, index string, ops iter.Seq[Op], opts BulkOptions, lim *inflight, res *BulkResult, done *progressCounter) (retry []retryItem, requests uint64, sent int, err error) {
 	var (
 		mu      sync.Mutex
 		reqs    atomic.Uint64
@@ -238,8 +243,13 @@ func bulkRound(ctx context.Context, es *elasticsearch.Client, index string, ops 
 		go func() {
 			defer wg.Done()
 			for batch := range batches {
+				if lim.acquire(ctx) != nil {
+					continue // cancelled: the round returns ctx's error
+				}
 				reqs.Add(1)
+				began := time.Now()
 				outcomes, fatal := sendBulk(ctx, es, index, batch, opts.RequestTimeout)
+				lim.release(time.Since(began), batchBytes(batch), congested(outcomes))
 				mu.Lock()
 				if fatal != nil {
 					if refused == nil {
@@ -386,4 +396,24 @@ func sendBulk(ctx context.Context, es *elasticsearch.Client, index string, batch
 		}
 	}
 	return out, nil
+}
+
+// batchBytes is about the size of batch's request body.
+func batchBytes(batch []Op) int {
+	n := 0
+	for _, op := range batch {
+		n += len(op.Body) + len(op.ID) + 32
+	}
+	return n
+}
+
+// congested reports whether a request's outcomes show an overloaded node:
+// items refused with 429, or the request failed without an answer.
+func congested(outcomes []outcome) bool {
+	for _, o := range outcomes {
+		if o.status == http.StatusTooManyRequests || o.err != "" {
+			return true
+		}
+	}
+	return false
 }

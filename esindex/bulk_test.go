@@ -163,3 +163,41 @@ func TestBulkGiveUpBoundsStallsNotLongLoads(t *testing.T) {
 		t.Fatalf("the load took %s, not longer than the %s limit: the test shows nothing", took, limit)
 	}
 }
+
+// TestBulkLowersItsRequestsInFlightWhenTheNodeRefusesItems: a node that
+// answers with 429s gets fewer concurrent requests (leaving its write
+// threads room for other writes, such as the run's lease), and every
+// document still arrives exactly once.
+func TestBulkLowersItsRequestsInFlightWhenTheNodeRefusesItems(t *testing.T) {
+	es := estest.Client(t)
+	index := estest.IndexName(t, "bulkbackoff")
+	ctx := context.Background()
+	if err := esindex.CreateIndex(ctx, es, index, []byte(testMapping)); err != nil {
+		t.Fatal(err)
+	}
+	proxy := estest.NewFaultProxy(t, estest.URL(), []estest.Fault{estest.ItemRejections, estest.ItemRejections})
+	client, err := esindex.NewClient(esindex.Config{URLs: []string{proxy.URL}, MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	res, err := esindex.Bulk(ctx, client, index, docs(n), esindex.BulkOptions{Workers: 2, FlushBytes: 4 << 10, RetryBase: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("bulk: %v", err)
+	}
+	if res.Succeeded != n || len(res.Failed) != 0 {
+		t.Fatalf("succeeded %d failed %v, want %d and none", res.Succeeded, res.Failed, n)
+	}
+	if proxy.Count(estest.ItemRejections) != 2 {
+		t.Fatalf("item rejections injected %d times, want 2", proxy.Count(estest.ItemRejections))
+	}
+	if res.Throttled < 1 {
+		t.Errorf("throttled %d times after two answers full of 429s, want at least once: %+v", res.Throttled, res)
+	}
+	if err := esindex.Refresh(ctx, es, index); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := esindex.Count(ctx, es, index); err != nil || got != n {
+		t.Fatalf("index holds %d documents (err %v), want %d", got, err, n)
+	}
+}

@@ -81,7 +81,10 @@ type Lease struct {
 	term  int
 	stop  chan struct{}
 	done  chan struct{}
-	once  sync.Once
+	// renewed is when the lease was last written successfully (monotonic
+	// clock), what the renewal retries count from; guarded by mu.
+	renewed time.Time
+	once    sync.Once
 }
 
 // AcquireLease takes alias's lease with an atomic create. A lease that has
@@ -126,6 +129,7 @@ func AcquireLease(ctx context.Context, es *elasticsearch.Client, alias string, o
 		case <-time.After(min(time.Second, time.Until(waitUntil)+10*time.Millisecond)):
 		}
 	}
+	l.renewed = time.Now()
 	l.ctx, l.lose = context.WithCancelCause(context.Background())
 	go l.renewLoop()
 	return l, nil
@@ -213,29 +217,63 @@ func (l *Lease) renewLoop() {
 			return
 		case <-tick.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), l.ttl/3)
-		l.mu.Lock()
-		l.stamp()
-		ok, err := l.write(ctx, l.seqNo, l.term)
-		if err == nil && !ok && l.resync(context.Background()) {
-			ok = true // our own earlier renewal was applied though its answer was lost
-		}
-		l.mu.Unlock()
-		cancel()
-		if err != nil {
-			l.mu.Lock()
-			l.resync(context.Background())
-			l.mu.Unlock()
-		}
-		switch {
-		case err != nil:
-			slog.Warn("could not renew the lease; trying again", "alias", l.info.Alias, "err", err)
-		case !ok:
+		if !l.renew() {
 			slog.Error("lost the lease on the alias: another run took it or it was broken", "alias", l.info.Alias)
 			l.lose(ErrLeaseLost)
 			return
 		}
 	}
+}
+
+// renew renews the lease, retrying attempts that fail (a busy node, a lost
+// answer) every second until shortly before the lease would expire: each
+// attempt gets up to a renewal period, and the retries end a sixth of the
+// lease's lifetime before its expiry. It reports false only when the lease
+// was taken or broken by someone else.
+func (l *Lease) renew() bool {
+	period := l.ttl / 3
+	l.mu.Lock()
+	until := l.renewed.Add(l.ttl * 5 / 6) // Check also renews
+	l.mu.Unlock()
+	for {
+		attempt := min(period, time.Until(until))
+		ok, err := l.renewOnce(max(attempt, 100*time.Millisecond))
+		if err == nil {
+			return ok
+		}
+		slog.Warn("could not renew the lease; trying again", "alias", l.info.Alias, "err", err)
+		pause := min(time.Second, period/6)
+		if time.Now().Add(pause).After(until) {
+			return true // the next regular renewal tries again, guarded by seq_no
+		}
+		select {
+		case <-l.stop:
+			return true
+		case <-time.After(pause):
+		}
+	}
+}
+
+// renewOnce makes one guarded renewal bounded by timeout. An error means
+// the outcome is unknown; the stored lease's seq_no is then adopted if it
+// is still ours, so the next attempt is guarded correctly.
+func (l *Lease) renewOnce(timeout time.Duration) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stamp()
+	ok, err := l.write(ctx, l.seqNo, l.term)
+	if err == nil && !ok && l.resync(context.Background()) {
+		ok = true // our own earlier renewal was applied though its answer was lost
+	}
+	if err != nil {
+		l.resync(context.Background())
+	}
+	if err == nil && ok {
+		l.renewed = time.Now()
+	}
+	return ok, err
 }
 
 // resync adopts the stored lease's seq_no and primary term when it is still
@@ -282,16 +320,36 @@ func (l *Lease) Check(ctx context.Context) error {
 	if err := context.Cause(l.ctx); err != nil {
 		return err
 	}
-	l.stamp()
-	ok, err := l.write(ctx, l.seqNo, l.term)
-	if err != nil {
-		return err
+	// A busy node may time a write out; the guarded write is the only
+	// proof, so it is retried for up to one lease lifetime.
+	until := time.Now().Add(l.ttl)
+	for {
+		l.stamp()
+		attempt, cancel := context.WithTimeout(ctx, max(l.ttl/3, 100*time.Millisecond))
+		ok, err := l.write(attempt, l.seqNo, l.term)
+		cancel()
+		if err == nil && !ok && l.resync(ctx) {
+			ok = true // an earlier write of ours was applied though its answer was lost
+		}
+		if err == nil {
+			if !ok {
+				l.lose(ErrLeaseLost)
+				return ErrLeaseLost
+			}
+			l.renewed = time.Now()
+			return nil
+		}
+		l.resync(ctx)
+		if ctx.Err() != nil || time.Now().After(until) {
+			return err
+		}
+		slog.Warn("could not confirm the lease; trying again", "alias", l.info.Alias, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(time.Second, l.ttl/9)):
+		}
 	}
-	if !ok {
-		l.lose(ErrLeaseLost)
-		return ErrLeaseLost
-	}
-	return nil
 }
 
 // Release stops renewing and deletes the lease if it is still ours. It is

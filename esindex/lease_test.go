@@ -131,3 +131,50 @@ func TestLeaseCreateAppliedButUnansweredIsOurs(t *testing.T) {
 		t.Fatalf("stored lease %+v found %v err %v, want run %s", info, found, err, l.Info().RunID)
 	}
 }
+
+// TestLeaseRenewalRetriesBeforeTheLeaseExpires: a renewal that fails (here
+// dropped connections, as from a node too busy to answer) is retried within
+// about a second, not a renewal period later. A failed renewal is a write
+// and a read of the stored lease, each with one client retry: eight drops
+// fail the regular renewals at 2 s and 4 s, so without the retries the
+// stored lease would still carry its first stamp at 5 s, one second before
+// it lapses; with them it was renewed around 4 s.
+func TestLeaseRenewalRetriesBeforeTheLeaseExpires(t *testing.T) {
+	ctx := context.Background()
+	direct := estest.Client(t)
+	alias := estest.IndexName(t, "leaseretry")
+	drops := make([]estest.Fault, 8)
+	for i := range drops {
+		drops[i] = estest.DropBefore
+	}
+	proxy := estest.NewFaultProxy(t, estest.URL(), drops)
+	proxy.Paths = []string{"/_doc/" + alias}
+	es, err := esindex.NewClient(esindex.Config{URLs: []string{proxy.URL}, MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ttl = 6 * time.Second
+	l, err := esindex.AcquireLease(ctx, es, alias, esindex.LeaseOptions{Command: "essync full", TTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	first := l.Info()
+	time.Sleep(5 * time.Second)
+	if n := proxy.Count(estest.DropBefore); n != len(drops) {
+		t.Fatalf("%d lease requests dropped, want %d: the test did not exercise the fault", n, len(drops))
+	}
+	stored, found, err := esindex.ReadLease(ctx, direct, alias)
+	if err != nil || !found || stored.RunID != first.RunID {
+		t.Fatalf("stored lease %+v found %v err %v, want the first run's", stored, found, err)
+	}
+	if stored.RenewedAt == first.RenewedAt {
+		t.Fatalf("the lease was not renewed in its first 5 s (still %s, expires %s): failed renewals were not retried", stored.RenewedAt, stored.ExpiresAt)
+	}
+	if err := context.Cause(l.Context()); err != nil {
+		t.Fatalf("the run lost its lease: %v", err)
+	}
+	if err := l.Check(ctx); err != nil {
+		t.Fatalf("check before the swap: %v", err)
+	}
+}

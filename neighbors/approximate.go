@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"runtime/debug"
 	"time"
 
 	"github.com/essync/essync/internal/cputime"
@@ -43,6 +44,7 @@ func (g *Graph) approximate(live []int32) float64 {
 	s.rng = rand.New(rand.NewPCG(uint64(o.Seed), 0x5eed))
 	s.sample = sampleOf(live, 300, s.rng)
 	s.truth = g.exactRows(s.sample, live, o.K, nil)
+	g.dropPages() // the exact answer's pass over every row
 	slog.Debug("neighbors: recall sample ready", "items", len(s.sample), "took", time.Since(s.start), "cpu", cputime.Process())
 	s.leaf = o.LeafSize
 	if s.leaf == 0 {
@@ -54,6 +56,7 @@ func (g *Graph) approximate(live []int32) float64 {
 	}
 	coarse, kept := g.m.principal(live, uint64(o.Seed), o.Workers)
 	if coarse != &g.m {
+		g.dropPages() // the projection's pass; the coarse phase reads only the sample's full rows
 		g.m = *coarse
 		// Where the subspace keeps nearly all the energy, its neighbours
 		// are the full rows' and fresh trees are worth planting there;
@@ -75,11 +78,26 @@ func (g *Graph) approximate(live []int32) float64 {
 	if g.stopped() {
 		return recall
 	}
+	// The coarse rows and the descent's scratch (about 1.5 KB a row) go
+	// back to the OS before the full rows are read at random.
+	s.sc = scratch{}
+	coarse = nil
+	debug.FreeOSMemory()
 	s.rescore()
 	recall = s.recall()
 	slog.Debug("neighbors: lists re-scored on the full rows", "recall", recall, "took", time.Since(s.start), "cpu", cputime.Process())
 	if o.Rounds > 0 || o.Recall == 0 || recall >= o.Recall {
 		return recall // target met, or the effort was fixed by the caller
+	}
+	if s.coarseTrees && s.planted >= maxTrees && g.l.k >= maxWidth*o.K {
+		// The coarse phase already ran at full effort on a subspace that
+		// keeps nearly all the energy: descent rounds on the full rows
+		// would repeat it at ten times the cost a pair, holding the
+		// descent's scratch and every full row at once (at 300 000
+		// clustered rows they changed 146 of 18 million entries and no
+		// recall; BENCHMARKS.md §4).
+		slog.Warn("neighbors: recall target not reached at full effort", "target", o.Recall, "recall", recall)
+		return recall
 	}
 	// The subspace missed part of the answer: continue on the full rows,
 	// every entry taking part in the next join.
@@ -183,6 +201,9 @@ func (s *search) recall() float64 {
 		idx, _ := g.l.row(q)
 		buf = append(buf[:0], make([]float32, len(idx))...)
 		s.full.dots(q, idx, buf)
+		if r%recallDropEvery == recallDropEvery-1 {
+			g.dropPages()
+		}
 		got := 0
 		for _, v := range buf {
 			if v >= kth-1e-6 {
@@ -192,6 +213,7 @@ func (s *search) recall() float64 {
 		hit += min(got, len(tsim))
 		total += len(tsim)
 	}
+	g.dropPages()
 	if total == 0 {
 		return 1
 	}

@@ -117,6 +117,26 @@ func (l *lists) removeIf(i int32, drop func(j int32) bool) {
 	l.count[i] = int32(w - base)
 }
 
+// shrink keeps the first k entries of every row (k ≤ l.k) in new, smaller
+// arrays, so the wider working lists' memory can be freed.
+func (l *lists) shrink(k int) {
+	if k >= l.k {
+		return
+	}
+	n := len(l.count)
+	idx := make([]int32, n*k)
+	sim := make([]float32, n*k)
+	stamp := make([]int32, n*k)
+	for i := range n {
+		c := min(int(l.count[i]), k)
+		copy(idx[i*k:], l.idx[i*l.k:i*l.k+c])
+		copy(sim[i*k:], l.sim[i*l.k:i*l.k+c])
+		copy(stamp[i*k:], l.stamp[i*l.k:i*l.k+c])
+		l.count[i] = int32(c)
+	}
+	l.k, l.idx, l.sim, l.stamp = k, idx, sim, stamp
+}
+
 // widen makes every row hold up to k entries (k ≥ l.k), keeping their
 // contents, and marks all entries new so the next join revisits them.
 func (l *lists) widen(k int) {

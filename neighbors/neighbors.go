@@ -34,7 +34,22 @@ type Options struct {
 	Seed int64
 	// Workers bounds the goroutines used (default GOMAXPROCS).
 	Workers int
+	// DropPages, when set, is called after each pass of the build over the
+	// input vectors and, in the coarse phase (principal.go), after every few
+	// random reads of them. A caller whose vectors are a read-only file
+	// mapping drops the mapping's resident pages there (madvise), so that
+	// while the search's own memory is at its largest the process does not
+	// also hold the file; the pages stay in the page cache. (A random read
+	// of one row maps the page cache's whole folio around it, about 1 MiB
+	// here, so a few thousand random reads map the whole file.) Nil for
+	// vectors on the heap.
+	DropPages func()
 }
+
+// recallDropEvery is how many sample items the coarse phase's recall
+// measurement re-scores (each reading K·3/2 to 3K full rows at random)
+// between two Options.DropPages calls.
+const recallDropEvery = 8
 
 // exactBelow is the size under which brute force is faster than the
 // approximate search (measured crossover ≈ 20 000 items at 1280 dims; both
@@ -66,6 +81,13 @@ type Graph struct {
 	coarseRounds, fineRounds int
 }
 
+// dropPages calls Options.DropPages, if set.
+func (g *Graph) dropPages() {
+	if g.opts.DropPages != nil {
+		g.opts.DropPages()
+	}
+}
+
 // stopped reports whether the caller cancelled the current call: the long
 // loops check it between blocks of work and give up early.
 func (g *Graph) stopped() bool {
@@ -94,12 +116,18 @@ func BuildContext(ctx context.Context, ids []string, vectors []float32, dims int
 	}
 	g.done = ctx.Done()
 	defer func() { g.done = nil }()
+	g.dropPages() // checkUnit's pass
+	defer g.dropPages()
 	live := g.live()
 	if g.exact {
 		g.exactAll(live)
 		g.recall = 1
 	} else {
 		g.recall = g.approximate(live)
+		// The search may have widened its working lists to 3K; the graph
+		// keeps the width a restored graph has (newGraph), which Update
+		// works with, and the rest is freed for the stages that follow.
+		g.l.shrink(g.opts.K + (g.opts.K+1)/2)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("neighbors: %w", err)

@@ -241,9 +241,15 @@ func TestApproximateMeetsRecallAndIsDeterministic(t *testing.T) {
 			if narrow {
 				return // same descent code as the other 48-d case, checked there
 			}
-			b, err := Build(ids, vecs, dims, Options{Recall: target, Seed: 3, Workers: 1})
+			// The second build also has a DropPages hook (what a caller
+			// with mapped vectors sets): it is called, and changes nothing.
+			drops := 0
+			b, err := Build(ids, vecs, dims, Options{Recall: target, Seed: 3, Workers: 1, DropPages: func() { drops++ }})
 			if err != nil {
 				t.Fatal(err)
+			}
+			if want := 2 + a.coarseRounds; coarse && drops < want {
+				t.Errorf("DropPages called %d times, want at least one per pass and per coarse recall measurement (%d)", drops, want)
 			}
 			for _, id := range ids {
 				if !slices.Equal(a.Neighbors(id), b.Neighbors(id)) {

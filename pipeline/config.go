@@ -71,6 +71,12 @@ type Config struct {
 
 	Progress ProgressFunc // per-stage progress; nil = silent
 	Now      func() time.Time
+
+	// mapped is the run's matrix when it is the --vectors file mapping
+	// itself (nil otherwise): its resident pages may be dropped (pager.go).
+	mapped []float32
+	// lease is the run's lease on the alias once taken (nil offline).
+	lease *esindex.Lease
 }
 
 // ProgressFunc starts a progress display for a stage of total items and
@@ -131,7 +137,11 @@ func (l Limit) String() string {
 }
 
 func (c *Config) neighborOptions() neighbors.Options {
-	return neighbors.Options{K: c.K, Exact: c.Exact, Recall: c.Recall, Seed: c.Seed}
+	o := neighbors.Options{K: c.K, Exact: c.Exact, Recall: c.Recall, Seed: c.Seed}
+	if c.mapped != nil {
+		o.DropPages = func() { dropPages(c.mapped) }
+	}
+	return o
 }
 
 func (c *Config) defaults() {

@@ -20,6 +20,9 @@ type encoder struct {
 	model    string
 	syncedAt string
 	err      error
+	// mapped is the --vectors mapping the items' vectors are views of, or
+	// nil: its pages are dropped behind the encoder (pager.go).
+	mapped   []float32
 	spent    time.Duration
 	recorded time.Duration
 }
@@ -45,9 +48,12 @@ func (e *encoder) some(ids []string) iter.Seq[esindex.Op] {
 			return yield(op)
 		}
 		if ids == nil {
-			for _, it := range e.items {
+			for i, it := range e.items {
 				if !emit(it) {
 					return
+				}
+				if e.mapped != nil && (i+1)%dropEvery == 0 {
+					dropPages(e.mapped) // the rows encoded so far are done with
 				}
 			}
 			return

@@ -81,6 +81,7 @@ func Full(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, err
 	}
 	docs := newEncoder(items, graph, grp, rep.Model, syncedAt)
+	docs.mapped = cfg.mapped
 	err = writeBulkFile(&cfg, docs.all(), rep)
 	docs.record(rep)
 	if err == nil {
@@ -105,6 +106,8 @@ func fullItems(ctx context.Context, cfg *Config, rep *Report) (items []item, ids
 		items, ids, matrix, copied := vectorItems(set, products, rep)
 		if copied {
 			set.Close()
+		} else {
+			cfg.mapped = matrix
 		}
 		return items, ids, matrix, func() { set.Close() }, nil
 	}
@@ -134,10 +137,20 @@ func takeLease(ctx context.Context, cfg *Config, es *elasticsearch.Client, comma
 	if cfg.Command != "" {
 		command = cfg.Command
 	}
+	// The lease has its own client, so its renewals never wait for a
+	// connection behind the run's bulk requests.
+	if cfg.ES != nil {
+		own, err := esindex.NewClient(*cfg.ES)
+		if err != nil {
+			return ctx, nil, err
+		}
+		es = own
+	}
 	lease, err := esindex.AcquireLease(ctx, es, cfg.Alias, esindex.LeaseOptions{Command: command, TTL: cfg.LeaseTTL, Wait: cfg.WaitLock})
 	if err != nil {
 		return ctx, nil, err
 	}
+	cfg.lease = lease
 	slog.Info("lease taken", "alias", cfg.Alias, "run", lease.Info().RunID)
 	ctx, cancel := context.WithCancelCause(ctx)
 	stop := context.AfterFunc(lease.Context(), func() { cancel(context.Cause(lease.Context())) })
@@ -188,6 +201,7 @@ func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, items [
 			return err
 		}
 		enc := newEncoder(items, g, grp, rep.Model, syncedAt)
+		enc.mapped = cfg.mapped
 		kept, err := load(ctx, cfg, es, index, enc, rep)
 		if err != nil {
 			return fail(err)
@@ -201,7 +215,7 @@ func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, items [
 		if err := esindex.FinishLoad(ctx, es, index, cfg.Replicas, kept); err != nil {
 			return fail(fmt.Errorf("%w: %w", ErrGate, err))
 		}
-		if lease := leaseCheck(ctx); lease != nil {
+		if lease := leaseCheck(ctx, cfg); lease != nil {
 			return fail(lease)
 		}
 		previous, err := esindex.SwapAlias(ctx, es, cfg.Alias, index)
@@ -220,10 +234,19 @@ func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, items [
 	})
 }
 
-// leaseCheck returns the cause when the run's lease was lost.
-func leaseCheck(ctx context.Context) error {
+// leaseCheck returns the cause when the run's lease was lost. Right before
+// the alias moves it also renews the lease with a write guarded by its
+// seq_no and primary term: renewals that timed out while the node was busy
+// cannot hide that another run took an expired lease over.
+func leaseCheck(ctx context.Context, cfg *Config) error {
 	if cause := context.Cause(ctx); errors.Is(cause, esindex.ErrLeaseLost) {
 		return cause
+	}
+	if cfg.lease == nil {
+		return nil
+	}
+	if err := cfg.lease.Check(ctx); err != nil {
+		return fmt.Errorf("the lease on %s, checked before the swap: %w", cfg.Alias, err)
 	}
 	return nil
 }

@@ -98,7 +98,7 @@ func publishKNN(ctx context.Context, cfg *Config, es *elasticsearch.Client, item
 		if err := esindex.FinishLoad(ctx, es, index, cfg.Replicas, len(ids)); err != nil {
 			return fail(fmt.Errorf("%w: %w", ErrGate, err))
 		}
-		if lease := leaseCheck(ctx); lease != nil {
+		if lease := leaseCheck(ctx, cfg); lease != nil {
 			return fail(lease)
 		}
 		previous, err := esindex.SwapAlias(ctx, es, cfg.Alias, index)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/essync/essync/catalog"
@@ -64,6 +65,13 @@ func computeGroups(cfg *Config, g *neighbors.Graph, ids []string, vectors []floa
 		opts.Verify = verifier.Verify
 	}
 	err := rep.timed("groups", func() error {
+		// The groups read the mapped vectors at random, which maps most of
+		// the file (pager.go): keep the heap near what is live meanwhile,
+		// starting from no garbage (the search's wide lists), and drop the
+		// file's pages once done, before the documents' heap grows.
+		defer debug.SetGCPercent(debug.SetGCPercent(25))
+		debug.FreeOSMemory()
+		defer dropPages(cfg.mapped)
 		var err error
 		res, err = groups.FromGraph(g, ids, vectors, dims, opts)
 		if err != nil {

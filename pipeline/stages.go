@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 
 	"github.com/essync/essync/catalog"
 	"github.com/essync/essync/embed"
@@ -116,6 +117,10 @@ func embedProducts(ctx context.Context, cfg *Config, e *embed.Embedder, products
 func buildGraph(ctx context.Context, cfg *Config, ids []string, vectors []float32, dims int, rep *Report) (*neighbors.Graph, error) {
 	var g *neighbors.Graph
 	err := rep.timed("neighbors", func() error {
+		// The search's memory is a few large, long-lived arrays that it
+		// replaces as it widens its lists: collecting early keeps the heap
+		// near what is live at little cost (measured in BENCHMARKS.md §4).
+		defer debug.SetGCPercent(debug.SetGCPercent(25))
 		var err error
 		g, err = neighbors.BuildContext(ctx, ids, vectors, dims, cfg.neighborOptions())
 		if err != nil {

@@ -130,3 +130,14 @@ func loadAverage() string {
 	f := strings.Fields(string(b))
 	return strings.Join(f[:min(3, len(f))], " ")
 }
+
+// benchAction runs a benchmark and turns its error into the exit status
+// every benchmark command uses, prefixed with the command's name.
+func benchAction(name string, run func(*cli.Context) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if err := run(c); err != nil {
+			return cli.Exit("bench "+name+": "+err.Error(), exitFailure)
+		}
+		return nil
+	}
+}

@@ -35,12 +35,7 @@ func benchBulkCommand() *cli.Command {
 			&cli.StringFlag{Name: "throughput-index-options", Value: "hnsw", Usage: "index_options of the throughput runs (hnsw as essync full uses it; flat isolates the loader from graph building)"},
 			&cli.StringSliceFlag{Name: "index-options", Value: cli.NewStringSlice("hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw"), Usage: "index_options types to time (empty: skip)"},
 		}, benchESFlags()...),
-		Action: func(c *cli.Context) error {
-			if err := benchBulk(c); err != nil {
-				return cli.Exit("bench bulk: "+err.Error(), exitFailure)
-			}
-			return nil
-		},
+		Action: benchAction("bulk", benchBulk),
 	}
 }
 

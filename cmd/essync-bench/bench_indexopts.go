@@ -46,12 +46,7 @@ mapping and loader (esindex.Bulk + FinishLoad), then reports:
 			&cli.BoolFlag{Name: "force-merge", Value: true, Usage: "force-merge to one segment before measuring size and recall"},
 			&cli.IntFlag{Name: "workers", Value: 0, Usage: "essync bulk workers (0: the default)"},
 		}, benchESFlags()...),
-		Action: func(c *cli.Context) error {
-			if err := benchIndexOpts(c); err != nil {
-				return cli.Exit("bench indexopts: "+err.Error(), exitFailure)
-			}
-			return nil
-		},
+		Action: benchAction("indexopts", benchIndexOpts),
 	}
 }
 

@@ -41,12 +41,7 @@ Recall@K of both against the exact top-K of those products by brute force.`,
 			&cli.IntFlag{Name: "batch", Value: 0, Usage: "searches per _msearch (0: esindex's default)"},
 			&cli.IntFlag{Name: "workers", Value: 0, Usage: "_msearch requests in flight (0: esindex's default)"},
 		}, benchESFlags()...),
-		Action: func(c *cli.Context) error {
-			if err := benchKNN(c); err != nil {
-				return cli.Exit("bench knn: "+err.Error(), exitFailure)
-			}
-			return nil
-		},
+		Action: benchAction("knn", benchKNN),
 	}
 }
 

@@ -141,8 +141,8 @@ func (r *benchRun) run(title string, job func(context.Context, pipeline.Config) 
 	if !m.Mem.RSSReset {
 		reset = " (since process start)"
 	}
-	fmt.Fprintf(r.w, "  memory: peak RSS %s%s, peak Go heap in use %s, Go runtime total %s; load average after: %s\n",
-		memstat.MiB(m.Mem.RSS), reset, memstat.MiB(m.Mem.Heap), memstat.MiB(m.Mem.Sys), loadAverage())
+	fmt.Fprintf(r.w, "  memory: peak RSS %s%s (sampled peaks: anonymous %s, mapped file %s), peak Go heap in use %s, Go runtime total %s; load average after: %s\n",
+		memstat.MiB(m.Mem.RSS), reset, memstat.MiB(m.Mem.Anon), memstat.MiB(m.Mem.File), memstat.MiB(m.Mem.Heap), memstat.MiB(m.Mem.Sys), loadAverage())
 	return m, nil
 }
 
@@ -155,12 +155,7 @@ func benchFullCommand() *cli.Command {
 			&cli.IntFlag{Name: "dims", Value: 1280, Usage: "with --vectors: vector length"},
 			&cli.BoolFlag{Name: "offline", Usage: "with --vectors: write documents.ndjson instead of loading the node"},
 		),
-		Action: func(c *cli.Context) error {
-			if err := benchFull(c); err != nil {
-				return cli.Exit("bench full: "+err.Error(), exitFailure)
-			}
-			return nil
-		},
+		Action: benchAction("full", benchFull),
 	}
 }
 
@@ -209,12 +204,7 @@ func benchIncrementalCommand() *cli.Command {
 			&cli.DurationFlag{Name: "give-up", Value: time.Hour, Usage: "with --vectors: bound on each run's bulk load with its retries"},
 			&cli.IntFlag{Name: "exact-limit", Value: 50000, Usage: "with --vectors: compute the exact minimum of writes only up to this many products (brute force)"},
 		),
-		Action: func(c *cli.Context) error {
-			if err := benchIncremental(c); err != nil {
-				return cli.Exit("bench incremental: "+err.Error(), exitFailure)
-			}
-			return nil
-		},
+		Action: benchAction("incremental", benchIncremental),
 	}
 }
 

@@ -65,45 +65,14 @@ func benchFullVectors(r *benchRun) error {
 }
 
 // writeSyntheticVectors writes a vectors folder (as essync embed writes it)
-// of n rows streamed from benchdata.Vectors, and a catalog NDJSON naming the
-// same products, without holding the matrix.
+// of the generator's rows 0 … n-1 and a catalog NDJSON naming the same
+// products, without holding the matrix.
 func writeSyntheticVectors(dir, catalogPath string, n, dims, clusters int, seed uint64) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	gen := benchdata.NewVectors(dims, clusters, seed)
-	f, err := os.Create(filepath.Join(dir, vectors.MatrixFile))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
-	if err := npy.WriteHeader(w, n, dims); err != nil {
-		return err
-	}
-	const chunk = 4096
-	for first := 0; first < n; first += chunk {
-		if err := npy.WriteValues(w, gen.Matrix(first, min(chunk, n-first))); err != nil {
-			return err
-		}
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	cat, err := os.Create(catalogPath)
-	if err != nil {
-		return err
-	}
-	defer cat.Close()
-	ids := make([]string, n)
 	rows := make([]int, n)
-	for i := range n {
-		ids[i], rows[i] = fmt.Sprintf("p-%07d", i), i
+	for i := range rows {
+		rows[i] = i
 	}
-	return writeSyntheticCatalog(cat, dir, ids, rows, dims)
+	return writeSyntheticRows(dir, catalogPath, rows, dims, clusters, seed)
 }
 
 // writeSyntheticCatalog writes the catalog rows naming ids (generator rows
@@ -252,8 +221,8 @@ func benchIncrementalVectors(c *cli.Context) error {
 	return nil
 }
 
-// writeSyntheticRows is writeSyntheticVectors for a chosen set of the
-// generator's rows (ids p-<row>).
+// writeSyntheticRows writes a vectors folder of the generator's rows (ids
+// p-<row>, in the order given) and their catalog, streamed row by row.
 func writeSyntheticRows(dir, catalogPath string, rows []int, dims, clusters int, seed uint64) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err

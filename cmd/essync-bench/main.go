@@ -5,7 +5,9 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/internal/clirun"
@@ -33,10 +35,19 @@ func newApp() *cli.App {
 		Name:        "essync-bench",
 		Usage:       cmd.Usage,
 		Description: cmd.Description,
-		Flags:       []cli.Flag{clirun.LogLevelFlag()},
-		Before:      clirun.SetLogLevel,
+		Flags: []cli.Flag{
+			clirun.LogLevelFlag(),
+			&cli.StringFlag{Name: "memprofile", Usage: "write a Go heap profile (allocations by site, `go tool pprof -sample_index=alloc_space`) to this file at the end"},
+		},
+		Before: clirun.SetLogLevel,
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
 			return cli.Exit(err.Error(), exitUsage)
+		},
+		After: func(c *cli.Context) error {
+			if path := c.String("memprofile"); path != "" {
+				return writeHeapProfile(path)
+			}
+			return nil
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands:       cmd.Subcommands,
@@ -48,3 +59,17 @@ func esFlags() []cli.Flag { return esflags.Flags() }
 
 // esConfig returns the connection config, or nil when no URL was given.
 func esConfig(c *cli.Context) *esindex.Config { return esflags.Config(c) }
+
+// writeHeapProfile writes the Go heap profile to path: where the run's
+// memory was allocated, to find what to cut.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		return fmt.Errorf("--memprofile %s: %w", path, err)
+	}
+	return f.Close()
+}

@@ -50,6 +50,8 @@ type Watch struct {
 	done     sync.WaitGroup
 	peakHeap atomic.Uint64
 	resetOK  bool
+	// peakAnon and peakFile are the sampler's own (read after done.Wait).
+	peakAnon, peakFile uint64
 }
 
 // Start begins a Watch; call Stop to end it.
@@ -69,6 +71,9 @@ func Start() *Watch {
 			if ms.HeapInuse > m.peakHeap.Load() {
 				m.peakHeap.Store(ms.HeapInuse)
 			}
+			anon, file := rssParts()
+			m.peakAnon = max(m.peakAnon, anon)
+			m.peakFile = max(m.peakFile, file)
 			select {
 			case <-m.stop:
 				return
@@ -85,6 +90,11 @@ type Peak struct {
 	RSSReset bool   // VmHWM was reset at the start (else it covers the whole process)
 	Heap     uint64 // bytes; largest sampled HeapInuse
 	Sys      uint64 // bytes; memory the Go runtime got from the OS, at the end
+	// Anon and File split the resident set (sampled, so their peaks may
+	// miss a short spike and need not coincide): anonymous memory (the Go
+	// heap, C allocations) and mapped file pages (a --vectors mapping), which
+	// are page cache the kernel can reclaim and re-read.
+	Anon, File uint64
 }
 
 // Stop ends the sampling and returns the peaks.
@@ -93,5 +103,27 @@ func (m *Watch) Stop() Peak {
 	m.done.Wait()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return Peak{RSS: PeakRSS(), RSSReset: m.resetOK, Heap: m.peakHeap.Load(), Sys: ms.Sys}
+	return Peak{RSS: PeakRSS(), RSSReset: m.resetOK, Heap: m.peakHeap.Load(), Sys: ms.Sys, Anon: m.peakAnon, File: m.peakFile}
+}
+
+// rssParts returns the process's resident anonymous and file-backed memory
+// in bytes (RssAnon, RssFile of /proc/self/status), or zeros.
+func rssParts() (anon, file uint64) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		key, rest, ok := strings.Cut(line, ":")
+		if !ok || (key != "RssAnon" && key != "RssFile") {
+			continue
+		}
+		kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		if key == "RssAnon" {
+			anon = kb << 10
+		} else {
+			file = kb << 10
+		}
+	}
+	return anon, file
 }
