@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"image"
 	"math"
+
+	"github.com/essync/essync/internal/parallel"
 )
 
 // Focus values of Card.Focus: how the object in a photo is found and embedded,
@@ -257,7 +259,7 @@ func (e *Embedder) refocus(imgs []image.Image, regions []region, errs []error, v
 		if len(todo) == 0 {
 			break
 		}
-		inParallel(len(todo), e.opts.DecodeWorkers, func(k int) {
+		parallel.For(len(todo), e.opts.DecodeWorkers, func(k int) {
 			i := todo[k]
 			toTensor(crop, subImage(imgs[i], frames[i]), scratch[k*per:(k+1)*per])
 		})

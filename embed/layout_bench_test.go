@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/essync/essync/internal/cputime"
+	"github.com/essync/essync/internal/parallel"
 )
 
 // BenchmarkLayoutVsEmbed measures what the offer groups' layout verifier
@@ -75,12 +76,12 @@ func BenchmarkLayoutVsEmbed(b *testing.B) {
 		embedWall, embedCPU = embedWall+time.Since(start), embedCPU+cputime.Process()-cpu
 
 		start, cpu = time.Now(), cputime.Process()
-		inParallel(len(decoded), runtime.GOMAXPROCS(0), func(i int) { layoutOfImage(decoded[i]) })
+		parallel.For(len(decoded), runtime.GOMAXPROCS(0), func(i int) { layoutOfImage(decoded[i]) })
 		keepWall, keepCPU = keepWall+time.Since(start), keepCPU+cputime.Process()-cpu
 
 		layouts := make([]*Layout, len(paths))
 		start, cpu = time.Now(), cputime.Process()
-		inParallel(len(paths), runtime.GOMAXPROCS(0), func(i int) {
+		parallel.For(len(paths), runtime.GOMAXPROCS(0), func(i int) {
 			data, err := os.ReadFile(paths[i])
 			if err != nil {
 				b.Error(err)

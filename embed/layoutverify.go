@@ -7,9 +7,10 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/essync/essync/internal/parallel"
 )
 
 // LayoutCut is the least Layout.Match score that confirms an offer-group
@@ -88,7 +89,7 @@ func (v *LayoutVerifier) Verify(pairs [][2]string) ([]bool, error) {
 	layouts := make([]*Layout, len(ids))
 	fresh := make([]string, len(ids)) // sha256 of Layouts to cache
 	var computed, cached, failed atomic.Int64
-	inParallel(len(ids), workers, func(i int) {
+	parallel.For(len(ids), workers, func(i int) {
 		l, sha, hit, err := v.layout(ids[i])
 		switch {
 		case err != nil:
@@ -119,7 +120,7 @@ func (v *LayoutVerifier) Verify(pairs [][2]string) ([]bool, error) {
 	cut := v.cut()
 	same := make([]bool, len(pairs))
 	var rejected atomic.Int64
-	inParallel(len(pairs), workers, func(t int) {
+	parallel.For(len(pairs), workers, func(t int) {
 		a, b := layouts[index[pairs[t][0]]], layouts[index[pairs[t][1]]]
 		same[t] = a != nil && b != nil && a.Match(b, cut) >= cut
 		if !same[t] {
@@ -160,22 +161,6 @@ func (v *LayoutVerifier) layout(id string) (l *Layout, sha string, hit bool, err
 		return nil, "", false, err
 	}
 	return &fresh, sha, false, nil
-}
-
-// inParallel runs fn(i) for i in [0, n) on up to workers goroutines.
-func inParallel(n, workers int, fn func(i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(workers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				fn(i)
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // ReadImageIn reads an image file inside root (no path may leave it), with

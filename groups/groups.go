@@ -29,10 +29,9 @@ import (
 	"math"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/essync/essync/internal/parallel"
 	"github.com/essync/essync/neighbors"
 )
 
@@ -230,7 +229,7 @@ func (c *computer) link(index map[string]int32, lists [][]neighbors.Neighbor) er
 	// catalog constraints run after, on one goroutine, as Same and Apart
 	// need not be safe for concurrent use.
 	cand := make([][]edge, len(c.ids))
-	parallel(len(c.ids), func(i int) {
+	parallel.For(len(c.ids), runtime.GOMAXPROCS(0), func(i int) {
 		for _, n := range lists[i] {
 			if n.Similarity < c.opts.Threshold {
 				continue // before the lookup: most entries stop here
@@ -316,23 +315,6 @@ func (c *computer) allowed(a, b string) bool {
 // dot is the cosine similarity of rows i and j (unit vectors).
 func (c *computer) dot(i, j int32) float32 {
 	return neighbors.Dot(c.vecs[int(i)*c.dims:int(i+1)*c.dims], c.vecs[int(j)*c.dims:int(j+1)*c.dims])
-}
-
-// parallel runs fn(i) for i in [0, n) on GOMAXPROCS goroutines.
-func parallel(n int, fn func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				fn(i)
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // truncate rounds toward zero to 4 decimals, like neighbour similarities.

@@ -2,8 +2,10 @@ package groups
 
 import (
 	"cmp"
+	"runtime"
 	"slices"
 
+	"github.com/essync/essync/internal/parallel"
 	"github.com/essync/essync/neighbors"
 )
 
@@ -34,7 +36,7 @@ func (c *computer) split() {
 	// The first medoids are most of the work and independent: compute them
 	// on every core. Parts made by splitting get theirs in the loop.
 	stack := make([]accepted, len(initial))
-	parallel(len(initial), func(t int) {
+	parallel.For(len(initial), runtime.GOMAXPROCS(0), func(t int) {
 		stack[len(initial)-1-t] = accepted{rows: initial[t], medoid: -1}
 		if len(initial[t]) > 1 {
 			m, sims := c.medoid(initial[t], nil)
