@@ -197,27 +197,17 @@ func (s *search) recall() float64 {
 		if len(tsim) == 0 {
 			continue
 		}
-		kth := tsim[len(tsim)-1]
 		idx, _ := g.l.row(q)
 		buf = append(buf[:0], make([]float32, len(idx))...)
 		s.full.dots(q, idx, buf)
 		if r%recallDropEvery == recallDropEvery-1 {
 			g.dropPages()
 		}
-		got := 0
-		for _, v := range buf {
-			if v >= kth-1e-6 {
-				got++
-			}
-		}
-		hit += min(got, len(tsim))
+		hit += hitsOf(buf, tsim)
 		total += len(tsim)
 	}
 	g.dropPages()
-	if total == 0 {
-		return 1
-	}
-	return math.Round(float64(hit)/float64(total)*1e4) / 1e4
+	return roundedRecall(hit, total)
 }
 
 // rescore replaces every list's scores by the full rows' and re-sorts it.
@@ -261,18 +251,27 @@ func (g *Graph) sampleRecall(sample []int32, truth *lists) float64 {
 		if len(tsim) == 0 {
 			continue
 		}
-		kth := tsim[len(tsim)-1]
 		_, sim := g.l.row(q)
-		sim = sim[:min(len(sim), g.opts.K)]
-		got := 0
-		for _, s := range sim {
-			if s >= kth-1e-6 {
-				got++
-			}
-		}
-		hit += min(got, len(tsim))
+		hit += hitsOf(sim[:min(len(sim), g.opts.K)], tsim)
 		total += len(tsim)
 	}
+	return roundedRecall(hit, total)
+}
+
+// hitsOf counts the scores at least the true K-th score (the last of tsim),
+// at most len(tsim): the true neighbours a list holds, ties included.
+func hitsOf(scores, tsim []float32) int {
+	kth, got := tsim[len(tsim)-1], 0
+	for _, v := range scores {
+		if v >= kth-1e-6 {
+			got++
+		}
+	}
+	return min(got, len(tsim))
+}
+
+// roundedRecall is hit/total rounded to 4 decimals (1 when there is nothing to find).
+func roundedRecall(hit, total int) float64 {
 	if total == 0 {
 		return 1
 	}
