@@ -55,18 +55,12 @@ func KNN(ctx context.Context, es *elasticsearch.Client, target string, q KNNQuer
 	if nc <= 0 {
 		nc = min(max(10*q.K, 100), 10000)
 	}
-	knn := map[string]any{"field": VectorField, "query_vector": q.Vector, "k": q.K, "num_candidates": max(nc, q.K)}
-	if len(q.Filters) > 0 {
-		knn["filter"] = filterClauses(q.Filters)
-	}
-	req := map[string]any{"knn": knn, "size": q.K, "track_total_hits": false}
-	if len(q.Excludes) > 0 {
-		req["_source"] = map[string]any{"excludes": q.Excludes}
-	}
-	body, err := json.Marshal(req)
+	buf := knnBodies.Get().(*[]byte)
+	body, err := appendKNNBody((*buf)[:0], q, max(nc, q.K))
 	if err != nil {
 		return nil, fmt.Errorf("knn on %s: %w", target, err)
 	}
+	*buf = body
 	res, err := es.Search(es.Search.WithContext(ctx), es.Search.WithIndex(target), es.Search.WithBody(bytes.NewReader(body)))
 	if err != nil {
 		return nil, fmt.Errorf("knn on %s: %w", target, err)
@@ -83,6 +77,10 @@ func KNN(ctx context.Context, es *elasticsearch.Client, target string, q KNNQuer
 	if err := decode(res, &out); err != nil {
 		return nil, fmt.Errorf("knn on %s: %w", target, err)
 	}
+	// Elasticsearch read the whole body before it answered, so nothing holds
+	// the buffer now. (After an error it is dropped: an early error answer
+	// may arrive while the body is still being sent.)
+	knnBodies.Put(buf)
 	hits := make([]Hit, len(out.Hits.Hits))
 	for i, h := range out.Hits.Hits {
 		hits[i] = Hit{ID: h.ID, Score: h.Score, Similarity: math.Round((2*h.Score-1)*1e4) / 1e4, Source: h.Source}
