@@ -78,7 +78,7 @@ func (e *Embedder) decodeQuery(name string, data []byte) (img image.Image, err e
 		return nil, fmt.Errorf("%w: %s: %s is %d×%d, above the limit of %d pixels (refused without decoding)",
 			ErrTooManyPixels, name, format, cfg.Width, cfg.Height, e.opts.MaxPixels)
 	}
-	return decodeImage(name, data, e.opts.MaxPixels, e.card)
+	return decodeChecked(name, data, cfg, format, e.card)
 }
 
 // InferQueries runs queries made by Prepare through the model as one batch,

@@ -84,12 +84,18 @@ func decodeImage(path string, data []byte, maxPixels int, c *Card) (image.Image,
 		}
 		return nil, imageError(path, "unreadable header: %v", err)
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, imageError(path, "%s header says %d×%d pixels", format, cfg.Width, cfg.Height)
-	}
 	if int64(cfg.Width)*int64(cfg.Height) > int64(maxPixels) {
 		return nil, imageError(path, "%s is %d×%d = %d pixels, above the limit of %d (refused without decoding)",
 			format, cfg.Width, cfg.Height, int64(cfg.Width)*int64(cfg.Height), maxPixels)
+	}
+	return decodeChecked(path, data, cfg, format, c)
+}
+
+// decodeChecked decodes data whose header (cfg, format) was read and found
+// within the pixel limit by the caller, so the header is parsed once.
+func decodeChecked(path string, data []byte, cfg image.Config, format string, c *Card) (image.Image, error) {
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, imageError(path, "%s header says %d×%d pixels", format, cfg.Width, cfg.Height)
 	}
 	if format == "jpeg" {
 		minSide, longer := 0, false
