@@ -253,6 +253,7 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 	knnBodies := make([][]byte, len(photos))
 	knnNoSource := make([][]byte, len(photos)) // the same search without the hits' fields
 	cropping := 0
+	var queryVecs [][]float32
 	for i, p := range photos {
 		if tensors[i], err = emb.Tensor("q", p); err != nil {
 			b.Fatal(err)
@@ -277,6 +278,7 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 		if len(recipes[i]) > 1 {
 			cropping++
 		}
+		queryVecs = append(queryVecs, vec)
 		// The body the service sends for k=10, posted straight to Elasticsearch.
 		knnBodies[i], _ = json.Marshal(map[string]any{
 			"knn":  map[string]any{"field": "image_vector", "query_vector": vec, "k": 10, "num_candidates": 100},
@@ -336,6 +338,8 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 		b.Logf("raw kNN p50 with the hits' _source (the service's body) %.2f ms, with \"_source\": false %.2f ms (60 alternating rounds, load %s)",
 			msf(with.pct(0.5)), msf(without.pct(0.5)), loadAverage())
 	}
+
+	measureESCPU(b, client, alias, queryVecs)
 
 	prepare := func(i int) time.Duration { // decode + resize of the query photo, part of the service's overhead
 		t0 := time.Now()
@@ -426,6 +430,8 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 	type levelRun struct {
 		tputRatio, bareRatio, p99p50, tput, raw, bare, knn float64
 		cpuRatio                                           float64 // recipe CPU per photo / service CPU per search
+		esSearch, esKNN                                    float64 // Elasticsearch CPU ms per service search / per raw kNN
+		cpuRatioES                                         float64 // recipe CPU per photo / (service + Elasticsearch CPU per search)
 		p50, p99                                           time.Duration
 	}
 	levels := envLevels("ESSYNC_BENCH_LEVELS", []int{4, 16}) // "none" = 1 client only
@@ -438,9 +444,9 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 			if altURL != "" && rep%2 == 1 { // alternate which server goes first
 				runAlt(clients, rep)
 			}
-			sizes0, st0 := srv.queue.batchSizes(), stagesOf(b, srv)
+			sizes0, st0, es0 := srv.queue.batchSizes(), stagesOf(b, srv), esCPUms(b)
 			lat, failures, elapsed := loadService(b, client, searchURL, photos, clients, requests/clients)
-			sizes1, st1 := srv.queue.batchSizes(), stagesOf(b, srv)
+			sizes1, st1, es1 := srv.queue.batchSizes(), stagesOf(b, srv), esCPUms(b)
 			if altURL != "" && rep%2 == 0 {
 				runAlt(clients, rep)
 			}
@@ -450,7 +456,9 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 			// The ceiling Elasticsearch sets on the same cores. If the model and
 			// Elasticsearch each kept both cores busy alone, a search would cost
 			// 1/raw + 1/knnTput seconds of the machine: the shared-cores estimate.
+			es2 := esCPUms(b)
 			knnTput := rawConcurrent(clients, requests, rawKNN)
+			es3 := esCPUms(b)
 			if failures > 0 {
 				b.Errorf("%d requests failed at %d clients", failures, clients)
 			}
@@ -458,6 +466,10 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 			r := levelRun{tput: float64(len(lat)) / elapsed.Seconds(), raw: raw, bare: (bareBefore + bareAfter) / 2, knn: knnTput, p50: lat.pct(0.5), p99: lat.pct(0.99)}
 			r.tputRatio, r.bareRatio, r.p99p50 = r.tput/raw, r.tput/r.bare, float64(r.p99)/float64(r.p50)
 			r.cpuRatio = rawCPU / svcCPU
+			r.esSearch, r.esKNN = esCPUPer(es0, es1, len(lat)+failures), esCPUPer(es2, es3, requests/clients*clients)
+			r.cpuRatioES = rawCPU / (svcCPU + r.esSearch)
+			b.Logf("%2d clients, repeat %d: Elasticsearch (%s) CPU %.2f ms a search, %.2f ms a raw kNN; recipe CPU a photo / (service + Elasticsearch CPU a search) %.2f",
+				clients, rep+1, estest.URL(), r.esSearch, r.esKNN, r.cpuRatioES)
 			runs[clients] = append(runs[clients], r)
 			if altURL != "" {
 				altRatios[clients] = append(altRatios[clients], altTput/raw)
@@ -508,6 +520,8 @@ func BenchmarkServeVsRawParts(b *testing.B) {
 		b.ReportMetric(med(func(r levelRun) float64 { return r.p99p50 }), fmt.Sprintf("c%d-p99/p50", clients))
 		b.ReportMetric(med(func(r levelRun) float64 { return r.cpuRatio }), fmt.Sprintf("c%d-cpu-ratio", clients))
 		b.ReportMetric(med(func(r levelRun) float64 { return r.knn }), fmt.Sprintf("c%d-knn-req/s", clients))
+		b.ReportMetric(med(func(r levelRun) float64 { return r.esSearch }), fmt.Sprintf("c%d-es-cpu-ms/search", clients))
+		b.ReportMetric(med(func(r levelRun) float64 { return r.cpuRatioES }), fmt.Sprintf("c%d-cpu-ratio-with-es", clients))
 	}
 }
 
