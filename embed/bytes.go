@@ -36,7 +36,7 @@ func (e *Embedder) Prepare(name string, data []byte) (Query, error) {
 		return Query{}, err
 	}
 	first := e.card.locateCard()
-	q := Query{Tensor: make([]float32, tensorLen(first))}
+	q := Query{Tensor: newQueryTensor(tensorLen(first))}
 	toTensor(first, img, q.Tensor)
 	if e.card.Focus == FocusSCDACrop {
 		q.img = img

@@ -143,7 +143,7 @@ func (e *Embedder) Advance(p *QueryPasses, r PassResult) (next Pass, more bool) 
 		return Pass{}, false
 	}
 	p.cropped = ok
-	tensor := make([]float32, tensorLen(cropCard))
+	tensor := newQueryTensor(tensorLen(cropCard))
 	toTensor(cropCard, subImage(p.img, p.frame), tensor)
 	return Pass{Tensor: tensor, Size: cropCard.Size}, true
 }

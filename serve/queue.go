@@ -111,6 +111,7 @@ func (q *inferQueue) embed(ctx context.Context, query embed.Query) ([]float32, e
 		if err != nil {
 			return nil, err
 		}
+		q.emb.Recycle(pass.Tensor) // answered: the model goroutine is done with it
 		t0 := time.Now()
 		next, more := q.emb.Advance(state, r.res)
 		if !more {
@@ -154,6 +155,7 @@ func (q *inferQueue) runAlone(query embed.Query) ([]float32, error) {
 		if err != nil {
 			return nil, fmt.Errorf("inference: %w", err)
 		}
+		q.emb.Recycle(pass.Tensor) // the model has read it
 		t0 := time.Now()
 		next, more := q.emb.Advance(state, res[0])
 		if !more {
@@ -263,6 +265,9 @@ func (q *inferQueue) call(batch []*inferJob, passes []embed.Pass) ([]embed.PassR
 	vecs, errs, err := q.emb.InferQueries(queries)
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, query := range queries { // their callers wait for the vectors and never read the tensors again
+		q.emb.Recycle(query.Tensor)
 	}
 	out := make([]inferResult, len(batch))
 	for i := range out {
