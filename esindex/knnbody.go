@@ -60,21 +60,21 @@ func appendKNNBody(buf []byte, q KNNQuery, numCandidates int) ([]byte, error) {
 // finite float32.
 var pow10 = func() (t [99]float64) {
 	for i := range t {
-		t[i] = math.Pow(10, float64(i-45))
+		t[i], _ = strconv.ParseFloat("1e"+strconv.Itoa(i-45), 64) // correctly rounded
 	}
 	return t
 }()
 
 // appendFloat32 appends v as a JSON number of 9 significant digits (trailing
 // zeros dropped), an integer with a decimal exponent: "-123456789e-11". Nine
-// significant digits always read back as the same float32 (the decimal is
-// within a third of half a float32 step of v, so parsing it as a double first
-// and then rounding to float, as Jackson does, gives v too), and they cost a
+// significant digits always read back as the same float32 (even parsed as a
+// double first and then rounded to float, as Jackson may: the decimal is
+// nearer v than any float32 midpoint by a wide margin), and they cost a
 // multiplication and an integer print instead of strconv's shortest-digit
 // search: 1 280 of them are written for every search. The digits come from
-// v×10^k in float64, whose error (≤ 2⁻⁵² relative) can move the 9th digit by
-// one at most, still well inside half a float32 step (≥ 2⁻²⁵ relative).
-// v must be finite.
+// v×10^k in float64: its error (≤ 2⁻⁵² relative) moves the 9th digit by one
+// at most, so the decimal is within 1.5·10⁻⁸ of v (relative), below half a
+// float32 step (≥ 2⁻²⁵ ≈ 3·10⁻⁸). v must be finite.
 func appendFloat32(buf []byte, v float32) []byte {
 	if v == 0 {
 		return append(buf, '0')
@@ -93,6 +93,10 @@ func appendFloat32(buf []byte, v float32) []byte {
 		e10--
 	}
 	m := uint64(x*pow10[8-e10+45] + 0.5) // 9 digits: 10^8 ≤ m ≤ 10^9
+	if m < 1e8 {                         // x just below a power of ten that rounds down in float64
+		e10--
+		m = uint64(x*pow10[8-e10+45] + 0.5)
+	}
 	exp := e10 - 8
 	if m >= 1e9 { // rounded up to 10^9
 		m /= 10

@@ -174,7 +174,9 @@ func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // "none" for 1 client only), _ALT_BATCH with _ALT_WAIT_US and _ALT_THREADS (an A/B: a second server
 // with that max batch, batch wait, and its own session with that many ORT
 // threads takes the same load inside the same raw brackets), _MIX=1 and
-// _ALT_MIX=1 (Config.MixPasses: batch single passes). Run with -benchtime 1x:
+// _ALT_MIX=1 (Config.MixPasses: batch single passes), _ES_PID (the node whose
+// CPU time is read; default: scripts/es-node's pid file for ESSYNC_ES_URL's
+// port). Run with -benchtime 1x:
 //
 //	go test -run '^$' -bench ServeVsRawParts -benchtime 1x -timeout 30m ./serve/
 func BenchmarkServeVsRawParts(b *testing.B) {
