@@ -142,16 +142,22 @@ func (g *Graph) update(add map[string][]float32, remove []string) ([]string, err
 	if len(fresh) > 0 {
 		offers := make([][]offer, g.opts.Workers)
 		isFresh := func(c int32) bool { return c >= fresh[0] }
-		res := g.exactRows(fresh, live, g.l.k, func(w int, c, q int32, s float32) {
-			if !isFresh(c) {
+		if g.exact || len(fresh)*len(live) <= insertBudget {
+			res := g.exactRows(fresh, live, g.l.k, func(w int, c, q int32, s float32) {
+				if !isFresh(c) {
+					offers[w] = append(offers[w], offer{c, q, s})
+				}
+			})
+			for t, i := range fresh {
+				idx, sim := res.row(int32(t))
+				for e, j := range idx {
+					g.l.insert(i, j, sim[e], 0)
+				}
+			}
+		} else {
+			g.searchInsert(fresh, live, func(w int, c, q int32, s float32) {
 				offers[w] = append(offers[w], offer{c, q, s})
-			}
-		})
-		for t, i := range fresh {
-			idx, sim := res.row(int32(t))
-			for e, j := range idx {
-				g.l.insert(i, j, sim[e], 0)
-			}
+			})
 		}
 		for _, p := range offers {
 			for _, o := range p {

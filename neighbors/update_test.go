@@ -208,3 +208,76 @@ func TestRestoredApproximateUpdateTouchesFew(t *testing.T) {
 		t.Fatalf("%d changed ids for %d additions", len(changed), len(add))
 	}
 }
+
+// TestRestoredUpdateBySearchKeepsRecall checks the graph-search insertion
+// (used above insertBudget) against brute-force insertion on a restored
+// graph: both keep recall against an exact rebuild, the new items' own
+// lists included, and the search changes about as many lists.
+func TestRestoredUpdateBySearchKeepsRecall(t *testing.T) {
+	const dims = 64
+	ids, vecs := clustered(exactBelow+2000, dims, 8, 37)
+	n := exactBelow + 1500
+	built, err := Build(ids[:n], vecs[:n*dims], dims, Options{Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists := make([][]string, n)
+	for i, id := range ids[:n] {
+		lists[i] = idsOf(built.Neighbors(id))
+	}
+	add := map[string][]float32{}
+	var fresh []string
+	for i := n; i < len(ids); i++ {
+		add[ids[i]] = vecs[i*dims : (i+1)*dims]
+		fresh = append(fresh, ids[i])
+	}
+	var remove []string
+	gone := map[string]bool{}
+	for i := range 250 {
+		remove = append(remove, ids[i*11])
+		gone[ids[i*11]] = true
+	}
+	keep := map[string][]float32{}
+	var keepIDs []string
+	for i, id := range ids {
+		if !gone[id] {
+			keep[id] = vecs[i*dims : (i+1)*dims]
+			keepIDs = append(keepIDs, id)
+		}
+	}
+	exact := rebuildExact(t, keepIDs, keep, dims, 20)
+	defer func(v int) { insertBudget = v }(insertBudget)
+	changedBy := map[string]int{}
+	for _, tc := range []struct {
+		name   string
+		budget int
+	}{{"brute force", 1 << 62}, {"graph search", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, _, err := Restore(ids[:n], vecs[:n*dims], dims, lists, Options{Seed: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			insertBudget = tc.budget
+			changed, err := g.Update(add, remove)
+			if err != nil {
+				t.Fatal(err)
+			}
+			changedBy[tc.name] = len(changed)
+			t.Logf("recall %.4f, new items %.4f, %d lists changed", recallOf(t, exact, g, keepIDs), recallOf(t, exact, g, fresh), len(changed))
+			if r := recallOf(t, exact, g, keepIDs); r < 0.98 {
+				t.Errorf("recall after update %.4f, want ≥ 0.98", r)
+			}
+			if r := recallOf(t, exact, g, fresh); r < 0.98 {
+				t.Errorf("recall of the new items' lists %.4f, want ≥ 0.98", r)
+			}
+			for _, id := range remove {
+				if g.Neighbors(id) != nil {
+					t.Fatalf("removed %s still has neighbours", id)
+				}
+			}
+		})
+	}
+	if a, b := changedBy["graph search"], changedBy["brute force"]; float64(a) < 0.95*float64(b) {
+		t.Errorf("graph search changed %d lists, brute force %d: the search misses reverse neighbours", a, b)
+	}
+}
