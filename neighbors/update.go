@@ -142,7 +142,7 @@ func (g *Graph) update(add map[string][]float32, remove []string) ([]string, err
 	if len(fresh) > 0 {
 		offers := make([][]offer, g.opts.Workers)
 		isFresh := func(c int32) bool { return c >= fresh[0] }
-		if g.exact || len(fresh)*len(live) <= insertBudget {
+		if g.exact || len(live) < searchAbove {
 			res := g.exactRows(fresh, live, g.l.k, func(w int, c, q int32, s float32) {
 				if !isFresh(c) {
 					offers[w] = append(offers[w], offer{c, q, s})

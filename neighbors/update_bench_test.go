@@ -19,7 +19,7 @@ import (
 // n/6, 42), rows 0 … n-1, then 1 % new rows n … and 0.5 % deleted): Build
 // the graph before, Restore it from its top-K lists (as the stored lists are),
 // then Update it twice from the same restored state — new items inserted by
-// graph search (the default above insertBudget) and by brute force against
+// graph search (the default above searchAbove) and by brute force against
 // every item (the previous code) — and Build the graph after from scratch,
 // as a full run would. It reports each step's wall and CPU seconds and the
 // recall@20 of the three graphs after the change on one sample (250 random
@@ -97,7 +97,7 @@ func BenchmarkUpdateScale(b *testing.B) {
 		b.ReportMetric(time.Since(t0).Seconds(), name+"-s")
 		b.ReportMetric((cputime.Process() - cpu0).Seconds(), name+"-cpu-s")
 	}
-	defer func(v int) { insertBudget = v }(insertBudget)
+	defer func(v int) { searchAbove = v }(searchAbove)
 	for range b.N {
 		var before *Graph
 		timed("build", func() { before, err = Build(ids[:n], all[:n*dims], dims, Options{K: k, Seed: 1}) })
@@ -109,14 +109,14 @@ func BenchmarkUpdateScale(b *testing.B) {
 			lists[i] = idsOf(before.Neighbors(id))
 		}
 		before = nil
-		update := func(name string, budget int) (*Graph, int) {
+		update := func(name string, above int) (*Graph, int) {
 			var g *Graph
 			var changed []string
 			timed("restore-"+name, func() { g, _, err = Restore(ids[:n], all[:n*dims], dims, lists, Options{K: k, Seed: 1}) })
 			if err != nil {
 				b.Fatal(err)
 			}
-			insertBudget = budget
+			searchAbove = above
 			timed("update-"+name, func() { changed, err = g.Update(add, remove) })
 			if err != nil {
 				b.Fatal(err)

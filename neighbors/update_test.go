@@ -1,6 +1,7 @@
 package neighbors
 
 import (
+	"math"
 	"slices"
 	"testing"
 )
@@ -210,7 +211,7 @@ func TestRestoredApproximateUpdateTouchesFew(t *testing.T) {
 }
 
 // TestRestoredUpdateBySearchKeepsRecall checks the graph-search insertion
-// (used above insertBudget) against brute-force insertion on a restored
+// (used above searchAbove) against brute-force insertion on a restored
 // graph: both keep recall against an exact rebuild, the new items' own
 // lists included, and the search changes about as many lists.
 func TestRestoredUpdateBySearchKeepsRecall(t *testing.T) {
@@ -246,18 +247,18 @@ func TestRestoredUpdateBySearchKeepsRecall(t *testing.T) {
 		}
 	}
 	exact := rebuildExact(t, keepIDs, keep, dims, 20)
-	defer func(v int) { insertBudget = v }(insertBudget)
+	defer func(v int) { searchAbove = v }(searchAbove)
 	changedBy := map[string]int{}
 	for _, tc := range []struct {
-		name   string
-		budget int
-	}{{"brute force", 1 << 62}, {"graph search", 0}} {
+		name  string
+		above int
+	}{{"brute force", math.MaxInt}, {"graph search", 0}} {
 		t.Run(tc.name, func(t *testing.T) {
 			g, _, err := Restore(ids[:n], vecs[:n*dims], dims, lists, Options{Seed: 3})
 			if err != nil {
 				t.Fatal(err)
 			}
-			insertBudget = tc.budget
+			searchAbove = tc.above
 			changed, err := g.Update(add, remove)
 			if err != nil {
 				t.Fatal(err)
