@@ -63,7 +63,7 @@ func RestoreRows(ctx context.Context, ids []string, vectors []float32, dims int,
 	if k < 0 || len(lists) != len(ids)*k {
 		return nil, nil, fmt.Errorf("neighbors: restore: %d list entries for %d ids of %d entries", len(lists), len(ids), k)
 	}
-	g, err = newGraph(ids, vectors, dims, opts)
+	g, err = newGraph(ids, vectors, dims, opts, false)
 	if err != nil {
 		return nil, nil, fmt.Errorf("restore: %w", err)
 	}
