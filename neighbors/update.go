@@ -127,6 +127,18 @@ func (g *Graph) update(add map[string][]float32, remove []string) ([]string, err
 		}
 	}
 
+	// Reverse neighbours of removed items: recompute their lists, before
+	// the additions, so that every list is full again when the new items
+	// are offered to it (a short list takes every offer: with 0.5 % removed
+	// and 1 % new that was 10 M offers at 100 000 items, growing with N²).
+	if len(affected) > 0 {
+		if live := g.live(); g.exact || len(affected)*len(live) <= repairBudget {
+			g.recomputeRows(affected, live)
+		} else {
+			g.repairTwoHop(affected, lost)
+		}
+	}
+
 	// Additions: brute force each new item against everything, offering the
 	// scores to the other side too.
 	var fresh []int32
@@ -166,15 +178,6 @@ func (g *Graph) update(add map[string][]float32, remove []string) ([]string, err
 					g.l.insert(o.to, o.from, s, 0)
 				}
 			}
-		}
-	}
-
-	// Reverse neighbours of removed items: recompute their lists.
-	if len(affected) > 0 {
-		if g.exact || len(affected)*len(live) <= repairBudget {
-			g.recomputeRows(affected, live)
-		} else {
-			g.repairTwoHop(affected, lost)
 		}
 	}
 

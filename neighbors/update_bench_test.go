@@ -23,7 +23,10 @@ import (
 // every item (the previous code) — and Build the graph after from scratch,
 // as a full run would. It reports each step's wall and CPU seconds and the
 // recall@20 of the three graphs after the change on one sample (250 random
-// items and up to 250 new ones) against brute force. Opt-in, being long:
+// items and up to 250 new ones) against brute force, and the recall of the
+// graph before on 250 random items of its own (recall-before: a full run's
+// on this data). Opt-in, being long; NEIGHBORS_SKIP_AFTER=1 leaves out the
+// build after (at 300 000 it is the longest step):
 //
 //	NEIGHBORS_N=100000 go test -run '^$' -bench UpdateScale -benchtime 1x -timeout 60m ./neighbors/
 func BenchmarkUpdateScale(b *testing.B) {
@@ -108,6 +111,7 @@ func BenchmarkUpdateScale(b *testing.B) {
 		for i, id := range ids[:n] {
 			lists[i] = idsOf(before.Neighbors(id))
 		}
+		b.ReportMetric(independentRecall(before, ids[:n], all[:n*dims], dims, k, 250), "recall-before")
 		before = nil
 		update := func(name string, above int) (*Graph, int) {
 			var g *Graph
@@ -131,6 +135,9 @@ func BenchmarkUpdateScale(b *testing.B) {
 		b.ReportMetric(recall(byBrute), "recall-brute")
 		b.ReportMetric(float64(changedBrute), "changed-brute")
 		byBrute = nil
+		if os.Getenv("NEIGHBORS_SKIP_AFTER") != "" {
+			continue
+		}
 		var full *Graph
 		timed("build-after", func() { full, err = Build(afterIDs, after, dims, Options{K: k, Seed: 1}) })
 		if err != nil {
