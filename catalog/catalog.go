@@ -33,8 +33,10 @@ type Options struct {
 	// may be absent and an image that does not resolve does not skip its
 	// row; ImagePath is then empty.
 	ImagesOptional bool
-	// RecordsOnly leaves Product.Fields nil: a caller that reads fields
-	// through Product.Record saves the map, most of a product's memory.
+	// RecordsOnly keeps each product's fields as Product.Record (its JSON
+	// text) and leaves Product.Fields nil, saving the map: most of a
+	// product's memory. Without it Fields is set and Record is nil, as
+	// before. Transitional: once every caller reads Record, Fields goes.
 	RecordsOnly bool
 }
 
@@ -54,10 +56,11 @@ type Product struct {
 	ImagePath string
 	// Record is the record itself, id and image included, so its fields
 	// reach the index unchanged; Record.Field and Record.Fields read them.
+	// Set with Options.RecordsOnly.
 	Record Record
 	// Fields holds every field of the record as the raw JSON it was written
-	// with (nil with Options.RecordsOnly): the parsed form of Record, at
-	// several times its memory.
+	// with: the parsed form of Record, at several times its memory. Nil
+	// with Options.RecordsOnly.
 	Fields map[string]json.RawMessage
 }
 
@@ -239,14 +242,12 @@ func (v *validator) add(rec record) {
 			return
 		}
 	}
-	fields := rec.fields
+	p := Product{Row: row, Line: rec.line, ID: id, ImageName: image, ImagePath: path, Fields: rec.fields}
 	if v.recordOnly {
-		fields = nil
+		p.Record, p.Fields = compactRecord(rec.raw), nil
 	}
 	v.kept[id] = len(v.products)
-	v.products = append(v.products, Product{
-		Row: row, Line: rec.line, ID: id, ImageName: image, ImagePath: path, Record: compactRecord(rec.raw), Fields: fields,
-	})
+	v.products = append(v.products, p)
 }
 
 // imageNameForReport returns the image field when it is a plain string, so a
