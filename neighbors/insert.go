@@ -48,9 +48,30 @@ func (g *Graph) searchInsert(fresh, live []int32, offer func(w int, to, from int
 			old = append(old, i)
 		}
 	}
-	if len(old) == 0 {
-		return
+	if len(old) > 0 {
+		g.searchAmong(old, fresh, offer)
 	}
+	// New items among themselves: both sides are new, so each pair is
+	// offered to both rows.
+	res := g.exactRows(fresh, fresh, g.l.k, nil)
+	parallel(g.opts.Workers, len(fresh), func(_, t int) {
+		idx, sim := res.row(int32(t))
+		for e, j := range idx {
+			g.l.insert(fresh[t], j, sim[e], 0)
+		}
+	})
+	g.dropPages()
+}
+
+// searchBatch is how many new items are searched between two
+// Options.DropPages calls (the hook is called from one goroutine only).
+const searchBatch = 256
+
+// searchAmong fills the lists of the fresh items by beam searches over the
+// lists of old (the items that were there before), offering every score
+// that reaches an old item's reported top-K.
+func (g *Graph) searchAmong(old, fresh []int32, offer func(w int, to, from int32, s float32)) {
+	firstFresh := fresh[0]
 	rev := g.reverseLists(old)
 	rng := rand.New(rand.NewPCG(uint64(g.opts.Seed), 0x1a5e7))
 	sample := sampleOf(old, entrySample, rng)
@@ -61,42 +82,32 @@ func (g *Graph) searchInsert(fresh, live []int32, offer func(w int, to, from int
 	seen := make([][]uint32, workers)
 	stamps := make([]uint32, workers)
 	beams := make([]beamSearch, workers)
-	parallel(workers, len(fresh), func(w, t int) {
+	for lo := 0; lo < len(fresh); lo += searchBatch {
 		if g.stopped() {
 			return
 		}
-		if seen[w] == nil {
-			seen[w] = make([]uint32, len(g.ids))
-		}
-		stamps[w]++
-		b := &beams[w]
-		b.reset(g, rev, fresh[t], seen[w], stamps[w], beam, firstFresh)
-		idx, _ := entries.row(int32(t))
-		b.score(idx)
-		b.run()
-		q := fresh[t]
-		for e, j := range b.scored {
-			s := b.sims[e]
-			g.l.insert(q, j, s, 0) // row q belongs to this worker alone
-			if s >= g.l.floorAt(j, g.opts.K) {
-				offer(w, j, q, s)
+		batch := fresh[lo:min(lo+searchBatch, len(fresh))]
+		parallel(workers, len(batch), func(w, t int) {
+			if seen[w] == nil {
+				seen[w] = make([]uint32, len(g.ids))
 			}
-		}
-		if t%64 == 63 {
-			g.dropPages()
-		}
-	})
-	g.dropPages()
-	// New items among themselves: both sides are new, so each pair is
-	// offered to both rows.
-	res := g.exactRows(fresh, fresh, g.l.k, nil)
-	parallel(workers, len(fresh), func(_, t int) {
-		idx, sim := res.row(int32(t))
-		for e, j := range idx {
-			g.l.insert(fresh[t], j, sim[e], 0)
-		}
-	})
-	g.dropPages()
+			stamps[w]++
+			b := &beams[w]
+			q := batch[t]
+			b.reset(g, rev, q, seen[w], stamps[w], beam, firstFresh)
+			idx, _ := entries.row(int32(lo + t))
+			b.score(idx)
+			b.run()
+			for e, j := range b.scored {
+				s := b.sims[e]
+				g.l.insert(q, j, s, 0) // row q belongs to this worker alone
+				if s >= g.l.floorAt(j, g.opts.K) {
+					offer(w, j, q, s)
+				}
+			}
+		})
+		g.dropPages()
+	}
 }
 
 // beamSearch is one worker's state for searching the graph for item q: the

@@ -282,3 +282,32 @@ func TestRestoredUpdateBySearchKeepsRecall(t *testing.T) {
 		t.Errorf("graph search changed %d lists, brute force %d: the search misses reverse neighbours", a, b)
 	}
 }
+
+// TestUpdateBySearchReplacingEveryItem checks the graph-search path when no
+// item of the graph before is left: the new items' lists come from among
+// themselves alone, exactly.
+func TestUpdateBySearchReplacingEveryItem(t *testing.T) {
+	const dims, n = 16, exactBelow + 10
+	ids, vecs := clustered(2*n, dims, 8, 53)
+	g, err := Build(ids[:n], vecs[:n*dims], dims, Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(v int) { searchAbove = v }(searchAbove)
+	searchAbove = 0
+	add := map[string][]float32{}
+	for i := n; i < 2*n; i++ {
+		add[ids[i]] = vecs[i*dims : (i+1)*dims]
+	}
+	if _, err := g.Update(add, ids[:n]); err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string][]float32{}
+	for id, v := range add {
+		rows[id] = v
+	}
+	exact := rebuildExact(t, ids[n:], rows, dims, 20)
+	if r := recallOf(t, exact, g, ids[n:]); r != 1 {
+		t.Errorf("recall %.4f after replacing every item, want 1 (new × new is brute force)", r)
+	}
+}
