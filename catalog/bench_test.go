@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -58,4 +59,35 @@ func BenchmarkRead(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkReadHeap reports the heap a read catalog keeps per product (the
+// products alive, after a GC) with the parsed field map and with
+// RecordsOnly, on the 7-field records of BenchmarkRead:
+//
+//	go test -run '^$' -bench ReadHeap -benchtime 3x ./catalog/
+func BenchmarkReadHeap(b *testing.B) {
+	const n = 20000
+	data, dir := benchCatalog(b, n, false)
+	for _, tc := range []struct {
+		name string
+		only bool
+	}{{"fields", false}, {"records-only", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				products, _, err := ReadReader(bytes.NewReader(data), "bench", Options{ImagesDir: dir, RecordsOnly: tc.only})
+				if err != nil || len(products) != n {
+					b.Fatalf("%d products, %v", len(products), err)
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/product")
+				runtime.KeepAlive(products)
+			}
+		})
+	}
+	b.ReportMetric(float64(len(data))/n, "record-B")
 }

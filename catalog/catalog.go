@@ -33,6 +33,11 @@ type Options struct {
 	// may be absent and an image that does not resolve does not skip its
 	// row; ImagePath is then empty.
 	ImagesOptional bool
+	// RecordsOnly keeps each product's fields as Product.Record (its JSON
+	// text) and leaves Product.Fields nil, saving the map: most of a
+	// product's memory. Without it Fields is set and Record is nil, as
+	// before. Transitional: once every caller reads Record, Fields goes.
+	RecordsOnly bool
 }
 
 // Product is one valid catalog row.
@@ -49,8 +54,13 @@ type Product struct {
 	// ImagePath is the absolute path ImagesDir/ImageName, checked to exist, to
 	// be a regular file and to resolve (through any symlinks) inside ImagesDir.
 	ImagePath string
-	// Fields holds every field of the record, id and image included, as the
-	// raw JSON it was written with, so it reaches the index unchanged.
+	// Record is the record itself, id and image included, so its fields
+	// reach the index unchanged; Record.Field and Record.Fields read them.
+	// Set with Options.RecordsOnly.
+	Record Record
+	// Fields holds every field of the record as the raw JSON it was written
+	// with: the parsed form of Record, at several times its memory. Nil
+	// with Options.RecordsOnly.
 	Fields map[string]json.RawMessage
 }
 
@@ -146,6 +156,7 @@ type validator struct {
 	imageField string
 	images     imagesDir
 	optional   bool           // Options.ImagesOptional
+	recordOnly bool           // Options.RecordsOnly
 	noImages   bool           // optional and no folder given
 	kept       map[string]int // id -> index into products
 	products   []Product
@@ -160,6 +171,7 @@ func newValidator(name string, opts Options) (*validator, error) {
 		imageField: opts.ImageField,
 		kept:       map[string]int{},
 		optional:   opts.ImagesOptional,
+		recordOnly: opts.RecordsOnly,
 	}
 	if v.idField == "" {
 		v.idField = DefaultIDField
@@ -187,6 +199,7 @@ func newValidator(name string, opts Options) (*validator, error) {
 type record struct {
 	line   int
 	fields map[string]json.RawMessage
+	raw    []byte // the object's JSON text; only valid during the emit call
 	bad    SkipKind
 	reason string
 }
@@ -229,10 +242,12 @@ func (v *validator) add(rec record) {
 			return
 		}
 	}
+	p := Product{Row: row, Line: rec.line, ID: id, ImageName: image, ImagePath: path, Fields: rec.fields}
+	if v.recordOnly {
+		p.Record, p.Fields = compactRecord(rec.raw), nil
+	}
 	v.kept[id] = len(v.products)
-	v.products = append(v.products, Product{
-		Row: row, Line: rec.line, ID: id, ImageName: image, ImagePath: path, Fields: rec.fields,
-	})
+	v.products = append(v.products, p)
 }
 
 // imageNameForReport returns the image field when it is a plain string, so a

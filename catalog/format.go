@@ -125,7 +125,7 @@ func decodeLine(line []byte, lineNo int, emit func(record)) bool {
 			emit(badLine(lineNo, err))
 			return false
 		}
-		emit(record{line: lineNo, fields: fields})
+		emit(record{line: lineNo, fields: fields, raw: line})
 		return true
 	}
 	var v any
@@ -155,7 +155,7 @@ func objectRecord(raw []byte, lineNo int) record {
 		return record{line: lineNo, bad: SkipInvalidJSON, reason: fmt.Sprintf(
 			"record is not valid JSON (%v): fix the record", err)}
 	}
-	return record{line: lineNo, fields: fields}
+	return record{line: lineNo, fields: fields, raw: raw}
 }
 
 // decodeArray streams a JSON array spread over many lines (and any further

@@ -25,16 +25,16 @@ func newLists(n, k int, ids *[]string) *lists {
 	}
 }
 
-// grow adds empty rows so the lists cover n items.
+// grow adds empty rows so the lists cover n items, reallocating once.
 func (l *lists) grow(n int) {
-	for len(l.count) < n {
-		l.count = append(l.count, 0)
-		for range l.k {
-			l.idx = append(l.idx, 0)
-			l.sim = append(l.sim, 0)
-			l.stamp = append(l.stamp, 0)
-		}
+	if n <= len(l.count) {
+		return
 	}
+	add := n - len(l.count)
+	l.count = append(l.count, make([]int32, add)...)
+	l.idx = append(l.idx, make([]int32, add*l.k)...)
+	l.sim = append(l.sim, make([]float32, add*l.k)...)
+	l.stamp = append(l.stamp, make([]int32, add*l.k)...)
 }
 
 // floor is the score a candidate must beat to enter row i (-Inf while the row

@@ -110,7 +110,7 @@ func Build(ids []string, vectors []float32, dims int, opts Options) (*Graph, err
 // ctx.Err() within about one block of work (milliseconds), so a run can stop
 // cleanly on a signal even in the middle of a long search.
 func BuildContext(ctx context.Context, ids []string, vectors []float32, dims int, opts Options) (*Graph, error) {
-	g, err := newGraph(ids, vectors, dims, opts)
+	g, err := newGraph(ids, vectors, dims, opts, true)
 	if err != nil {
 		return nil, err
 	}
@@ -125,8 +125,8 @@ func BuildContext(ctx context.Context, ids []string, vectors []float32, dims int
 	} else {
 		g.recall = g.approximate(live)
 		// The search may have widened its working lists to 3K; the graph
-		// keeps the width a restored graph has (newGraph), which Update
-		// works with, and the rest is freed for the stages that follow.
+		// keeps 1.5K (the entries beyond K spare Update some repairs), and
+		// the rest is freed for the stages that follow.
 		g.l.shrink(g.opts.K + (g.opts.K+1)/2)
 	}
 	if err := ctx.Err(); err != nil {
@@ -136,8 +136,10 @@ func BuildContext(ctx context.Context, ids []string, vectors []float32, dims int
 }
 
 // newGraph validates the input and returns a Graph with empty lists, shared
-// by Build and Restore.
-func newGraph(ids []string, vectors []float32, dims int, opts Options) (*Graph, error) {
+// by Build and Restore. wide gives an approximate graph working lists longer
+// than K for the search; a restored graph's lists hold K entries, which is
+// all Update needs, so it saves the rest (120 bytes an item at K=20).
+func newGraph(ids []string, vectors []float32, dims int, opts Options, wide bool) (*Graph, error) {
 	opts, err := normalize(opts)
 	if err != nil {
 		return nil, err
@@ -162,7 +164,7 @@ func newGraph(ids []string, vectors []float32, dims int, opts Options) (*Graph, 
 	}
 	g.exact = opts.Exact || len(ids) < exactBelow
 	width := opts.K
-	if !g.exact {
+	if !g.exact && wide {
 		// The approximate search keeps longer lists than it reports: the
 		// extra entries give the descent more paths to the true top-K.
 		width = opts.K + (opts.K+1)/2

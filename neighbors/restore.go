@@ -27,7 +27,43 @@ func RestoreContext(ctx context.Context, ids []string, vectors []float32, dims i
 	if len(lists) != len(ids) {
 		return nil, nil, fmt.Errorf("neighbors: restore: %d lists for %d ids", len(lists), len(ids))
 	}
-	g, err = newGraph(ids, vectors, dims, opts)
+	k := 0
+	for _, row := range lists {
+		k = max(k, len(row))
+	}
+	index := make(map[string]int32, len(ids))
+	for i, id := range ids {
+		index[id] = int32(i)
+	}
+	rows := make([]int32, len(ids)*k)
+	for i, row := range lists {
+		for e := range k {
+			j := int32(-1)
+			if e < len(row) {
+				if r, ok := index[row[e]]; ok {
+					j = r
+				}
+			}
+			rows[i*k+e] = j
+		}
+	}
+	return RestoreRows(ctx, ids, vectors, dims, rows, k, opts)
+}
+
+// restoreBlock is how many items Restore re-scores between two
+// Options.DropPages calls.
+const restoreBlock = 4096
+
+// RestoreRows is RestoreContext for lists given as rows of ids: lists holds
+// k entries per item (row-major, len(ids)·k), each the row in ids of a
+// neighbour, or -1 for none. It spares a caller that stores lists as rows
+// (the state snapshot) from turning them into ids and back: at a million
+// items that is 20 M strings. The lists are only read.
+func RestoreRows(ctx context.Context, ids []string, vectors []float32, dims int, lists []int32, k int, opts Options) (g *Graph, repaired []string, err error) {
+	if k < 0 || len(lists) != len(ids)*k {
+		return nil, nil, fmt.Errorf("neighbors: restore: %d list entries for %d ids of %d entries", len(lists), len(ids), k)
+	}
+	g, err = newGraph(ids, vectors, dims, opts, false)
 	if err != nil {
 		return nil, nil, fmt.Errorf("restore: %w", err)
 	}
@@ -38,22 +74,42 @@ func RestoreContext(ctx context.Context, ids []string, vectors []float32, dims i
 			g, repaired, err = nil, nil, fmt.Errorf("neighbors: restore: %w", ctx.Err())
 		}
 	}()
+	g.dropPages() // checkUnit's pass
 	opts = g.opts
 	want := min(opts.K, len(ids)-1)
-	var short []int32
-	for i, row := range lists {
-		cs := make([]int32, 0, len(row))
-		for _, id := range row {
-			if j, ok := g.index[id]; ok && j != int32(i) && !slices.Contains(cs, j) {
-				cs = append(cs, j)
+	n := int32(len(ids))
+	isShort := make([]bool, len(ids))
+	type scratch struct {
+		cs   []int32
+		sims []float32
+	}
+	bufs := make([]scratch, opts.Workers)
+	for lo := 0; lo < len(ids); lo += restoreBlock {
+		if g.stopped() {
+			return g, nil, nil
+		}
+		hi := min(lo+restoreBlock, len(ids))
+		parallel(opts.Workers, hi-lo, func(w, t int) {
+			i := int32(lo + t)
+			b := &bufs[w]
+			b.cs = b.cs[:0]
+			for _, j := range lists[int(i)*k : int(i+1)*k] {
+				if j >= 0 && j < n && j != i && !slices.Contains(b.cs, j) {
+					b.cs = append(b.cs, j)
+				}
 			}
-		}
-		sims := make([]float32, len(cs))
-		g.m.dots(int32(i), cs, sims)
-		for e, j := range cs {
-			g.l.insert(int32(i), j, sims[e], 0)
-		}
-		if len(cs) < want {
+			b.sims = append(b.sims[:0], make([]float32, len(b.cs))...)
+			g.m.dots(i, b.cs, b.sims)
+			for e, j := range b.cs {
+				g.l.insert(i, j, b.sims[e], 0) // row i belongs to this worker alone
+			}
+			isShort[i] = len(b.cs) < want
+		})
+		g.dropPages()
+	}
+	var short []int32
+	for i, s := range isShort {
+		if s {
 			short = append(short, int32(i))
 		}
 	}
@@ -67,6 +123,7 @@ func RestoreContext(ctx context.Context, ids []string, vectors []float32, dims i
 		rng := rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed))
 		sample := sampleOf(live, 256, rng)
 		g.recall = g.sampleRecall(sample, g.exactRows(sample, live, opts.K, nil))
+		g.dropPages()
 	}
 	slices.Sort(repaired)
 	return g, repaired, nil

@@ -1,6 +1,7 @@
 package neighbors
 
 import (
+	"context"
 	"slices"
 	"testing"
 )
@@ -99,5 +100,53 @@ func TestRestoreThenUpdateEqualsRebuild(t *testing.T) {
 		if !slices.Equal(idsOf(g.Neighbors(id)), idsOf(want.Neighbors(id))) {
 			t.Errorf("%s: restored+updated %v, rebuilt %v", id, idsOf(g.Neighbors(id)), idsOf(want.Neighbors(id)))
 		}
+	}
+}
+
+func TestRestoreRowsRoundTripsAndHealsDamagedRows(t *testing.T) {
+	const dims, k = 24, 5
+	ids, vecs := clustered(300, dims, 4, 33)
+	orig, err := Build(ids, vecs, dims, Options{K: k, Exact: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := map[string]int32{}
+	for i, id := range ids {
+		row[id] = int32(i)
+	}
+	tests := []struct {
+		name     string
+		damage   func(lists []int32)
+		repaired []string
+	}{
+		{"as stored", func([]int32) {}, nil},
+		{"entry missing (-1)", func(l []int32) { l[3*k+4] = -1 }, []string{ids[3]}},
+		{"out of range, self and duplicate entries", func(l []int32) { l[7*k] = 300; l[9*k+1] = 9; l[11*k+2] = l[11*k+3] }, []string{ids[11], ids[7], ids[9]}}, // sorted by id,
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lists := make([]int32, len(ids)*k)
+			for i, id := range ids {
+				for e, nb := range orig.Neighbors(id) {
+					lists[i*k+e] = row[nb.ID]
+				}
+			}
+			tt.damage(lists)
+			g, repaired, err := RestoreRows(context.Background(), ids, vecs, dims, lists, k, Options{K: k, Exact: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(repaired, tt.repaired) {
+				t.Errorf("repaired %v, want %v", repaired, tt.repaired)
+			}
+			for _, id := range ids {
+				if !slices.Equal(idsOf(g.Neighbors(id)), idsOf(orig.Neighbors(id))) {
+					t.Fatalf("%s: restored %v, built %v", id, g.Neighbors(id), orig.Neighbors(id))
+				}
+			}
+		})
+	}
+	if _, _, err := RestoreRows(context.Background(), ids, vecs, dims, make([]int32, 7), k, Options{K: k}); err == nil {
+		t.Error("lists of the wrong length were accepted")
 	}
 }

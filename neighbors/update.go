@@ -127,6 +127,18 @@ func (g *Graph) update(add map[string][]float32, remove []string) ([]string, err
 		}
 	}
 
+	// Reverse neighbours of removed items: recompute their lists, before
+	// the additions, so that every list is full again when the new items
+	// are offered to it (a short list takes every offer: with 0.5 % removed
+	// and 1 % new that was 10 M offers at 100 000 items, growing with N²).
+	if len(affected) > 0 {
+		if live := g.live(); g.exact || len(affected)*len(live) <= repairBudget {
+			g.recomputeRows(affected, live)
+		} else {
+			g.repairTwoHop(affected, lost)
+		}
+	}
+
 	// Additions: brute force each new item against everything, offering the
 	// scores to the other side too.
 	var fresh []int32
@@ -142,16 +154,22 @@ func (g *Graph) update(add map[string][]float32, remove []string) ([]string, err
 	if len(fresh) > 0 {
 		offers := make([][]offer, g.opts.Workers)
 		isFresh := func(c int32) bool { return c >= fresh[0] }
-		res := g.exactRows(fresh, live, g.l.k, func(w int, c, q int32, s float32) {
-			if !isFresh(c) {
+		if g.exact || len(live) < searchAbove {
+			res := g.exactRows(fresh, live, g.l.k, func(w int, c, q int32, s float32) {
+				if !isFresh(c) {
+					offers[w] = append(offers[w], offer{c, q, s})
+				}
+			})
+			for t, i := range fresh {
+				idx, sim := res.row(int32(t))
+				for e, j := range idx {
+					g.l.insert(i, j, sim[e], 0)
+				}
+			}
+		} else {
+			g.searchInsert(fresh, live, func(w int, c, q int32, s float32) {
 				offers[w] = append(offers[w], offer{c, q, s})
-			}
-		})
-		for t, i := range fresh {
-			idx, sim := res.row(int32(t))
-			for e, j := range idx {
-				g.l.insert(i, j, sim[e], 0)
-			}
+			})
 		}
 		for _, p := range offers {
 			for _, o := range p {
@@ -160,15 +178,6 @@ func (g *Graph) update(add map[string][]float32, remove []string) ([]string, err
 					g.l.insert(o.to, o.from, s, 0)
 				}
 			}
-		}
-	}
-
-	// Reverse neighbours of removed items: recompute their lists.
-	if len(affected) > 0 {
-		if g.exact || len(affected)*len(live) <= repairBudget {
-			g.recomputeRows(affected, live)
-		} else {
-			g.repairTwoHop(affected, lost)
 		}
 	}
 

@@ -1,6 +1,7 @@
 package neighbors
 
 import (
+	"math"
 	"slices"
 	"testing"
 )
@@ -206,5 +207,107 @@ func TestRestoredApproximateUpdateTouchesFew(t *testing.T) {
 	}
 	if len(changed) > 20*len(add)*2 {
 		t.Fatalf("%d changed ids for %d additions", len(changed), len(add))
+	}
+}
+
+// TestRestoredUpdateBySearchKeepsRecall checks the graph-search insertion
+// (used above searchAbove) against brute-force insertion on a restored
+// graph: both keep recall against an exact rebuild, the new items' own
+// lists included, and the search changes about as many lists.
+func TestRestoredUpdateBySearchKeepsRecall(t *testing.T) {
+	const dims = 64
+	ids, vecs := clustered(exactBelow+2000, dims, 8, 37)
+	n := exactBelow + 1500
+	built, err := Build(ids[:n], vecs[:n*dims], dims, Options{Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists := make([][]string, n)
+	for i, id := range ids[:n] {
+		lists[i] = idsOf(built.Neighbors(id))
+	}
+	add := map[string][]float32{}
+	var fresh []string
+	for i := n; i < len(ids); i++ {
+		add[ids[i]] = vecs[i*dims : (i+1)*dims]
+		fresh = append(fresh, ids[i])
+	}
+	var remove []string
+	gone := map[string]bool{}
+	for i := range 250 {
+		remove = append(remove, ids[i*11])
+		gone[ids[i*11]] = true
+	}
+	keep := map[string][]float32{}
+	var keepIDs []string
+	for i, id := range ids {
+		if !gone[id] {
+			keep[id] = vecs[i*dims : (i+1)*dims]
+			keepIDs = append(keepIDs, id)
+		}
+	}
+	exact := rebuildExact(t, keepIDs, keep, dims, 20)
+	defer func(v int) { searchAbove = v }(searchAbove)
+	changedBy := map[string]int{}
+	for _, tc := range []struct {
+		name  string
+		above int
+	}{{"brute force", math.MaxInt}, {"graph search", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, _, err := Restore(ids[:n], vecs[:n*dims], dims, lists, Options{Seed: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			searchAbove = tc.above
+			changed, err := g.Update(add, remove)
+			if err != nil {
+				t.Fatal(err)
+			}
+			changedBy[tc.name] = len(changed)
+			t.Logf("recall %.4f, new items %.4f, %d lists changed", recallOf(t, exact, g, keepIDs), recallOf(t, exact, g, fresh), len(changed))
+			if r := recallOf(t, exact, g, keepIDs); r < 0.98 {
+				t.Errorf("recall after update %.4f, want ≥ 0.98", r)
+			}
+			if r := recallOf(t, exact, g, fresh); r < 0.98 {
+				t.Errorf("recall of the new items' lists %.4f, want ≥ 0.98", r)
+			}
+			for _, id := range remove {
+				if g.Neighbors(id) != nil {
+					t.Fatalf("removed %s still has neighbours", id)
+				}
+			}
+		})
+	}
+	if a, b := changedBy["graph search"], changedBy["brute force"]; float64(a) < 0.95*float64(b) {
+		t.Errorf("graph search changed %d lists, brute force %d: the search misses reverse neighbours", a, b)
+	}
+}
+
+// TestUpdateBySearchReplacingEveryItem checks the graph-search path when no
+// item of the graph before is left: the new items' lists come from among
+// themselves alone, exactly.
+func TestUpdateBySearchReplacingEveryItem(t *testing.T) {
+	const dims, n = 16, exactBelow + 10
+	ids, vecs := clustered(2*n, dims, 8, 53)
+	g, err := Build(ids[:n], vecs[:n*dims], dims, Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(v int) { searchAbove = v }(searchAbove)
+	searchAbove = 0
+	add := map[string][]float32{}
+	for i := n; i < 2*n; i++ {
+		add[ids[i]] = vecs[i*dims : (i+1)*dims]
+	}
+	if _, err := g.Update(add, ids[:n]); err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string][]float32{}
+	for id, v := range add {
+		rows[id] = v
+	}
+	exact := rebuildExact(t, ids[n:], rows, dims, 20)
+	if r := recallOf(t, exact, g, ids[n:]); r != 1 {
+		t.Errorf("recall %.4f after replacing every item, want 1 (new × new is brute force)", r)
 	}
 }

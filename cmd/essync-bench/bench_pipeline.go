@@ -203,6 +203,7 @@ func benchIncrementalCommand() *cli.Command {
 			&cli.DurationFlag{Name: "full-time", Usage: "with --vectors, taking up a kept alias: the full run's wall time, for the ratio"},
 			&cli.DurationFlag{Name: "give-up", Value: time.Hour, Usage: "with --vectors: bound on each run's bulk load with its retries"},
 			&cli.IntFlag{Name: "exact-limit", Value: 50000, Usage: "with --vectors: compute the exact minimum of writes only up to this many products (brute force)"},
+			&cli.PathFlag{Name: "peak-profile", Usage: "with --vectors: write the Go heap profile (in use, by site) at each run's heap peak to `PREFIX`-<run>.pprof (go tool pprof -sample_index=inuse_space)"},
 		),
 		Action: benchAction("incremental", benchIncremental),
 	}

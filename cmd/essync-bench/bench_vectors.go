@@ -126,6 +126,7 @@ func benchIncrementalVectors(c *cli.Context) error {
 	if stateDir == "" {
 		stateDir = filepath.Join(r.dir, "state")
 	}
+	runs := 0
 	run := func(title, catalogPath, vectorsDir string, job func(context.Context, pipeline.Config) (*pipeline.Report, error)) (measured, error) {
 		cfg := r.config(catalogPath, "")
 		cfg.Catalog.ImagesDir = ""
@@ -133,7 +134,16 @@ func benchIncrementalVectors(c *cli.Context) error {
 		cfg.StateDir = stateDir
 		cfg.Bulk.GiveUpAfter = c.Duration("give-up") // a busy node loads 1280-d documents slowly
 		debug.FreeOSMemory()
+		runs++
+		profilePath := ""
+		if prefix := c.Path("peak-profile"); prefix != "" {
+			profilePath = fmt.Sprintf("%s-%d.pprof", prefix, runs)
+		}
+		prof := startPeakProfile(profilePath)
 		m, err := r.run(title, job, cfg)
+		if peak, perr := prof.Stop(); profilePath != "" {
+			fmt.Fprintf(r.w, "  heap profile at the heap peak (%s in use): %s (error: %v)\n", memstat.MiB(peak), profilePath, perr)
+		}
 		if err == nil && m.Report.Snapshot != nil {
 			s := m.Report.Snapshot
 			used := "USED (the index was not read)"
