@@ -39,7 +39,7 @@ report on stdout, and delete every index they created (unless --keep-index).
       full run, then an incremental run after 1% new and 0.5% deleted
       products: wall times and their ratio, documents written versus the
       minimum necessary, and a second incremental run that must write 0.`,
-		Subcommands: []*cli.Command{benchBulkCommand(), benchFullCommand(), benchIncrementalCommand(), benchIndexOptsCommand(), benchKNNCommand()},
+		Subcommands: []*cli.Command{benchBulkCommand(), benchFullCommand(), benchIncrementalCommand(), benchIndexOptsCommand(), benchKNNCommand(), benchListChangeCommand()},
 	}
 }
 
