@@ -129,9 +129,9 @@ func decodeStored(id string, source []byte, dims int) (storedDocument, error) {
 		return storedDocument{}, fmt.Errorf("document %s: %w", id, err)
 	}
 	var doc struct {
-		ProductID string    `json:"product_id"`
-		ImageName string    `json:"image_name"`
-		Vector    []float32 `json:"image_vector"`
+		ProductID string      `json:"product_id"`
+		ImageName string      `json:"image_name"`
+		Vector    []float32   `json:"image_vector"`
 		GroupID   string      `json:"group_id"`
 		GroupSize float64     `json:"group_size"`
 		Essync    bookkeeping `json:"essync"`
