@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -72,6 +73,20 @@ func SimilarIndexOf(alias, index string) (similar string, ok bool) {
 		return "", false
 	}
 	return mappings.SimilarAlias(alias) + strings.TrimPrefix(index, alias), true
+}
+
+// pairedName splits a concrete index name <alias>-<timestamp>.
+var pairedName = regexp.MustCompile(`^(.+)-(\d{8}-\d{6}\.\d{3})$`)
+
+// SimilarIndexFor returns the similar index that pairs with a concrete
+// product index when only the index's name is known (not its alias):
+// <alias>-<ts> ↔ <alias>-similar-<ts>.
+func SimilarIndexFor(index string) (similar string, ok bool) {
+	m := pairedName.FindStringSubmatch(index)
+	if m == nil {
+		return "", false
+	}
+	return mappings.SimilarAlias(m[1]) + "-" + m[2], true
 }
 
 // SwapPair puts a product index and its similar index live together: alias
