@@ -38,7 +38,12 @@ report on stdout, and delete every index they created (unless --keep-index).
   essync-bench incremental --n 20000 --new 0.01 --deleted 0.005
       full run, then an incremental run after 1% new and 0.5% deleted
       products: wall times and their ratio, documents written versus the
-      minimum necessary, and a second incremental run that must write 0.`,
+      minimum necessary, and a second incremental run that must write 0.
+
+  essync-bench listchange --n 100000 --share 0.27
+      the cost of changing 27% of the similar lists: partial updates of
+      schema-2 product documents (vector re-indexed) against list documents
+      in the schema-3 similar index; time, merge tail and node CPU.`,
 		Subcommands: []*cli.Command{benchBulkCommand(), benchFullCommand(), benchIncrementalCommand(), benchIndexOptsCommand(), benchKNNCommand(), benchListChangeCommand()},
 	}
 }
