@@ -20,7 +20,7 @@ import (
 func benchCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "bench",
-		Usage: "benchmark whole pipelines against the real Elasticsearch (bulk, full, incremental, indexopts, knn)",
+		Usage: "benchmark whole pipelines against the real Elasticsearch (bulk, full, incremental, indexopts, knn, listchange)",
 		Description: `Whole-pipeline benchmarks. They need a running Elasticsearch (--es-url, default
 http://127.0.0.1:9200), generate their data in a temporary folder, print a
 report on stdout, and delete every index they created (unless --keep-index).
