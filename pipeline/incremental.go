@@ -146,6 +146,10 @@ type plan struct {
 	final   map[string]item // every product that belongs in the index, with its vector
 	added   map[string][]float32
 	removed []string
+	// written holds the fresh record of every product an earlier round of
+	// this run wrote (see writeIncremental's rounds after refusals): the
+	// index holds that, not the snapshot's record.
+	written map[string]record
 }
 
 // planChanges compares the catalog with the live state: unchanged products
@@ -155,7 +159,7 @@ type plan struct {
 // image is hashed again only when its size or mtime differs from the
 // snapshot's record.
 func planChanges(ctx context.Context, cfg *Config, e *embed.Embedder, products []catalog.Product, snap *snapshot, rep *Report) (*plan, error) {
-	p := &plan{final: map[string]item{}, added: map[string][]float32{}}
+	p := &plan{final: map[string]item{}, added: map[string][]float32{}, written: map[string]record{}}
 	var known, toEmbed []catalog.Product
 	for _, pr := range products {
 		if _, ok := snap.row[pr.ID]; ok {

@@ -106,6 +106,9 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 			delete(p.final, id)
 			delete(p.added, id)
 		}
+		// Their list documents went in with the refused product documents:
+		// the next round deletes both (a missing document's delete is a no-op).
+		p.removed = append(p.removed, gone...)
 		if _, err := g.UpdateContext(ctx, nil, gone); err != nil {
 			return fmt.Errorf("neighbors: %w", err)
 		}
@@ -195,10 +198,17 @@ func changedDocuments(cfg *Config, p *plan, snap *snapshot, g *neighbors.Graph, 
 			if exists {
 				old = snap.record(row)
 			}
+			_, changed := p.added[id]
+			if prev, ok := p.written[id]; ok { // an earlier round of this run wrote it: the index holds that
+				old, exists, changed = prev, true, false
+			}
+			if !exists || changed || old.Base != fresh.Base || old.Lists != fresh.Lists || old.Group != fresh.Group {
+				p.written[id] = fresh // below, an op is written for it
+			}
 			if exists && old.Lists != fresh.Lists {
 				rep.Changes.ListsChanged++
 			}
-			if _, changed := p.added[id]; exists && !changed && old.Base == fresh.Base {
+			if exists && !changed && old.Base == fresh.Base {
 				if old.Lists == fresh.Lists && old.Group == fresh.Group {
 					rep.Changes.Unchanged++
 					continue
