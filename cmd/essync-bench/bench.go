@@ -90,15 +90,19 @@ func deleteIndices(ctx context.Context, es *elasticsearch.Client, names ...strin
 	return nil
 }
 
-// deleteAlias deletes every concrete index essync made for alias (and so the alias).
+// deleteAlias deletes every concrete index pair essync made for alias (and so
+// both aliases).
 func deleteAlias(ctx context.Context, es *elasticsearch.Client, alias string) error {
 	indices, err := esindex.ListIndices(ctx, es, alias)
 	if err != nil {
 		return err
 	}
-	names := make([]string, len(indices))
-	for i, m := range indices {
-		names[i] = m.Name
+	var names []string
+	for _, m := range indices {
+		names = append(names, m.Name)
+		if m.Similar != "" {
+			names = append(names, m.Similar)
+		}
 	}
 	return deleteIndices(ctx, es, names...)
 }
