@@ -303,3 +303,16 @@ func TestFullWithoutElasticsearchWritesBulkReadyFile(t *testing.T) {
 		}
 	}
 }
+
+// An alias ending in "-similar" would take another alias's similar indices
+// for its own: full and incremental refuse it before any work, as a usage
+// error naming the alias it collides with.
+func TestAliasEndingInSimilarIsRefused(t *testing.T) {
+	cfg := e2eConfig(t, "shop-similar")
+	for name, run := range map[string]func(context.Context, pipeline.Config) (*pipeline.Report, error){"full": pipeline.Full, "incremental": pipeline.Incremental} {
+		rep, err := run(context.Background(), cfg)
+		if !errors.Is(err, pipeline.ErrUsage) || !strings.Contains(err.Error(), `alias "shop"`) || rep.Embedded+rep.FromCache != 0 {
+			t.Errorf("%s: err %v, embedded %d; want a usage error naming alias shop, before any work", name, err, rep.Embedded+rep.FromCache)
+		}
+	}
+}
