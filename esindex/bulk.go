@@ -21,6 +21,10 @@ type Op struct {
 	Action string // "index" (default), "update" (Body is an update body, {"doc": …}) or "delete"
 	ID     string
 	Body   []byte // the document JSON; nil for delete
+	// Index is the operation's target when it is not Bulk's index: one
+	// stream then writes a product and its list document (the similar
+	// index) in the same requests.
+	Index string
 }
 
 // ItemFailure is an operation Elasticsearch refused for good (not a retryable
@@ -30,6 +34,8 @@ type ItemFailure struct {
 	Action string `json:"action"`
 	Status int    `json:"status"`
 	Reason string `json:"reason"`
+	// Index is the Op's own target index, when it had one.
+	Index string `json:"index,omitempty"`
 }
 
 // BulkOptions tunes a Bulk call. Zero values pick sensible defaults.
@@ -271,7 +277,7 @@ func bulkRound(ctx context.Context, es *elasticsearch.Client, index string, ops 
 					case retryableStatus(o.status):
 						retry = append(retry, retryItem{op, fmt.Sprintf("%d %s", o.status, o.reason)})
 					default:
-						res.Failed = append(res.Failed, ItemFailure{ID: op.ID, Action: op.Action, Status: o.status, Reason: o.reason})
+						res.Failed = append(res.Failed, ItemFailure{ID: op.ID, Action: op.Action, Status: o.status, Reason: o.reason, Index: op.Index})
 						finals++
 					}
 				}
@@ -338,7 +344,12 @@ func sendBulk(ctx context.Context, es *elasticsearch.Client, index string, batch
 	var body bytes.Buffer
 	for _, op := range batch {
 		id, _ := json.Marshal(op.ID)
-		fmt.Fprintf(&body, `{%q:{"_id":%s}}`+"\n", op.Action, id)
+		if op.Index != "" {
+			target, _ := json.Marshal(op.Index)
+			fmt.Fprintf(&body, `{%q:{"_index":%s,"_id":%s}}`+"\n", op.Action, target, id)
+		} else {
+			fmt.Fprintf(&body, `{%q:{"_id":%s}}`+"\n", op.Action, id)
+		}
 		if op.Action != "delete" {
 			body.Write(op.Body)
 			body.WriteByte('\n')

@@ -299,11 +299,19 @@ func CosineFromScore(score float64) float32 {
 	return float32(math.Trunc((2*score-1)*10000) / 10000)
 }
 
-// SimilarUpdate is the partial update that writes a product's neighbour list
-// into its document (similar_pi and similar, as the document schema has
-// them), for Bulk: the neighbour step of --neighbors es runs after the load,
-// so the lists reach the documents as updates before the alias swap.
-func SimilarUpdate(id string, list []neighbors.Neighbor) Op {
+// SimilarDocument is a product's list document for the similar index
+// (mappings.SimilarAlias): _id and product_id are the product's id,
+// similar_pi its neighbours' ids, most similar first, and similar the same
+// with their scores. --neighbors es writes these into the new, not yet live
+// similar index once the kNN lists are known; the product documents, and so
+// their vectors, are not touched again.
+func SimilarDocument(id string, list []neighbors.Neighbor) Op {
+	return Op{Action: "index", ID: id, Body: SimilarBody(id, list)}
+}
+
+// SimilarBody is the source of product id's list document (see
+// SimilarDocument): the one encoding every writer of the similar index uses.
+func SimilarBody(id string, list []neighbors.Neighbor) []byte {
 	type entry struct {
 		PI         string  `json:"pi"`
 		Similarity float32 `json:"similarity"`
@@ -314,6 +322,10 @@ func SimilarUpdate(id string, list []neighbors.Neighbor) Op {
 		pis[i] = n.ID
 		sims[i] = entry{PI: n.ID, Similarity: n.Similarity}
 	}
-	body, _ := json.Marshal(map[string]any{"doc": map[string]any{"similar_pi": pis, "similar": sims}})
-	return Op{Action: "update", ID: id, Body: body}
+	body, _ := json.Marshal(struct {
+		ProductID string   `json:"product_id"`
+		SimilarPI []string `json:"similar_pi"`
+		Similar   []entry  `json:"similar"`
+	}{id, pis, sims})
+	return body
 }

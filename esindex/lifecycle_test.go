@@ -12,6 +12,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/esindex/estest"
+	"github.com/essync/essync/mappings"
 )
 
 func sumField(t *testing.T, es *elasticsearch.Client, index string) int {
@@ -52,47 +53,94 @@ func load(t *testing.T, es *elasticsearch.Client, alias string, at time.Time, n 
 	return index
 }
 
+// loadPair makes a complete product index of n documents named for time at
+// and its complete similar index.
+func loadPair(t *testing.T, es *elasticsearch.Client, alias string, at time.Time, n int) (string, string) {
+	t.Helper()
+	return load(t, es, alias, at, n), load(t, es, mappings.SimilarAlias(alias), at, n)
+}
+
+// Indices go live, are pruned and rolled back in pairs: the product index
+// and the similar index of the same timestamp, both aliases in one swap.
 func TestLifecycleSwapPruneRollback(t *testing.T) {
 	es := estest.Client(t)
 	alias := estest.IndexName(t, "life")
+	simAlias := mappings.SimilarAlias(alias)
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	aliasesOn := func(product, similar string) {
+		t.Helper()
+		if live, _ := esindex.AliasIndices(ctx, es, alias); !slices.Equal(live, []string{product}) {
+			t.Fatalf("alias %s on %v, want [%s]", alias, live, product)
+		}
+		if live, _ := esindex.AliasIndices(ctx, es, simAlias); !slices.Equal(live, []string{similar}) {
+			t.Fatalf("alias %s on %v, want [%s]", simAlias, live, similar)
+		}
+	}
 
-	first := load(t, es, alias, t0, 3)
-	if prev, err := esindex.SwapAlias(ctx, es, alias, first); err != nil || len(prev) != 0 {
+	first, firstSim := loadPair(t, es, alias, t0, 3)
+	if prev, err := esindex.SwapPair(ctx, es, alias, first); err != nil || len(prev) != 0 {
 		t.Fatalf("first swap: prev %v err %v", prev, err)
 	}
-	second := load(t, es, alias, t0.Add(time.Hour), 4)
-	if prev, err := esindex.SwapAlias(ctx, es, alias, second); err != nil || !slices.Equal(prev, []string{first}) {
+	aliasesOn(first, firstSim)
+	second, secondSim := loadPair(t, es, alias, t0.Add(time.Hour), 4)
+	if prev, err := esindex.SwapPair(ctx, es, alias, second); err != nil || !slices.Equal(prev, []string{first}) {
 		t.Fatalf("second swap: prev %v err %v", prev, err)
 	}
+	aliasesOn(second, secondSim)
 	if n, _ := esindex.Count(ctx, es, alias); n != 4 {
 		t.Fatalf("alias counts %d documents, want 4 (the second index)", n)
 	}
-	// A half-built index from a killed run: created, never finished.
+	// A half-built product index from a killed run (created, never
+	// finished), a similar index whose run died before its product index,
+	// and a complete index of essync before schema 3 (no similar index).
 	orphan := esindex.NewIndexName(alias, t0.Add(30*time.Minute))
 	if err := esindex.CreateIndex(ctx, es, orphan, []byte(testMapping)); err != nil {
 		t.Fatal(err)
 	}
-	third := load(t, es, alias, t0.Add(2*time.Hour), 5)
-	if _, err := esindex.SwapAlias(ctx, es, alias, third); err != nil {
+	orphanSim := esindex.NewIndexName(simAlias, t0.Add(45*time.Minute))
+	if err := esindex.CreateIndex(ctx, es, orphanSim, []byte(testMapping)); err != nil {
 		t.Fatal(err)
 	}
+	legacy := load(t, es, alias, t0.Add(90*time.Minute), 2)
+	third, thirdSim := loadPair(t, es, alias, t0.Add(2*time.Hour), 5)
+	if _, err := esindex.SwapPair(ctx, es, alias, third); err != nil {
+		t.Fatal(err)
+	}
+	aliasesOn(third, thirdSim)
+	indices, err := esindex.ListIndices(ctx, es, alias)
+	if err != nil || len(indices) != 5 {
+		t.Fatalf("ListIndices = %+v %v, want the 5 product indices and none of %s's", indices, err, simAlias)
+	}
+	if m := indices[len(indices)-1]; m.Name != third || !m.Live || !m.Paired() || m.Similar != thirdSim {
+		t.Errorf("live entry %+v, want %s paired with %s", m, third, thirdSim)
+	}
+	if back, err := esindex.Rollback(ctx, es, alias); err != nil || back != second {
+		t.Fatalf("rollback to %q err %v, want %s (the legacy index has no lists to go live with)", back, err, second)
+	}
+	aliasesOn(second, secondSim)
+	if _, err := esindex.SwapPair(ctx, es, alias, third); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := esindex.SwapPair(ctx, es, alias, "elsewhere-20261128-100000.000"); err == nil {
+		t.Error("SwapPair took an index that is not the alias's")
+	}
+
 	pruned, err := esindex.Prune(ctx, es, alias, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(pruned)
-	if want := []string{first, orphan}; !slices.Equal(pruned, want) {
-		t.Fatalf("pruned %v, want %v (keep live + 1 complete; orphans go)", pruned, want)
+	want := []string{first, orphan, legacy, firstSim, orphanSim}
+	slices.Sort(want)
+	if !slices.Equal(pruned, want) {
+		t.Fatalf("pruned %v, want %v (keep live + 1 complete pair; unpaired and orphans go)", pruned, want)
 	}
 	back, err := esindex.Rollback(ctx, es, alias)
 	if err != nil || back != second {
 		t.Fatalf("rollback to %q err %v, want %s", back, err, second)
 	}
-	if live, _ := esindex.AliasIndices(ctx, es, alias); !slices.Equal(live, []string{second}) {
-		t.Fatalf("alias on %v after rollback, want [%s]", live, second)
-	}
+	aliasesOn(second, secondSim)
 	if _, err := esindex.Rollback(ctx, es, alias); err == nil {
 		t.Fatal("second rollback should fail: nothing complete is older than the second index")
 	}

@@ -42,7 +42,7 @@ func unit(n, i int) string {
 }
 
 // Every index_options type Render accepts creates a real index that takes
-// essync's documents, answers kNN and similar_pi queries, and maps catalog
+// essync's documents, answers kNN and group_id queries, and maps catalog
 // fields safely: float arrays stay floats, URLs are not indexed, date-like
 // strings stay strings, and a malformed number does not reject the document.
 func TestRenderOnRealElasticsearch(t *testing.T) {
@@ -60,7 +60,7 @@ func TestRenderOnRealElasticsearch(t *testing.T) {
 			}
 			doc := func(id string, axis int, price, released string) string {
 				return fmt.Sprintf(`{"product_id":%q,"image_name":"a b.jpg","image_vector":%s,
-					"similar_pi":["p-9"],"similar":[{"pi":"p-9","similarity":0.93}],"group_id":"g-p-9","group_size":2,
+					"group_id":"g-p-9","group_size":2,
 					"essync":{"model":"test@1","image_sha256":"ab12","synced_at":"2026-11-28T10:00:00Z"},"model":"Air Max 90",
 					"title":"Red shoe","price":%s,"qty":3,"url":"https://shop.example/a","imageURL":"https://shop.example/a.jpg",
 					"released":%q,"embedding":%s,"seller":{"shop_url":"https://shop.example","name":"Shop"}}`,
@@ -122,10 +122,53 @@ func TestRenderOnRealElasticsearch(t *testing.T) {
 			if _, out := call(t, es, "POST", "/"+index+"/_search", knn); !strings.Contains(out, `"_id":"p-2"`) {
 				t.Errorf("kNN with p-2's vector does not return p-2: %s", out)
 			}
-			term := `{"query":{"term":{"similar_pi":"p-9"}},"_source":false}`
+			term := `{"query":{"term":{"group_id":"g-p-9"}},"_source":false}`
 			if _, out := call(t, es, "POST", "/"+index+"/_search", term); !strings.Contains(out, `"total":{"value":2`) {
-				t.Errorf("term query on similar_pi: %s", out)
+				t.Errorf("term query on group_id: %s", out)
 			}
 		})
+	}
+}
+
+// The similar index takes essync's list documents and answers the two
+// questions the web shop asks of it: a product's list by _id, and who
+// lists a product by a term query on similar_pi. Its strict mapping
+// refuses any other field, and its _meta names its product index.
+func TestRenderSimilarOnRealElasticsearch(t *testing.T) {
+	es := estest.Client(t)
+	index := estest.IndexName(t, "mappings-similar")
+	body, err := mappings.RenderSimilar(mappings.Options{Dims: 8, Model: "test@1", K: 20}, "products-20261128-100000.000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out := call(t, es, "PUT", "/"+index, string(body)); code != 200 {
+		t.Fatalf("create index: %d %s", code, out)
+	}
+	for _, id := range []string{"p-1", "p-2"} {
+		doc := fmt.Sprintf(`{"product_id":%q,"similar_pi":["p-9","p-3"],"similar":[{"pi":"p-9","similarity":0.93},{"pi":"p-3","similarity":0.5}]}`, id)
+		if code, out := call(t, es, "PUT", "/"+index+"/_doc/"+id+"?refresh=true", doc); code != 201 {
+			t.Fatalf("index %s: %d %s", id, code, out)
+		}
+	}
+	if code, out := call(t, es, "PUT", "/"+index+"/_doc/p-3", `{"product_id":"p-3","image_vector":[1,0]}`); code != 400 || !strings.Contains(out, "strict_dynamic_mapping_exception") {
+		t.Errorf("a field the list documents do not have: %d %s, want refused by the strict mapping", code, out)
+	}
+	if _, out := call(t, es, "GET", "/"+index+"/_doc/p-1", ""); !strings.Contains(out, `"similar_pi":["p-9","p-3"]`) {
+		t.Errorf("GET the list of p-1: %s", out)
+	}
+	term := `{"query":{"term":{"similar_pi":"p-9"}},"_source":false}`
+	if _, out := call(t, es, "POST", "/"+index+"/_search", term); !strings.Contains(out, `"total":{"value":2`) {
+		t.Errorf("term query on similar_pi: %s", out)
+	}
+	_, out := call(t, es, "GET", "/"+index+"/_mapping", "")
+	var m map[string]struct {
+		Mappings json.RawMessage `json:"mappings"`
+	}
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatal(err)
+	}
+	meta, err := mappings.ReadMeta(m[index].Mappings)
+	if err != nil || meta.Role != mappings.RoleSimilar || meta.Products != "products-20261128-100000.000" || meta.SchemaVersion != mappings.SchemaVersion || meta.K != 20 {
+		t.Errorf("ReadMeta of the similar index = %+v, %v", meta, err)
 	}
 }

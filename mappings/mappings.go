@@ -16,12 +16,21 @@ import (
 //go:embed products.json
 var productsJSON []byte
 
+// similarJSON is the create-index body for the similar index (one small
+// list document per product, no vector); RenderSimilar fills it in.
+//
+//go:embed similar.json
+var similarJSON []byte
+
 // SchemaVersion is the version of the document schema in products.json.
 // Bump it whenever a field changes meaning, so incremental runs refuse to
 // update an index built with another schema.
 // Version 2 moved essync's bookkeeping (model, image_sha256, synced_at)
 // under the object field "essync" and reserved group_id/group_size.
-const SchemaVersion = 2
+// Version 3 moved similar_pi and similar out of the product document into
+// the sibling similar index (see SimilarAlias), so a list change no longer
+// re-indexes the product's vector.
+const SchemaVersion = 3
 
 // ReservedFields are the top-level document fields essync writes (or
 // reserves); a catalog field with one of these names would be overwritten,
@@ -79,6 +88,11 @@ type Meta struct {
 	Similarity string `json:"similarity"`
 	// IndexOptions is the index_options type of image_vector.
 	IndexOptions string `json:"index_options"`
+	// Role is "similar" on the similar index and empty on the product index.
+	Role string `json:"role,omitempty"`
+	// Products names, on the similar index, the concrete product index whose
+	// lists it holds: the two go live, roll back and are pruned together.
+	Products string `json:"products,omitempty"`
 	// K is the length of the similar lists.
 	K int `json:"k,omitempty"`
 	// Complete is set once a full run loaded and verified the index, so
@@ -193,7 +207,7 @@ func object(v map[string]any, keys ...string) (map[string]any, error) {
 	for i, k := range keys {
 		next, ok := v[k].(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("mappings: embedded products.json has no object at %s: restore it from version control",
+			return nil, fmt.Errorf("mappings: embedded mapping has no object at %s: restore it from version control",
 				strings.Join(keys[:i+1], "."))
 		}
 		v = next

@@ -96,8 +96,7 @@ func TestRenderSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	for field, typ := range map[string]string{
-		"product_id": "keyword", "image_name": "keyword", "similar_pi": "keyword", "similar": "object",
-		"group_id": "keyword", "group_size": "integer",
+		"product_id": "keyword", "image_name": "keyword", "group_id": "keyword", "group_size": "integer",
 	} {
 		if got := b.Mappings.Properties[field].Type; got != typ {
 			t.Errorf("%s type = %q, want %q", field, got, typ)
@@ -117,8 +116,10 @@ func TestRenderSchema(t *testing.T) {
 			t.Errorf("mapped top-level field %s is not in ReservedFields", name)
 		}
 	}
-	if e := b.Mappings.Properties["similar"].Enabled; e == nil || *e {
-		t.Error("similar must be stored but not indexed (enabled: false)")
+	for _, lists := range []string{"similar_pi", "similar"} {
+		if _, mapped := b.Mappings.Properties[lists]; mapped {
+			t.Errorf("%s is mapped in the product index: the lists live in the similar index (schema 3)", lists)
+		}
 	}
 	if b.Mappings.DateDetection == nil || *b.Mappings.DateDetection {
 		t.Error("date_detection must be off: a date-looking string would break later documents")

@@ -10,18 +10,19 @@ import (
 	"strings"
 
 	"github.com/essync/essync/catalog"
+	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/neighbors"
 )
 
 // Document is the essync part of a product document; catalog fields are
-// carried next to it unchanged.
+// carried next to it unchanged. Its similar list is not part of it: that
+// goes to the product's list document in the similar index (listDocument).
 type Document struct {
 	ProductID   string
 	ImageName   string
 	ImageSHA256 string
 	Vector      []float32
-	Similar     []neighbors.Neighbor
 	GroupID     string // offer group (see package groups)
 	GroupSize   int
 	Model       string
@@ -34,12 +35,6 @@ type bookkeeping struct {
 	Model       string `json:"model"`
 	ImageSHA256 string `json:"image_sha256"`
 	SyncedAt    string `json:"synced_at"`
-}
-
-// similarEntry is one element of the "similar" field.
-type similarEntry struct {
-	PI         string  `json:"pi"`
-	Similarity float32 `json:"similarity"`
 }
 
 // encodeDocument renders the JSON document: catalog fields first (unchanged
@@ -72,25 +67,24 @@ func encodeDocument(fields map[string]json.RawMessage, d Document) ([]byte, erro
 // essyncFields renders the fields essync owns.
 func essyncFields(d Document) map[string]json.RawMessage {
 	str := func(s string) json.RawMessage { b, _ := json.Marshal(s); return b }
-	pis := make([]string, len(d.Similar))
-	sim := make([]similarEntry, len(d.Similar))
-	for i, n := range d.Similar {
-		pis[i] = n.ID
-		sim[i] = similarEntry{PI: n.ID, Similarity: n.Similarity}
-	}
-	pisJSON, _ := json.Marshal(pis)
-	simJSON, _ := json.Marshal(sim)
 	book, _ := json.Marshal(bookkeeping{Model: d.Model, ImageSHA256: d.ImageSHA256, SyncedAt: d.SyncedAt})
 	return map[string]json.RawMessage{
 		"product_id":   str(d.ProductID),
 		"image_name":   str(d.ImageName),
 		"image_vector": encodeVector(d.Vector),
-		"similar_pi":   pisJSON,
-		"similar":      simJSON,
 		"group_id":     str(d.GroupID),
 		"group_size":   json.RawMessage(strconv.Itoa(d.GroupSize)),
 		"essync":       book,
 	}
+}
+
+// listDocument is the product's list document for the similar index named
+// lists; its op carries that name, which also tells an offline run's file
+// writer to put it in the lists file.
+func listDocument(id string, similar []neighbors.Neighbor, lists string) esindex.Op {
+	op := esindex.SimilarDocument(id, similar)
+	op.Index = lists
+	return op
 }
 
 // encodeVector writes float32s in their shortest form that parses back to the

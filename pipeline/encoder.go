@@ -10,8 +10,9 @@ import (
 )
 
 // encoder renders documents as they are sent, so a run never holds more
-// than the bulk requests in flight: an iter.Seq of ops that stops at the
-// first document that cannot be encoded (err says which) and adds up the
+// than the bulk requests in flight: an iter.Seq of ops — each product's
+// document, then its list document for the similar index — that stops at
+// the first document that cannot be encoded (err says which) and adds up the
 // time spent encoding (the "documents" stage, inside "index" or "write").
 type encoder struct {
 	items    []item
@@ -19,7 +20,9 @@ type encoder struct {
 	grp      *groups.Result
 	model    string
 	syncedAt string
-	err      error
+	// lists is the similar index the list documents go to (Op.Index).
+	lists string
+	err   error
 	// mapped is the --vectors mapping the items' vectors are views of, or
 	// nil: its pages are dropped behind the encoder (pager.go).
 	mapped   []float32
@@ -27,25 +30,26 @@ type encoder struct {
 	recorded time.Duration
 }
 
-func newEncoder(items []item, g *neighbors.Graph, grp *groups.Result, model, syncedAt string) *encoder {
-	return &encoder{items: items, g: g, grp: grp, model: model, syncedAt: syncedAt}
+func newEncoder(items []item, g *neighbors.Graph, grp *groups.Result, model, syncedAt, lists string) *encoder {
+	return &encoder{items: items, g: g, grp: grp, model: model, syncedAt: syncedAt, lists: lists}
 }
 
-// all yields every item's document, in item order.
+// all yields every item's documents, in item order.
 func (e *encoder) all() iter.Seq[esindex.Op] { return e.some(nil) }
 
-// some yields the documents of ids (nil: every item).
+// some yields the documents and list documents of ids (nil: every item).
 func (e *encoder) some(ids []string) iter.Seq[esindex.Op] {
 	return func(yield func(esindex.Op) bool) {
 		emit := func(it item) bool {
 			start := time.Now()
-			op, err := encodeItem(it, e.g, e.grp, e.model, e.syncedAt)
+			op, err := encodeItem(it, e.grp, e.model, e.syncedAt)
+			list := listDocument(it.ID, e.g.Neighbors(it.ID), e.lists)
 			e.spent += time.Since(start)
 			if err != nil {
 				e.err = err
 				return false
 			}
-			return yield(op)
+			return yield(op) && yield(list)
 		}
 		if ids == nil {
 			for i, it := range e.items {
@@ -81,11 +85,13 @@ func (e *encoder) record(rep *Report) {
 	e.recorded = e.spent
 }
 
-func encodeItem(it item, g *neighbors.Graph, grp *groups.Result, model, syncedAt string) (esindex.Op, error) {
+// encodeItem renders the product document of it (its list document is
+// listDocument's).
+func encodeItem(it item, grp *groups.Result, model, syncedAt string) (esindex.Op, error) {
 	gid, size := grp.Of(it.ID)
 	body, err := encodeDocument(it.Fields, Document{
 		ProductID: it.ID, ImageName: it.ImageName, ImageSHA256: it.SHA256, Vector: it.Vector,
-		Similar: g.Neighbors(it.ID), GroupID: gid, GroupSize: size, Model: model, SyncedAt: syncedAt,
+		GroupID: gid, GroupSize: size, Model: model, SyncedAt: syncedAt,
 	})
 	return esindex.Op{Action: "index", ID: it.ID, Body: body}, err
 }

@@ -30,6 +30,9 @@ func Full(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.defaults()
 	rep := newReport("full", &cfg)
 	defer func() { rep.FinishedAt = cfg.Now().UTC() }()
+	if err := mappings.CheckAlias(cfg.Alias); err != nil {
+		return rep, fmt.Errorf("%w: %w", err, ErrUsage)
+	}
 
 	var es *elasticsearch.Client
 	if cfg.ES != nil {
@@ -80,7 +83,7 @@ func Full(ctx context.Context, cfg Config) (*Report, error) {
 	if err := checkSkipped(&cfg, rep); err != nil {
 		return rep, err
 	}
-	docs := newEncoder(items, graph, grp, rep.Model, syncedAt)
+	docs := newEncoder(items, graph, grp, rep.Model, syncedAt, mappings.SimilarAlias(cfg.Alias))
 	docs.mapped = cfg.mapped
 	err = writeBulkFile(&cfg, docs.all(), rep)
 	docs.record(rep)
@@ -188,19 +191,20 @@ func writeNeighborsJSON(cfg *Config, g *neighbors.Graph) error {
 	return nil
 }
 
-// publish loads the documents into a new concrete index and puts it live
-// only if it passes the gate: every request accepted, refused documents
+// publish loads the documents into a new concrete product index and the
+// list documents into its new similar index, and puts both live together
+// only if they pass the gate: every request accepted, refused documents
 // within --max-refused (and taken out of every list), skipped products
-// within --max-skipped, the count verified, the lease still ours. Otherwise
-// the alias and the previous indices stay as they are and the half-built
-// index is deleted (kept with --keep-failed).
+// within --max-skipped, both counts verified, the lease still ours.
+// Otherwise the aliases and the previous indices stay as they are and the
+// half-built pair is deleted (kept with --keep-failed).
 func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, items []item, g *neighbors.Graph, grp *groups.Result, syncedAt string, rep *Report) error {
 	return rep.timed("index", func() error {
-		index, fail, err := createRunIndex(ctx, cfg, es, rep)
+		index, lists, fail, err := createRunIndex(ctx, cfg, es, rep)
 		if err != nil {
 			return err
 		}
-		enc := newEncoder(items, g, grp, rep.Model, syncedAt)
+		enc := newEncoder(items, g, grp, rep.Model, syncedAt, lists)
 		enc.mapped = cfg.mapped
 		kept, err := load(ctx, cfg, es, index, enc, rep)
 		if err != nil {
@@ -212,26 +216,36 @@ func publish(ctx context.Context, cfg *Config, es *elasticsearch.Client, items [
 		if err := checkSkipped(cfg, rep); err != nil {
 			return fail(err)
 		}
-		if err := esindex.FinishLoad(ctx, es, index, cfg.Replicas, kept); err != nil {
+		return goLive(ctx, cfg, es, index, lists, kept, fail, rep, func() { writeFullSnapshot(cfg, index, items, g, enc.grp, rep) })
+	})
+}
+
+// goLive is the end of every full run: it finishes the loads of the
+// product index and its similar index (both must hold kept documents),
+// checks the lease, swaps both aliases in one call, writes the state
+// snapshot (snapshot) and prunes old pairs.
+func goLive(ctx context.Context, cfg *Config, es *elasticsearch.Client, index, lists string, kept int, fail func(error) error, rep *Report, snapshot func()) error {
+	for _, name := range []string{index, lists} {
+		if err := esindex.FinishLoad(ctx, es, name, cfg.Replicas, kept); err != nil {
 			return fail(fmt.Errorf("%w: %w", ErrGate, err))
 		}
-		if lease := leaseCheck(ctx, cfg); lease != nil {
-			return fail(lease)
-		}
-		previous, err := esindex.SwapAlias(ctx, es, cfg.Alias, index)
-		if err != nil {
-			return fail(err)
-		}
-		rep.Index.Live, rep.Index.Previous, rep.Indexed = index, previous, kept
-		slog.Info("alias swapped", "alias", cfg.Alias, "index", index, "previous", previous, "documents", kept)
-		writeFullSnapshot(cfg, index, items, g, enc.grp, rep)
-		pruned, err := esindex.Prune(ctx, es, cfg.Alias, cfg.Keep)
-		rep.Index.Pruned = pruned
-		if err != nil {
-			slog.Warn("pruning old indices failed; the new index is live", "err", err)
-		}
-		return nil
-	})
+	}
+	if lease := leaseCheck(ctx, cfg); lease != nil {
+		return fail(lease)
+	}
+	previous, err := esindex.SwapPair(ctx, es, cfg.Alias, index)
+	if err != nil {
+		return fail(err)
+	}
+	rep.Index.Live, rep.Index.Similar, rep.Index.Previous, rep.Indexed = index, lists, previous, kept
+	slog.Info("aliases swapped", "alias", cfg.Alias, "index", index, "similar", lists, "previous", previous, "documents", kept)
+	snapshot()
+	pruned, err := esindex.Prune(ctx, es, cfg.Alias, cfg.Keep)
+	rep.Index.Pruned = pruned
+	if err != nil {
+		slog.Warn("pruning old indices failed; the new index is live", "err", err)
+	}
+	return nil
 }
 
 // leaseCheck returns the cause when the run's lease was lost. Right before
@@ -266,7 +280,7 @@ func load(ctx context.Context, cfg *Config, es *elasticsearch.Client, index stri
 	refused := map[string]bool{}
 	allowed := cfg.MaxRefused.Allowed(len(items))
 	opts := cfg.Bulk
-	opts.Progress = cfg.Progress("index", len(items))
+	opts.Progress = cfg.Progress("index", 2*len(items)) // a product document and a list document each
 	docs := enc.all()
 	for round := 0; ; round++ {
 		res, err := esindex.Bulk(ctx, es, index, docs, opts)
@@ -280,6 +294,9 @@ func load(ctx context.Context, cfg *Config, es *elasticsearch.Client, index stri
 		}
 		var fresh []string
 		for _, f := range res.Failed {
+			if f.Index != "" { // essync's own small document: nothing in the catalog explains it
+				return 0, fmt.Errorf("%w: elasticsearch refused the list document of %s in %s (%d): %s", ErrGate, f.ID, f.Index, f.Status, f.Reason)
+			}
 			if refused[f.ID] {
 				continue
 			}
@@ -319,13 +336,30 @@ func load(ctx context.Context, cfg *Config, es *elasticsearch.Client, index stri
 		slices.Sort(changed)
 		changed = slices.DeleteFunc(slices.Compact(changed), func(id string) bool { return refused[id] })
 		enc.grp = regrouped
-		if len(changed) == 0 {
-			break
+		if changed == nil {
+			changed = []string{} // some(nil) would mean every item
 		}
-		docs = enc.some(changed)
-		opts.Progress = cfg.Progress("index (lists without refused)", len(changed))
+		// The refused products' list documents went in: they go again.
+		docs = withDeletes(enc.some(changed), fresh, enc.lists)
+		opts.Progress = cfg.Progress("index (lists without refused)", 2*len(changed)+len(fresh))
 	}
 	return len(items) - len(refused), nil
+}
+
+// withDeletes yields ops, then a delete of each of ids in index.
+func withDeletes(ops iter.Seq[esindex.Op], ids []string, index string) iter.Seq[esindex.Op] {
+	return func(yield func(esindex.Op) bool) {
+		for op := range ops {
+			if !yield(op) {
+				return
+			}
+		}
+		for _, id := range ids {
+			if !yield(esindex.Op{Action: "delete", ID: id, Index: index}) {
+				return
+			}
+		}
+	}
 }
 
 func addBulk(total *esindex.BulkResult, r esindex.BulkResult) {
@@ -337,7 +371,9 @@ func addBulk(total *esindex.BulkResult, r esindex.BulkResult) {
 }
 
 // writeBulkFile writes the documents as bulk-ready NDJSON (action line,
-// document line) for users without Elasticsearch at hand, as they come.
+// document line) for users without Elasticsearch at hand, as they come:
+// product documents to documents.ndjson, list documents (ops with an Index)
+// to similar.ndjson, for the product and the similar index.
 func writeBulkFile(cfg *Config, docs iter.Seq[esindex.Op], rep *Report) error {
 	dir := cfg.OutDir
 	if dir == "" {
@@ -346,31 +382,53 @@ func writeBulkFile(cfg *Config, docs iter.Seq[esindex.Op], rep *Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("output folder: %w", err)
 	}
-	path := filepath.Join(dir, "documents.ndjson")
+	paths := [2]string{filepath.Join(dir, "documents.ndjson"), filepath.Join(dir, "similar.ndjson")}
 	return rep.timed("write", func() error {
-		f, err := os.Create(path + ".tmp")
-		if err != nil {
-			return err
+		var files [2]*os.File
+		var ws [2]*bufio.Writer
+		for i, p := range paths {
+			f, err := os.Create(p + ".tmp")
+			if err != nil {
+				if i == 1 {
+					files[0].Close()
+				}
+				return err
+			}
+			files[i], ws[i] = f, bufio.NewWriterSize(f, 1<<20)
 		}
-		w := bufio.NewWriterSize(f, 1<<20)
 		n := 0
 		for d := range docs {
-			n++
+			w := ws[0]
+			if d.Index != "" {
+				w = ws[1]
+			} else {
+				n++
+			}
 			meta, _ := json.Marshal(map[string]any{"index": map[string]string{"_id": d.ID}})
 			w.Write(meta)
 			w.WriteByte('\n')
 			w.Write(d.Body)
 			w.WriteByte('\n')
 		}
-		if err := w.Flush(); err != nil {
-			f.Close()
-			return fmt.Errorf("write %s: %w", path, err)
+		var err error
+		for i := range files {
+			if ferr := ws[i].Flush(); ferr != nil && err == nil {
+				err = fmt.Errorf("write %s: %w", paths[i], ferr)
+			}
+			if cerr := files[i].Close(); cerr != nil && err == nil {
+				err = cerr
+			}
 		}
-		if err := f.Close(); err != nil {
+		if err != nil {
 			return err
 		}
-		rep.Index.OutFile, rep.Indexed = path, n
-		return os.Rename(path+".tmp", path)
+		rep.Index.OutFile, rep.Index.SimilarOutFile, rep.Indexed = paths[0], paths[1], n
+		for _, p := range paths {
+			if err := os.Rename(p+".tmp", p); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -383,31 +441,55 @@ func checkSkipped(cfg *Config, rep *Report) error {
 	return nil
 }
 
-// createRunIndex creates the run's new concrete index and returns fail,
-// which every later error goes through: it keeps the half-built index for
-// inspection (--keep-failed, refreshed so it is searchable) or deletes it,
-// and records which in the report.
-func createRunIndex(ctx context.Context, cfg *Config, es *elasticsearch.Client, rep *Report) (index string, fail func(error) error, err error) {
-	body, err := mappings.Render(mappings.Options{Dims: rep.Dims, IndexOptions: cfg.IndexOptions, Shards: cfg.Shards, Replicas: cfg.Replicas, Model: rep.Model, K: cfg.K})
+// createRunIndex creates the run's new concrete product index and its
+// similar index (same timestamp) and returns fail, which every later error
+// goes through: it keeps the half-built pair for inspection (--keep-failed,
+// refreshed so it is searchable) or deletes it, and records which in the
+// report.
+func createRunIndex(ctx context.Context, cfg *Config, es *elasticsearch.Client, rep *Report) (index, lists string, fail func(error) error, err error) {
+	opts := mappings.Options{Dims: rep.Dims, IndexOptions: cfg.IndexOptions, Shards: cfg.Shards, Replicas: cfg.Replicas, Model: rep.Model, K: cfg.K}
+	body, err := mappings.Render(opts)
 	if err != nil {
-		return "", nil, fmt.Errorf("mapping: %w", err)
+		return "", "", nil, fmt.Errorf("mapping: %w", err)
 	}
-	index = esindex.NewIndexName(cfg.Alias, cfg.Now())
+	now := cfg.Now()
+	index = esindex.NewIndexName(cfg.Alias, now)
+	lists = esindex.NewIndexName(mappings.SimilarAlias(cfg.Alias), now)
+	listsBody, err := mappings.RenderSimilar(opts, index)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("mapping: %w", err)
+	}
 	rep.Index.Alias = cfg.Alias
+	// The similar index first: a run killed in between leaves an orphan
+	// list index, which Prune recognises, rather than a product index
+	// without lists.
+	if err := esindex.CreateIndex(ctx, es, lists, listsBody); err != nil {
+		return "", "", nil, err
+	}
 	if err := esindex.CreateIndex(ctx, es, index, body); err != nil {
-		return "", nil, err
+		esindex.DeleteIndex(context.WithoutCancel(ctx), es, lists)
+		return "", "", nil, err
 	}
 	fail = func(err error) error {
 		if cfg.KeepFailed {
 			rep.Index.KeptFailed = index
-			esindex.Refresh(context.WithoutCancel(ctx), es, index) // searchable for inspection; best effort
-			slog.Warn("the failed index is kept for inspection (--keep-failed); delete it when done", "index", index)
-		} else if derr := esindex.DeleteIndex(context.WithoutCancel(ctx), es, index); derr != nil {
-			slog.Warn("could not delete the half-built index; the next run prunes it", "index", index, "err", derr)
-		} else {
+			for _, name := range []string{index, lists} {
+				esindex.Refresh(context.WithoutCancel(ctx), es, name) // searchable for inspection; best effort
+			}
+			slog.Warn("the failed index pair is kept for inspection (--keep-failed); delete it when done", "index", index, "similar", lists)
+			return err
+		}
+		discarded := true
+		for _, name := range []string{index, lists} {
+			if derr := esindex.DeleteIndex(context.WithoutCancel(ctx), es, name); derr != nil {
+				discarded = false
+				slog.Warn("could not delete the half-built index; the next run prunes it", "index", name, "err", derr)
+			}
+		}
+		if discarded {
 			rep.Index.Discarded = index
 		}
 		return err
 	}
-	return index, fail, nil
+	return index, lists, fail, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/essync/essync/esindex"
+	"github.com/essync/essync/groups"
 	"github.com/essync/essync/neighbors"
 )
 
@@ -23,19 +24,21 @@ const (
 // against the exact answer for the report's recall.
 const knnRecallSample = 256
 
-// publishKNN is publish for --neighbors es: the documents are loaded
-// without lists into a new index, every product's top-K comes from
-// Elasticsearch's kNN on that index (self excluded), the lists and the offer
-// groups computed from them are written as partial updates, and only then
-// does the usual gate put the index live. The vectors never need to fit a
-// neighbour structure on this machine.
+// publishKNN is publish for --neighbors es: the product documents are
+// loaded into a new index, every product's top-K comes from Elasticsearch's
+// kNN on that index (self excluded), the lists go into the new similar
+// index as list documents, and only then does the usual gate put the pair
+// live. A product document is touched again (a partial update, which
+// re-indexes its vector) only when its offer group is not the singleton it
+// was loaded with. The vectors never need to fit a neighbour structure on
+// this machine.
 func publishKNN(ctx context.Context, cfg *Config, es *elasticsearch.Client, items []item, ids []string, matrix []float32, syncedAt string, rep *Report) error {
 	return rep.timed("index", func() error {
-		index, fail, err := createRunIndex(ctx, cfg, es, rep)
+		index, lists, fail, err := createRunIndex(ctx, cfg, es, rep)
 		if err != nil {
 			return err
 		}
-		// 1. The documents, without lists.
+		// 1. The product documents, each in a group of its own.
 		bulk := cfg.Bulk
 		bulk.Progress = cfg.Progress("index", len(items))
 		res, err := esindex.Bulk(ctx, es, index, bareDocuments(items, rep.Model, syncedAt), bulk)
@@ -69,20 +72,24 @@ func publishKNN(ctx context.Context, cfg *Config, es *elasticsearch.Client, item
 		if err != nil {
 			return fail(err)
 		}
-		// 3. The lists and groups as partial updates.
+		// 3. The list documents, and the groups of products not alone in theirs.
 		err = rep.timed("lists", func() error {
 			bulk.Progress = cfg.Progress("index (lists)", len(ids))
 			res, err := esindex.Bulk(ctx, es, index, func(yield func(esindex.Op) bool) {
 				for _, id := range ids {
-					gid, size := grp.Of(id)
-					if !yield(esindex.Op{Action: "update", ID: id, Body: listUpdate(Document{Similar: g.Neighbors(id), GroupID: gid, GroupSize: size, SyncedAt: syncedAt})}) {
+					if !yield(listDocument(id, g.Neighbors(id), lists)) {
 						return
+					}
+					if gid, size := grp.Of(id); gid != singletonGroup(id) || size != 1 {
+						if !yield(esindex.Op{Action: "update", ID: id, Body: groupUpdate(gid, size, syncedAt)}) {
+							return
+						}
 					}
 				}
 			}, bulk)
 			addBulk(&rep.Index.Bulk, res)
 			if err == nil && len(res.Failed) > 0 {
-				err = fmt.Errorf("%w: elasticsearch refused %d list updates; first: %s: %s", ErrGate, len(res.Failed), res.Failed[0].ID, res.Failed[0].Reason)
+				err = fmt.Errorf("%w: elasticsearch refused %d list documents or group updates; first: %s: %s", ErrGate, len(res.Failed), res.Failed[0].ID, res.Failed[0].Reason)
 			}
 			return err
 		})
@@ -95,35 +102,22 @@ func publishKNN(ctx context.Context, cfg *Config, es *elasticsearch.Client, item
 		if err := checkSkipped(cfg, rep); err != nil {
 			return fail(err)
 		}
-		if err := esindex.FinishLoad(ctx, es, index, cfg.Replicas, len(ids)); err != nil {
-			return fail(fmt.Errorf("%w: %w", ErrGate, err))
-		}
-		if lease := leaseCheck(ctx, cfg); lease != nil {
-			return fail(lease)
-		}
-		previous, err := esindex.SwapAlias(ctx, es, cfg.Alias, index)
-		if err != nil {
-			return fail(err)
-		}
-		rep.Index.Live, rep.Index.Previous, rep.Indexed = index, previous, len(ids)
-		slog.Info("alias swapped", "alias", cfg.Alias, "index", index, "previous", previous, "documents", len(ids), "neighbors", NeighborsES)
-		writeFullSnapshot(cfg, index, items, g, grp, rep)
-		pruned, err := esindex.Prune(ctx, es, cfg.Alias, cfg.Keep)
-		rep.Index.Pruned = pruned
-		if err != nil {
-			slog.Warn("pruning old indices failed; the new index is live", "err", err)
-		}
-		return nil
+		return goLive(ctx, cfg, es, index, lists, len(ids), fail, rep, func() { writeFullSnapshot(cfg, index, items, g, grp, rep) })
 	})
 }
 
-// bareDocuments yields every item's document with empty lists and no
-// group: what the index holds until the kNN lists are written.
+// singletonGroup is the group id of a product alone in its group, which
+// bareDocuments writes before the groups are known.
+func singletonGroup(id string) string { return groups.IDPrefix + id }
+
+// bareDocuments yields every item's product document, each product in a
+// group of its own: what the index holds until the kNN lists and groups
+// are known (most products stay alone, and are not written again).
 func bareDocuments(items []item, model, syncedAt string) iter.Seq[esindex.Op] {
 	return func(yield func(esindex.Op) bool) {
 		for _, it := range items {
 			body, err := encodeDocument(it.Fields, Document{ProductID: it.ID, ImageName: it.ImageName, ImageSHA256: it.SHA256,
-				Vector: it.Vector, GroupID: "", GroupSize: 0, Model: model, SyncedAt: syncedAt})
+				Vector: it.Vector, GroupID: singletonGroup(it.ID), GroupSize: 1, Model: model, SyncedAt: syncedAt})
 			if err != nil {
 				slog.Error("document not encoded", "id", it.ID, "err", err)
 				continue // Bulk's count check then fails the gate

@@ -261,6 +261,8 @@ func TestFullThroughAFlakyClusterLosesNothing(t *testing.T) {
 	}
 }
 
+// Without Elasticsearch a full run writes bulk-ready NDJSON for both
+// indices: the product documents (no lists) and one list document each.
 func TestFullWithoutElasticsearchWritesBulkReadyFile(t *testing.T) {
 	cfg := e2eConfig(t, "unused")
 	cfg.ES = nil
@@ -268,29 +270,49 @@ func TestFullWithoutElasticsearchWritesBulkReadyFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(rep.Index.OutFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<24)
-	lines := 0
-	for sc.Scan() {
-		var v map[string]json.RawMessage
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			t.Fatalf("line %d is not JSON: %v", lines+1, err)
+	for _, file := range []struct {
+		path       string
+		has, hasNo string
+	}{{rep.Index.OutFile, "image_vector", "similar_pi"}, {rep.Index.SimilarOutFile, "similar_pi", "image_vector"}} {
+		f, err := os.Open(file.path)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if lines%2 == 0 {
-			if _, ok := v["index"]; !ok {
-				t.Fatalf("line %d is not a bulk action: %s", lines+1, sc.Bytes())
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		sc.Buffer(nil, 1<<24)
+		lines := 0
+		for sc.Scan() {
+			var v map[string]json.RawMessage
+			if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+				t.Fatalf("%s line %d is not JSON: %v", file.path, lines+1, err)
 			}
-		} else if _, ok := v["image_vector"]; !ok {
-			t.Fatalf("line %d is not a document", lines+1)
+			if lines%2 == 0 {
+				if _, ok := v["index"]; !ok {
+					t.Fatalf("%s line %d is not a bulk action: %s", file.path, lines+1, sc.Bytes())
+				}
+			} else if _, ok := v[file.has]; !ok {
+				t.Fatalf("%s line %d has no %s", file.path, lines+1, file.has)
+			} else if _, ok := v[file.hasNo]; ok {
+				t.Fatalf("%s line %d has %s", file.path, lines+1, file.hasNo)
+			}
+			lines++
 		}
-		lines++
+		if lines != 96 {
+			t.Fatalf("%s: %d lines, want 48 action+document pairs", file.path, lines)
+		}
 	}
-	if lines != 96 {
-		t.Fatalf("%d lines, want 48 action+document pairs", lines)
+}
+
+// An alias ending in "-similar" would take another alias's similar indices
+// for its own: full and incremental refuse it before any work, as a usage
+// error naming the alias it collides with.
+func TestAliasEndingInSimilarIsRefused(t *testing.T) {
+	cfg := e2eConfig(t, "shop-similar")
+	for name, run := range map[string]func(context.Context, pipeline.Config) (*pipeline.Report, error){"full": pipeline.Full, "incremental": pipeline.Incremental} {
+		rep, err := run(context.Background(), cfg)
+		if !errors.Is(err, pipeline.ErrUsage) || !strings.Contains(err.Error(), `alias "shop"`) || rep.Embedded+rep.FromCache != 0 {
+			t.Errorf("%s: err %v, embedded %d; want a usage error naming alias shop, before any work", name, err, rep.Embedded+rep.FromCache)
+		}
 	}
 }

@@ -236,3 +236,52 @@ func TestFullKeepFailedKeepsTheRefusedIndexForInspection(t *testing.T) {
 		t.Errorf("kept index %s: %d documents, err %v", rep.Index.KeptFailed, n, err)
 	}
 }
+
+// TestIncrementalToleratedRefusalsLeaveNoListBehind: new products whose
+// documents Elasticsearch refuses are reported, named by no list, and
+// leave no list document of their own in the similar index.
+func TestIncrementalToleratedRefusalsLeaveNoListBehind(t *testing.T) {
+	es := estest.Client(t)
+	alias := estest.IndexName(t, "increfusedlist")
+	cfg := e2eConfig(t, alias)
+	path, bad := refusingCatalog(t)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal(b, &rows); err != nil {
+		t.Fatal(err)
+	}
+	rows = slices.DeleteFunc(rows, func(r map[string]any) bool { return slices.Contains(bad, r["productId"].(string)) })
+	before := filepath.Join(t.TempDir(), "before.json")
+	out, _ := json.Marshal(rows)
+	if err := os.WriteFile(before, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.CatalogPath = before
+	if _, err := pipeline.Full(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.CatalogPath = path
+	cfg.MaxRefused = pipeline.Limit{Count: 2}
+	cfg.MaxSkipped = 2
+	rep, err := pipeline.Incremental(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("incremental with --max-refused 2: %v", err)
+	}
+	if got := refusedIDs(rep); !slices.Equal(got, bad) {
+		t.Errorf("refused %v, want %v", got, bad)
+	}
+	docs := readAll(t, es, alias) // fails on a list document without its product
+	if len(docs) != 46 {
+		t.Fatalf("alias holds %d documents, want 46", len(docs))
+	}
+	for id, d := range docs {
+		for _, pi := range d.SimilarPI {
+			if slices.Contains(bad, pi) {
+				t.Errorf("%s lists refused %s", id, pi)
+			}
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/essync/essync/catalog"
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/esindex/estest"
+	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/pipeline"
 )
 
@@ -36,7 +37,8 @@ func e2eConfig(t *testing.T, alias string) pipeline.Config {
 	}
 }
 
-// storedDoc is the part of a product document the tests look at.
+// storedDoc is the part of a product document the tests look at, with
+// its list from the similar index.
 type storedDoc struct {
 	ProductID string    `json:"product_id"`
 	Group     string    `json:"group"`
@@ -55,20 +57,52 @@ type storedDoc struct {
 	} `json:"essync"`
 }
 
-// readAll returns every document behind target, by id.
-func readAll(t *testing.T, es *elasticsearch.Client, target string) map[string]storedDoc {
+// readAll returns every product document behind alias, by id, each with
+// the similar lists of its list document behind alias-similar. It fails
+// the test unless every product has exactly one list document and every
+// list document its product, and no product document carries a list.
+func readAll(t *testing.T, es *elasticsearch.Client, alias string) map[string]storedDoc {
 	t.Helper()
 	out := map[string]storedDoc{}
-	err := esindex.Scan(context.Background(), es, target, nil, 500, func(d esindex.StoredDoc) error {
+	err := esindex.Scan(context.Background(), es, alias, nil, 500, func(d esindex.StoredDoc) error {
 		var doc storedDoc
 		if err := json.Unmarshal(d.Source, &doc); err != nil {
 			return err
+		}
+		if doc.SimilarPI != nil || doc.Similar != nil {
+			t.Errorf("product document %s carries a list: %.200s", d.ID, d.Source)
 		}
 		out[d.ID] = doc
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("read %s: %v", target, err)
+		t.Fatalf("read %s: %v", alias, err)
+	}
+	lists := mappings.SimilarAlias(alias)
+	seen := 0
+	err = esindex.Scan(context.Background(), es, lists, nil, 500, func(d esindex.StoredDoc) error {
+		var list struct {
+			ProductID string `json:"product_id"`
+			storedDoc
+		}
+		if err := json.Unmarshal(d.Source, &list); err != nil {
+			return err
+		}
+		doc, ok := out[d.ID]
+		if !ok || list.ProductID != d.ID {
+			t.Errorf("list document %s (product_id %q) has no product in %s", d.ID, list.ProductID, alias)
+			return nil
+		}
+		seen++
+		doc.SimilarPI, doc.Similar = list.SimilarPI, list.Similar
+		out[d.ID] = doc
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read %s: %v", lists, err)
+	}
+	if seen != len(out) {
+		t.Errorf("%s holds %d list documents for the %d products of %s", lists, seen, len(out), alias)
 	}
 	return out
 }

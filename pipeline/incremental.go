@@ -35,6 +35,9 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 	rep := newReport("incremental", &cfg)
 	rep.Changes = &ChangeReport{}
 	defer func() { rep.FinishedAt = cfg.Now().UTC() }()
+	if err := mappings.CheckAlias(cfg.Alias); err != nil {
+		return rep, fmt.Errorf("%w: %w", err, ErrUsage)
+	}
 	if cfg.ES == nil {
 		return rep, errors.New("incremental updates the live index and needs Elasticsearch: pass --es-url")
 	}
@@ -47,11 +50,12 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, err
 	}
 	defer release()
-	index, meta, err := liveIndex(ctx, es, cfg.Alias)
+	live, meta, err := liveIndex(ctx, es, cfg.Alias)
 	if err != nil {
 		return rep, err
 	}
-	rep.Index.Alias, rep.Index.Live = cfg.Alias, index
+	index := live.products
+	rep.Index.Alias, rep.Index.Live, rep.Index.Similar = cfg.Alias, index, live.lists
 	products, err := readCatalogRenamed(&cfg, rep)
 	if err != nil {
 		return rep, err
@@ -83,7 +87,7 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	var snap *snapshot
 	if err := rep.timed("read", func() error {
-		snap, err = loadState(ctx, &cfg, es, index, meta, rep)
+		snap, err = loadState(ctx, &cfg, es, live, meta, rep)
 		return err
 	}); err != nil {
 		return rep, err
@@ -103,26 +107,38 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 	if err := checkSkipped(&cfg, rep); err != nil {
 		return rep, err
 	}
-	return rep, writeIncremental(ctx, &cfg, es, index, meta, plan, snap, graph, rep)
+	return rep, writeIncremental(ctx, &cfg, es, live, meta, plan, snap, graph, rep)
 }
 
-// liveIndex finds the concrete index behind alias and checks essync built it.
-func liveIndex(ctx context.Context, es *elasticsearch.Client, alias string) (string, esindex.Meta, error) {
+// liveIndex finds the concrete product index behind alias and its similar
+// index behind alias-similar, and checks essync built them as a pair.
+func liveIndex(ctx context.Context, es *elasticsearch.Client, alias string) (livePair, esindex.Meta, error) {
 	live, err := esindex.AliasIndices(ctx, es, alias)
 	if err != nil {
-		return "", esindex.Meta{}, err
+		return livePair{}, esindex.Meta{}, err
 	}
 	if len(live) != 1 {
-		return "", esindex.Meta{}, fmt.Errorf("alias %s points at %d indices, want one built by essync: %w first", alias, len(live), ErrNeedsFull)
+		return livePair{}, esindex.Meta{}, fmt.Errorf("alias %s points at %d indices, want one built by essync: %w first", alias, len(live), ErrNeedsFull)
 	}
 	index, meta, err := esindex.ReadMeta(ctx, es, live[0])
 	if err != nil {
-		return "", esindex.Meta{}, err
+		return livePair{}, esindex.Meta{}, err
 	}
 	if meta.Model == "" || !meta.Complete {
-		return "", esindex.Meta{}, fmt.Errorf("index %s has no essync metadata (or was never completed): %w to rebuild it", index, ErrNeedsFull)
+		return livePair{}, esindex.Meta{}, fmt.Errorf("index %s has no essync metadata (or was never completed): %w to rebuild it", index, ErrNeedsFull)
 	}
-	return index, meta, nil
+	if meta.SchemaVersion != mappings.SchemaVersion {
+		return livePair{}, esindex.Meta{}, fmt.Errorf("index %s has essync document schema %d but this essync writes schema %d: %w to rebuild it", index, meta.SchemaVersion, mappings.SchemaVersion, ErrNeedsFull)
+	}
+	simAlias := mappings.SimilarAlias(alias)
+	lists, err := esindex.AliasIndices(ctx, es, simAlias)
+	if err != nil {
+		return livePair{}, esindex.Meta{}, err
+	}
+	if want, _ := esindex.SimilarIndexOf(alias, index); len(lists) != 1 || lists[0] != want {
+		return livePair{}, esindex.Meta{}, fmt.Errorf("alias %s points at %v, want %s, the similar index of %s: %w to rebuild the pair", simAlias, lists, want, index, ErrNeedsFull)
+	}
+	return livePair{products: index, lists: lists[0]}, meta, nil
 }
 
 // plan is what the catalog and the live index say must happen.
@@ -130,6 +146,10 @@ type plan struct {
 	final   map[string]item // every product that belongs in the index, with its vector
 	added   map[string][]float32
 	removed []string
+	// written holds the fresh record of every product an earlier round of
+	// this run wrote (see writeIncremental's rounds after refusals): the
+	// index holds that, not the snapshot's record.
+	written map[string]record
 }
 
 // planChanges compares the catalog with the live state: unchanged products
@@ -139,7 +159,7 @@ type plan struct {
 // image is hashed again only when its size or mtime differs from the
 // snapshot's record.
 func planChanges(ctx context.Context, cfg *Config, e *embed.Embedder, products []catalog.Product, snap *snapshot, rep *Report) (*plan, error) {
-	p := &plan{final: map[string]item{}, added: map[string][]float32{}}
+	p := &plan{final: map[string]item{}, added: map[string][]float32{}, written: map[string]record{}}
 	var known, toEmbed []catalog.Product
 	for _, pr := range products {
 		if _, ok := snap.row[pr.ID]; ok {

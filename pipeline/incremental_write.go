@@ -21,7 +21,8 @@ import (
 // changes computed and written again, so no list names a product the index
 // does not hold. After any refusal no snapshot is written: the index then
 // differs from what this run computed, and the next run reads it.
-func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client, index string, meta esindex.Meta, p *plan, snap *snapshot, g *neighbors.Graph, rep *Report) error {
+func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client, live livePair, meta esindex.Meta, p *plan, snap *snapshot, g *neighbors.Graph, rep *Report) error {
+	index := live.products
 	refused := map[string]bool{}
 	sr := rep.snapshot()
 	for round := 0; ; round++ {
@@ -56,7 +57,7 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 		grp, err := computeGroups(cfg, g, ids, matrix, rep.Dims, func(id string) map[string]json.RawMessage { return p.final[id].Fields }, rep)
 		var ops []esindex.Op
 		if err == nil {
-			ops, err = changedDocuments(cfg, p, snap, g, grp, ids, w, rep)
+			ops, err = changedDocuments(cfg, p, snap, g, grp, ids, live.lists, w, rep)
 		}
 		matrix = nil
 		if mapped != nil {
@@ -66,7 +67,7 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 			w.abort()
 			return err
 		}
-		generation, failed, err := writeChanges(ctx, cfg, es, index, ops, len(p.final), rep)
+		generation, failed, err := writeChanges(ctx, cfg, es, live, ops, len(p.final), rep)
 		if err != nil {
 			w.abort()
 			return err
@@ -78,7 +79,7 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 			}
 			refused[f.ID] = true
 			rep.skip(Skipped{Stage: "index", ID: f.ID, Kind: "rejected", Reason: fmt.Sprintf("elasticsearch refused the %s (%d): %s", f.Action, f.Status, f.Reason)})
-			if _, known := snap.row[f.ID]; !known && f.Action == "index" {
+			if _, known := snap.row[f.ID]; !known && f.Action == "index" && f.Index == "" {
 				gone = append(gone, f.ID) // a new product the index does not hold
 			}
 		}
@@ -105,6 +106,9 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 			delete(p.final, id)
 			delete(p.added, id)
 		}
+		// Their list documents went in with the refused product documents:
+		// the next round deletes both (a missing document's delete is a no-op).
+		p.removed = append(p.removed, gone...)
 		if _, err := g.UpdateContext(ctx, nil, gone); err != nil {
 			return fmt.Errorf("neighbors: %w", err)
 		}
@@ -167,12 +171,15 @@ func commitSnapshot(cfg *Config, w *snapshotWriter, generation int64, rep *Repor
 	sr.Written, sr.Generation = true, generation
 }
 
-// changedDocuments keeps only the documents that differ from the stored
-// ones, by the snapshot's digests: a full document for new products and
-// changed images or fields, a partial update when only the lists or the
-// offer group changed. Each product's fresh record goes to w (when not nil)
-// in the order of ids.
-func changedDocuments(cfg *Config, p *plan, snap *snapshot, g *neighbors.Graph, grp *groups.Result, ids []string, w *snapshotWriter, rep *Report) ([]esindex.Op, error) {
+// changedDocuments keeps only the writes that differ from what the index
+// holds, by the snapshot's digests, each in the index it concerns: a new
+// product, a changed image or changed catalog fields write the product
+// document; a changed list writes the small list document in the similar
+// index (lists, never the product document, whose vector would be
+// re-indexed); a changed offer group alone is a partial update of the
+// product document; a deleted product deletes both. Each product's fresh
+// record goes to w (when not nil) in the order of ids.
+func changedDocuments(cfg *Config, p *plan, snap *snapshot, g *neighbors.Graph, grp *groups.Result, ids []string, lists string, w *snapshotWriter, rep *Report) ([]esindex.Op, error) {
 	var ops []esindex.Op
 	syncedAt := cfg.Now().UTC().Format(time.RFC3339)
 	err := rep.timed("documents", func() error {
@@ -185,60 +192,78 @@ func changedDocuments(cfg *Config, p *plan, snap *snapshot, g *neighbors.Graph, 
 				}
 			}
 			gid, size := grp.Of(id)
-			doc := Document{ProductID: id, ImageName: it.ImageName, ImageSHA256: it.SHA256, Vector: it.Vector,
-				Similar: g.Neighbors(id), GroupID: gid, GroupSize: size, Model: rep.Model, SyncedAt: syncedAt}
-			if row, exists := snap.row[id]; exists {
-				old := snap.record(row)
-				if _, changed := p.added[id]; !changed && old.Base == fresh.Base {
-					if old.Lists == fresh.Lists && old.Group == fresh.Group {
-						rep.Changes.Unchanged++
-						continue
-					}
-					if old.Lists != fresh.Lists {
-						rep.Changes.ListsChanged++
-					}
-					if old.Group != fresh.Group {
-						rep.Changes.GroupsChanged++
-					}
-					ops = append(ops, esindex.Op{Action: "update", ID: id, Body: listUpdate(doc)})
+			listOp := listDocument(id, g.Neighbors(id), lists)
+			row, exists := snap.row[id]
+			var old record
+			if exists {
+				old = snap.record(row)
+			}
+			_, changed := p.added[id]
+			if prev, ok := p.written[id]; ok { // an earlier round of this run wrote it: the index holds that
+				old, exists, changed = prev, true, false
+			}
+			if !exists || changed || old.Base != fresh.Base || old.Lists != fresh.Lists || old.Group != fresh.Group {
+				p.written[id] = fresh // below, an op is written for it
+			}
+			if exists && old.Lists != fresh.Lists {
+				rep.Changes.ListsChanged++
+			}
+			if exists && !changed && old.Base == fresh.Base {
+				if old.Lists == fresh.Lists && old.Group == fresh.Group {
+					rep.Changes.Unchanged++
 					continue
 				}
-				if old.SHA256 == it.SHA256 {
-					rep.Changes.FieldsChanged++
+				if old.Group != fresh.Group {
+					rep.Changes.GroupsChanged++
+					ops = append(ops, esindex.Op{Action: "update", ID: id, Body: groupUpdate(gid, size, syncedAt)})
 				}
+				if old.Lists != fresh.Lists {
+					ops = append(ops, listOp)
+				}
+				continue
 			}
-			body, err := encodeDocument(it.Fields, doc)
+			if exists && old.SHA256 == it.SHA256 {
+				rep.Changes.FieldsChanged++
+			}
+			body, err := encodeDocument(it.Fields, Document{ProductID: id, ImageName: it.ImageName, ImageSHA256: it.SHA256, Vector: it.Vector,
+				GroupID: gid, GroupSize: size, Model: rep.Model, SyncedAt: syncedAt})
 			if err != nil {
 				return err
 			}
 			ops = append(ops, esindex.Op{Action: "index", ID: id, Body: body})
+			if !exists || old.Lists != fresh.Lists {
+				ops = append(ops, listOp)
+			}
 		}
 		for _, id := range p.removed {
-			ops = append(ops, esindex.Op{Action: "delete", ID: id})
+			ops = append(ops, esindex.Op{Action: "delete", ID: id}, esindex.Op{Action: "delete", ID: id, Index: lists})
+		}
+		for _, id := range snap.orphanLists {
+			ops = append(ops, esindex.Op{Action: "delete", ID: id, Index: lists})
 		}
 		return nil
 	})
 	return ops, err
 }
 
-// listUpdate is the partial update that replaces a document's lists and
+// groupUpdate is the partial update that replaces a product document's
 // offer group.
-func listUpdate(d Document) []byte {
-	f := essyncFields(d)
+func groupUpdate(groupID string, size int, syncedAt string) []byte {
 	body, _ := json.Marshal(map[string]any{"doc": map[string]any{
-		"similar_pi": f["similar_pi"], "similar": f["similar"], "group_id": f["group_id"], "group_size": f["group_size"],
-		"essync": map[string]string{"synced_at": d.SyncedAt},
+		"group_id": groupID, "group_size": size, "essync": map[string]string{"synced_at": syncedAt},
 	}})
 	return body
 }
 
-// writeChanges applies ops to the live index under the pending mark, then
-// refreshes, checks the document count and clears the mark. Before the
-// first write it bumps the index generation, so a crash anywhere after
-// leaves every state snapshot stale; it returns the generation the index
-// is at. It also returns the operations Elasticsearch refused; with
-// refusals the mark stays set, so the next run recomputes every list.
-func writeChanges(ctx context.Context, cfg *Config, es *elasticsearch.Client, index string, ops []esindex.Op, want int, rep *Report) (int64, []esindex.ItemFailure, error) {
+// writeChanges applies ops to the live pair under the pending mark (on the
+// product index), then refreshes both indices, checks both document counts
+// and clears the mark. Before the first write it bumps the index
+// generation, so a crash anywhere after leaves every state snapshot stale;
+// it returns the generation the index is at. It also returns the
+// operations Elasticsearch refused; with refusals the mark stays set, so
+// the next run recomputes every list.
+func writeChanges(ctx context.Context, cfg *Config, es *elasticsearch.Client, live livePair, ops []esindex.Op, want int, rep *Report) (int64, []esindex.ItemFailure, error) {
+	index := live.products
 	var generation int64
 	if len(ops) == 0 {
 		_, meta, err := esindex.ReadMeta(ctx, es, index)
@@ -247,12 +272,9 @@ func writeChanges(ctx context.Context, cfg *Config, es *elasticsearch.Client, in
 		}
 		rep.Indexed = want
 		if meta.Pending { // an interrupted run had written everything: the mark can go
-			n, err := esindex.Count(ctx, es, index)
+			n, err := live.counts(ctx, es, want)
 			if err != nil {
 				return 0, nil, err
-			}
-			if n != want {
-				return 0, nil, fmt.Errorf("index %s holds %d documents, want %d; the next incremental run will repair it", index, n, want)
 			}
 			if err := esindex.SetMeta(ctx, es, index, func(m *esindex.Meta) { m.Pending, m.Documents = false, n }); err != nil {
 				return 0, nil, err
@@ -266,31 +288,73 @@ func writeChanges(ctx context.Context, cfg *Config, es *elasticsearch.Client, in
 		if err := esindex.SetMeta(ctx, es, index, func(m *esindex.Meta) { m.Pending = true; m.Generation++; generation = m.Generation }); err != nil {
 			return err
 		}
-		slog.Info("writing", "index", index, "generation", generation, "operations", len(ops))
+		slog.Info("writing", "index", index, "similar", live.lists, "generation", generation, "operations", len(ops))
 		bulk := cfg.Bulk
 		bulk.Progress = cfg.Progress("index", len(ops))
 		res, err := esindex.Bulk(ctx, es, index, slices.Values(ops), bulk)
 		addBulk(&rep.Index.Bulk, res)
 		rep.Changes.Written += res.Succeeded
+		countWrites(rep.Changes, ops, res.Failed)
 		if err != nil {
 			return fmt.Errorf("%w; the live index carries a pending mark and the next incremental run will finish the job", err)
 		}
 		failed = res.Failed
-		if err := esindex.Refresh(ctx, es, index); err != nil {
-			return err
+		for _, name := range []string{index, live.lists} {
+			if err := esindex.Refresh(ctx, es, name); err != nil {
+				return err
+			}
 		}
-		n, err := esindex.Count(ctx, es, index)
-		if err != nil {
-			return err
-		}
-		rep.Indexed = n
 		if len(failed) > 0 {
+			rep.Indexed, _ = esindex.Count(ctx, es, index)
 			return nil
 		}
-		if n != want {
-			return fmt.Errorf("index %s holds %d documents after the update, want %d; the next incremental run will repair it", index, n, want)
+		n, err := live.counts(ctx, es, want)
+		rep.Indexed = n
+		if err != nil {
+			return err
 		}
 		return esindex.SetMeta(ctx, es, index, func(m *esindex.Meta) { m.Pending, m.Documents = false, n })
 	})
 	return generation, failed, err
+}
+
+// countWrites splits the operations that succeeded by index (see
+// ChangeReport.WrittenProducts). A Bulk that stopped early counts as if
+// every operation not refused went through: an upper bound, reported only
+// with the error.
+func countWrites(c *ChangeReport, ops []esindex.Op, failed []esindex.ItemFailure) {
+	for _, op := range ops {
+		if op.Index == "" {
+			c.WrittenProducts++
+		} else {
+			c.WrittenLists++
+		}
+	}
+	for _, f := range failed {
+		if f.Index == "" {
+			c.WrittenProducts--
+		} else {
+			c.WrittenLists--
+		}
+	}
+}
+
+// livePair is the live product index and its similar index.
+type livePair struct{ products, lists string }
+
+// counts checks that both indices hold want documents (a list document per
+// product) and returns the count.
+func (l livePair) counts(ctx context.Context, es *elasticsearch.Client, want int) (int, error) {
+	var n int
+	for _, name := range []string{l.products, l.lists} {
+		got, err := esindex.Count(ctx, es, name)
+		if err != nil {
+			return 0, err
+		}
+		if got != want {
+			return got, fmt.Errorf("index %s holds %d documents after the update, want %d; the next incremental run will repair it", name, got, want)
+		}
+		n = got
+	}
+	return n, nil
 }

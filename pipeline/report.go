@@ -61,13 +61,18 @@ type NeighborsReport struct {
 
 // IndexReport says what happened in Elasticsearch (or on disk without it).
 type IndexReport struct {
-	Alias    string             `json:"alias,omitempty"`
-	Live     string             `json:"live,omitempty"` // concrete index that went live
-	Previous []string           `json:"previous,omitempty"`
-	Pruned   []string           `json:"pruned,omitempty"`
-	OutFile  string             `json:"out_file,omitempty"` // bulk-ready NDJSON when no Elasticsearch
-	Bulk     esindex.BulkResult `json:"bulk"`
-	Refused  int                `json:"refused"` // documents Elasticsearch refused (listed in skipped)
+	Alias string `json:"alias,omitempty"`
+	Live  string `json:"live,omitempty"` // concrete index that went live
+	// Similar is the similar index (the lists) that went live with Live,
+	// or that an incremental run wrote to.
+	Similar  string   `json:"similar,omitempty"`
+	Previous []string `json:"previous,omitempty"`
+	Pruned   []string `json:"pruned,omitempty"`
+	OutFile  string   `json:"out_file,omitempty"` // bulk-ready NDJSON when no Elasticsearch
+	// SimilarOutFile is the list documents' NDJSON next to OutFile.
+	SimilarOutFile string             `json:"similar_out_file,omitempty"`
+	Bulk           esindex.BulkResult `json:"bulk"`
+	Refused        int                `json:"refused"` // documents Elasticsearch refused (listed in skipped)
 	// Discarded is the half-built index deleted after a failed run;
 	// KeptFailed the one kept for inspection (--keep-failed).
 	Discarded  string `json:"discarded,omitempty"`
@@ -84,6 +89,11 @@ type ChangeReport struct {
 	GroupsChanged int `json:"groups_changed"` // existing products whose offer group id or size changed
 	Unchanged     int `json:"unchanged"`
 	Written       int `json:"written"` // documents written (index, update or delete)
+	// WrittenProducts and WrittenLists split Written by index: product
+	// documents (new, changed, regrouped, deleted) and list documents in
+	// the similar index (new, changed lists, deleted).
+	WrittenProducts int `json:"written_products"`
+	WrittenLists    int `json:"written_lists"`
 }
 
 func (r *Report) skip(s Skipped) { r.Skipped = append(r.Skipped, s) }

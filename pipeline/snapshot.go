@@ -115,6 +115,9 @@ type snapshot struct {
 	vec     *npy.Mapped
 	// temporary: read from the index for this run only; Close deletes it.
 	temporary bool
+	// orphanLists are list documents the similar index holds for products
+	// the product index does not (read from the index only).
+	orphanLists []string
 }
 
 // errSnapshot marks a snapshot that cannot be used; the message says why.

@@ -94,30 +94,44 @@ func groupDigest(id string, size int) digest {
 	return sum(h)
 }
 
-// storedDocument is a document read back from the index, decoded into what
-// the snapshot keeps.
+// storedDocument is a product document read back from the index, decoded
+// into what the snapshot keeps (its list is in the similar index).
 type storedDocument struct {
-	Record  record
-	Vector  []float32
-	Similar []string
+	Record record
+	Vector []float32
 }
 
-// decodeStored decodes one _source: the vector (dims long) and lists, and
-// the digests of the rest.
+// decodeList decodes one list document's _source from the similar index.
+func decodeList(id string, source []byte) (pis []string, similar []neighbors.Neighbor, err error) {
+	var doc struct {
+		SimilarPI []string `json:"similar_pi"`
+		Similar   []struct {
+			PI         string  `json:"pi"`
+			Similarity float32 `json:"similarity"`
+		} `json:"similar"`
+	}
+	if err := json.Unmarshal(source, &doc); err != nil {
+		return nil, nil, fmt.Errorf("list document %s: %w", id, err)
+	}
+	similar = make([]neighbors.Neighbor, len(doc.Similar))
+	for i, s := range doc.Similar {
+		similar[i] = neighbors.Neighbor{ID: s.PI, Similarity: s.Similarity}
+	}
+	return doc.SimilarPI, similar, nil
+}
+
+// decodeStored decodes one product document's _source: the vector (dims
+// long), and the digests of the rest. Its Lists digest stays zero until the
+// list document is read (readLists).
 func decodeStored(id string, source []byte, dims int) (storedDocument, error) {
 	var src map[string]json.RawMessage
 	if err := json.Unmarshal(source, &src); err != nil {
 		return storedDocument{}, fmt.Errorf("document %s: %w", id, err)
 	}
 	var doc struct {
-		ProductID string    `json:"product_id"`
-		ImageName string    `json:"image_name"`
-		Vector    []float32 `json:"image_vector"`
-		SimilarPI []string  `json:"similar_pi"`
-		Similar   []struct {
-			PI         string  `json:"pi"`
-			Similarity float32 `json:"similarity"`
-		} `json:"similar"`
+		ProductID string      `json:"product_id"`
+		ImageName string      `json:"image_name"`
+		Vector    []float32   `json:"image_vector"`
 		GroupID   string      `json:"group_id"`
 		GroupSize float64     `json:"group_size"`
 		Essync    bookkeeping `json:"essync"`
@@ -130,18 +144,12 @@ func decodeStored(id string, source []byte, dims int) (storedDocument, error) {
 	if len(doc.Vector) != dims || doc.Essync.Model == "" {
 		return storedDocument{}, fmt.Errorf("document %s has no essync vector of %d dims or no essync.model: %w to rebuild the index", id, dims, ErrNeedsFull)
 	}
-	similar := make([]neighbors.Neighbor, len(doc.Similar))
-	for i, s := range doc.Similar {
-		similar[i] = neighbors.Neighbor{ID: s.PI, Similarity: s.Similarity}
-	}
 	return storedDocument{
 		Record: record{
 			SHA256: doc.Essync.ImageSHA256,
 			Base:   baseDigest(src, doc.ProductID, doc.ImageName, doc.Essync.Model, doc.Essync.ImageSHA256),
-			Lists:  listsDigest(doc.SimilarPI, similar),
 			Group:  groupDigest(doc.GroupID, int(doc.GroupSize)),
 		},
-		Vector:  doc.Vector,
-		Similar: doc.SimilarPI,
+		Vector: doc.Vector,
 	}, nil
 }

@@ -48,7 +48,8 @@ func wantedSnapshot(cfg *Config, index string, meta esindex.Meta, rep *Report) s
 // loadState opens the alias's snapshot when it describes the live index;
 // otherwise it says why in the log and the report and reads the index into
 // a temporary snapshot, so both paths go on the same way.
-func loadState(ctx context.Context, cfg *Config, es *elasticsearch.Client, index string, meta esindex.Meta, rep *Report) (*snapshot, error) {
+func loadState(ctx context.Context, cfg *Config, es *elasticsearch.Client, live livePair, meta esindex.Meta, rep *Report) (*snapshot, error) {
+	index := live.products
 	sr := &SnapshotReport{}
 	rep.Snapshot = sr
 	want := wantedSnapshot(cfg, index, meta, rep)
@@ -77,15 +78,20 @@ func loadState(ctx context.Context, cfg *Config, es *elasticsearch.Client, index
 	if tmpRoot == "" {
 		tmpRoot = os.TempDir()
 	}
-	return readIndexSnapshot(ctx, es, index, want, tmpRoot, rep)
+	return readIndexSnapshot(ctx, es, live, want, tmpRoot, rep)
 }
 
-// readIndexSnapshot reads every document of the live index through a point
+// readIndexSnapshot reads every document of the live pair through points
 // in time and streams it into a temporary snapshot (deleted on Close): ids,
-// digests, lists and vectors go to files as they arrive, nothing per
-// document stays on the heap but its id. The vectors are read because the
-// stored lists are restored from them.
-func readIndexSnapshot(ctx context.Context, es *elasticsearch.Client, index string, want snapshotHeader, tmpRoot string, rep *Report) (*snapshot, error) {
+// digests and vectors of the product index go to files as they arrive, then
+// the list documents of the similar index are written into their products'
+// rows; nothing per document stays on the heap but its id. The vectors are
+// read because the stored lists are restored from them. A product without
+// a list document keeps an empty list (recomputed, and its list document
+// written, by this run); a list document without a product is noted in
+// snap.orphanLists, and this run deletes it.
+func readIndexSnapshot(ctx context.Context, es *elasticsearch.Client, live livePair, want snapshotHeader, tmpRoot string, rep *Report) (*snapshot, error) {
+	index := live.products
 	n, err := esindex.Count(ctx, es, index)
 	if err != nil {
 		return nil, err
@@ -102,7 +108,7 @@ func readIndexSnapshot(ctx context.Context, es *elasticsearch.Client, index stri
 			return err
 		}
 		read++
-		return w.add(d.ID, doc.Record, doc.Vector, doc.Similar)
+		return w.add(d.ID, doc.Record, doc.Vector, nil)
 	})
 	rep.Snapshot.IndexDocumentsRead = read
 	if err == nil && read != n {
@@ -110,6 +116,10 @@ func readIndexSnapshot(ctx context.Context, es *elasticsearch.Client, index stri
 	}
 	if err == nil {
 		err = w.finish()
+	}
+	var orphans []string
+	if err == nil {
+		orphans, err = readLists(ctx, es, live.lists, w, rep)
 	}
 	if err != nil {
 		w.abort()
@@ -121,7 +131,39 @@ func readIndexSnapshot(ctx context.Context, es *elasticsearch.Client, index stri
 		return nil, err
 	}
 	snap.temporary = true
+	snap.orphanLists = orphans
 	return snap, nil
+}
+
+// readLists scans the similar index and writes each list document into
+// its product's row of the finished snapshot w; it returns the ids of list
+// documents whose product the snapshot does not hold.
+func readLists(ctx context.Context, es *elasticsearch.Client, lists string, w *snapshotWriter, rep *Report) ([]string, error) {
+	p, err := w.listPatcher()
+	if err != nil {
+		return nil, err
+	}
+	var orphans []string
+	err = esindex.Scan(ctx, es, lists, nil, 2000, func(d esindex.StoredDoc) error {
+		pis, similar, err := decodeList(d.ID, d.Source)
+		if err != nil {
+			return err
+		}
+		rep.Snapshot.IndexDocumentsRead++
+		if ok, err := p.set(d.ID, listsDigest(pis, similar), pis); err != nil {
+			return err
+		} else if !ok {
+			orphans = append(orphans, d.ID)
+		}
+		return nil
+	})
+	if cerr := p.close(); err == nil {
+		err = cerr
+	}
+	if len(orphans) > 0 {
+		slog.Warn("list documents without their product; this run deletes them", "index", lists, "documents", len(orphans))
+	}
+	return orphans, err
 }
 
 // fileStat is an image file's size and mtime (ns) before it was hashed.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/esindex/estest"
+	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/pipeline"
 )
 
@@ -202,5 +203,37 @@ func copyTree(t *testing.T, from, to string) {
 	t.Helper()
 	if err := os.CopyFS(to, os.DirFS(from)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIncrementalReadingTheIndexRepairsTheSimilarIndex: without a
+// snapshot the run reads both indices back. A product whose list document
+// is gone gets it again, a list document without its product is deleted,
+// and nothing else is written: two list writes, no product document.
+func TestIncrementalReadingTheIndexRepairsTheSimilarIndex(t *testing.T) {
+	es := estest.Client(t)
+	ctx := context.Background()
+	live := estest.IndexName(t, "repair")
+	cfg := e2eConfig(t, live)
+	if _, err := pipeline.Full(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	want := comparable(t, es, live)
+	lists := mappings.SimilarAlias(live)
+	if res, err := es.Delete(lists, "cat-half", es.Delete.WithRefresh("true")); err != nil || res.IsError() {
+		t.Fatalf("delete a list document: %v %v", err, res)
+	}
+	ghost := `{"product_id":"ghost","similar_pi":["cat-half"],"similar":[{"pi":"cat-half","similarity":0.5}]}`
+	if res, err := es.Index(lists, strings.NewReader(ghost), es.Index.WithDocumentID("ghost"), es.Index.WithRefresh("true")); err != nil || res.IsError() {
+		t.Fatalf("index an orphan list document: %v %v", err, res)
+	}
+	cfg.StateDir = t.TempDir() // no snapshot: the run reads the index
+	rep := incremental(t, cfg)
+	if s, c := rep.Snapshot, rep.Changes; s.Used || c.WrittenLists != 2 || c.WrittenProducts != 0 {
+		t.Errorf("snapshot %+v, changes %+v: want the index read, the missing list written, the orphan deleted, no product document", s, c)
+	}
+	assertSameDocuments(t, comparable(t, es, live), want)
+	if rep := incremental(t, cfg); !rep.Snapshot.Used || rep.Changes.Written != 0 {
+		t.Errorf("second run: snapshot %+v, changes %+v, want nothing written", rep.Snapshot, rep.Changes)
 	}
 }

@@ -127,6 +127,13 @@ func (w *snapshotWriter) addRow(id string, r record, list []string) error {
 }
 
 func (w *snapshotWriter) writeList(list []string) error {
+	_, err := w.lists.Write(w.encodeList(list))
+	return err
+}
+
+// encodeList renders list as one row of lists.bin (in w.listBuf): the rows
+// of its ids, -1 for an unknown id and after its end.
+func (w *snapshotWriter) encodeList(list []string) []byte {
 	for i := range w.hdr.K {
 		j := int32(-1)
 		if i < len(list) {
@@ -136,8 +143,7 @@ func (w *snapshotWriter) writeList(list []string) error {
 		}
 		binary.LittleEndian.PutUint32(w.listBuf[4*i:], uint32(j))
 	}
-	_, err := w.lists.Write(w.listBuf)
-	return err
+	return w.listBuf
 }
 
 // finish flushes every file, resolves pending lists and writes the header
@@ -201,6 +207,56 @@ func (w *snapshotWriter) finish() error {
 	}
 	w.finished = true
 	return nil
+}
+
+// listPatcher writes lists into the rows of a finished snapshot (see
+// readLists): a product's list arrives from the similar index after its
+// row was written.
+type listPatcher struct {
+	w              *snapshotWriter
+	lists, records *os.File
+}
+
+// listPatcher opens the finished snapshot's lists and records for
+// patching in place.
+func (w *snapshotWriter) listPatcher() (*listPatcher, error) {
+	if !w.finished {
+		return nil, fmt.Errorf("state snapshot: lists patched before the snapshot was finished")
+	}
+	p := &listPatcher{w: w}
+	var err error
+	if p.lists, err = os.OpenFile(filepath.Join(w.dir, snapLists), os.O_RDWR, 0); err != nil {
+		return nil, fmt.Errorf("state snapshot: %w", err)
+	}
+	if p.records, err = os.OpenFile(filepath.Join(w.dir, snapRecords), os.O_RDWR, 0); err != nil {
+		p.lists.Close()
+		return nil, fmt.Errorf("state snapshot: %w", err)
+	}
+	return p, nil
+}
+
+// set writes product id's list and its digest; ok is false when the
+// snapshot has no row for id.
+func (p *listPatcher) set(id string, d digest, list []string) (ok bool, err error) {
+	row, ok := p.w.row[id]
+	if !ok {
+		return false, nil
+	}
+	if _, err := p.lists.WriteAt(p.w.encodeList(list), int64(row)*int64(4*p.w.hdr.K)); err != nil {
+		return true, fmt.Errorf("state snapshot: %w", err)
+	}
+	if _, err := p.records.WriteAt(d[:], int64(row)*recordSize+48+digestSize); err != nil {
+		return true, fmt.Errorf("state snapshot: %w", err)
+	}
+	return true, nil
+}
+
+func (p *listPatcher) close() error {
+	err := p.lists.Close()
+	if rerr := p.records.Close(); err == nil {
+		err = rerr
+	}
+	return err
 }
 
 // commit puts the finished folder in place of the alias's snapshot: the

@@ -144,7 +144,7 @@ func vectorItems(set *vectors.Set, products []catalog.Product, rep *Report) (ite
 // view of set: new and changed vectors are copied (a few percent), the
 // others are the snapshot's, so the caller may close set at once.
 func planVectorChanges(set *vectors.Set, products []catalog.Product, snap *snapshot, rep *Report) *plan {
-	p := &plan{final: map[string]item{}, added: map[string][]float32{}}
+	p := &plan{final: map[string]item{}, added: map[string][]float32{}, written: map[string]record{}}
 	kept, rows := vectorRows(set, products, rep)
 	sums, stats := imageSums(kept, snap, rep)
 	for i, pr := range kept {

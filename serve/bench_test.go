@@ -75,7 +75,6 @@ func loadSyntheticIndex(b *testing.B, emb *embed.Embedder, n int) (alias string,
 			id := fmt.Sprintf("p-%05d", i)
 			doc, _ := json.Marshal(map[string]any{
 				"product_id": id, "image_name": filepath.Base(names[i%len(names)]), "image_vector": vec,
-				"similar_pi": []string{}, "similar": []any{},
 				"title": "Synthetic product " + id, "price": float64(1 + i%200), "shop": fmt.Sprintf("shop-%d", i%7),
 			})
 			if !yield(esindex.Op{ID: id, Body: doc}) {

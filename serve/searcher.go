@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
-	"slices"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
@@ -69,9 +68,10 @@ func (c *Config) defaults() {
 // them under "essync").
 var sourceExcludes = []string{"image_vector", "essync", "model", "synced_at", "image_sha256"}
 
-// hitExcludes also leave out the stored similar lists, which would multiply
-// the size of an answer by 20 and which the similar endpoint gives anyway.
-var hitExcludes = append(slices.Clone(sourceExcludes), "similar", "similar_pi")
+// hitExcludes are left out of every hit's _source. Since schema 3 the
+// similar lists live in their own index (mappings.SimilarAlias), so a
+// product document holds none to leave out.
+var hitExcludes = sourceExcludes
 
 // Error is a refusal the caller can act on: an HTTP status, a reason, and for
 // 429 how many seconds to wait.
@@ -288,8 +288,10 @@ type SimilarResult struct {
 }
 
 // Similar returns product id's stored similar list (the first k; 0 = all)
-// with each product's catalog fields: one GET and one mget. Products listed
-// but no longer in the index are left out.
+// with each product's catalog fields: one GET of its list document in the
+// similar index paired with the live product index, and one mget of the
+// product and the listed products. Products listed but no longer in the
+// index are left out.
 func (s *Searcher) Similar(ctx context.Context, id string, k int) (*SimilarResult, error) {
 	start := time.Now()
 	st := s.health.current()
@@ -299,9 +301,13 @@ func (s *Searcher) Similar(ctx context.Context, id string, k int) (*SimilarResul
 	if k < 0 || k > s.cfg.MaxK {
 		return nil, refuse(http.StatusBadRequest, "k=%d: want 1..%d", k, s.cfg.MaxK)
 	}
-	var src json.RawMessage
+	if _, ok := esindex.SimilarIndexFor(st.Index); !ok {
+		return nil, refuse(http.StatusServiceUnavailable, "index %s is not named <alias>-<timestamp> as essync names them: its similar index cannot be found; run essync full", st.Index)
+	}
+	var raw json.RawMessage
 	err := s.onIndex(ctx, &st, "get", func(ctx context.Context, index string) (err error) {
-		src, err = esindex.GetDoc(ctx, s.cfg.ES, index, id, sourceExcludes)
+		lists, _ := esindex.SimilarIndexFor(index)
+		raw, err = esindex.GetDoc(ctx, s.cfg.ES, lists, id, nil)
 		return err
 	})
 	if errors.Is(err, esindex.ErrNotFound) {
@@ -316,22 +322,17 @@ func (s *Searcher) Similar(ctx context.Context, id string, k int) (*SimilarResul
 			Similarity float64 `json:"similarity"`
 		} `json:"similar"`
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(src, &doc); err != nil || json.Unmarshal(src, &fields) != nil {
-		return nil, fmt.Errorf("product %s: stored document is not a JSON object with a similar list: %v", id, err)
-	}
-	delete(fields, "similar")
-	delete(fields, "similar_pi")
-	if src, err = json.Marshal(fields); err != nil {
-		return nil, fmt.Errorf("product %s: %w", id, err)
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("product %s: its list document is not a JSON object with a similar list: %v", id, err)
 	}
 	list := doc.Similar
 	if k > 0 && k < len(list) {
 		list = list[:k]
 	}
-	ids := make([]string, len(list))
-	for i, n := range list {
-		ids[i] = n.PI
+	ids := make([]string, 0, len(list)+1)
+	ids = append(ids, id)
+	for _, n := range list {
+		ids = append(ids, n.PI)
 	}
 	var sources map[string]json.RawMessage
 	err = s.onIndex(ctx, &st, "mget", func(ctx context.Context, index string) (err error) {
@@ -340,6 +341,10 @@ func (s *Searcher) Similar(ctx context.Context, id string, k int) (*SimilarResul
 	})
 	if err != nil {
 		return nil, err
+	}
+	src, ok := sources[id]
+	if !ok {
+		return nil, refuse(http.StatusNotFound, "no product %q in %s", id, s.cfg.Alias)
 	}
 	out := &SimilarResult{ID: id, Source: src, Similar: make([]SimilarProduct, 0, len(list))}
 	for _, n := range list {

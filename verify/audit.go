@@ -15,14 +15,17 @@ type auditor struct {
 	names  []string         // interned product ids (documents and list entries)
 	nameOf map[string]int32 // id → index in names
 	docOf  []int32          // name index → document index, -1 if no document
+	// listSpan is, by name index, where that product's list sits in lists
+	// (lo -1: none read). Lists come from the similar index, in another
+	// order than the documents, or (schema 2) from the documents themselves.
+	listSpan []span
 
 	// Per document, by document index.
 	docName   []int32
 	imageName []string
 	sha256    []string // only with --hash
 	row       []int32  // matrix row, -1 without a usable vector
-	listEnd   []int32  // the list of document i is lists[listEnd[i-1]:listEnd[i]]
-	lists     []int32  // name indices
+	lists     []int32  // name indices; the list of name n is lists[listSpan[n].lo:listSpan[n].hi]
 	scores    []float32
 	group     []int32 // index in groups, -1 without group fields
 	groupSize []int32
@@ -36,6 +39,9 @@ type auditor struct {
 
 	findings []Finding
 }
+
+// span is a range of auditor.lists.
+type span struct{ lo, hi int32 }
 
 func newAuditor(dims, expectDocs int, keepSHA bool) *auditor {
 	a := &auditor{
@@ -53,7 +59,27 @@ func (a *auditor) intern(id string) int32 {
 	a.names = append(a.names, id)
 	a.nameOf[id] = i
 	a.docOf = append(a.docOf, -1)
+	a.listSpan = append(a.listSpan, span{-1, -1})
 	return i
+}
+
+// addList records one inspected list document of the similar index.
+func (a *auditor) addList(d docState) {
+	a.findings = append(a.findings, d.Findings...)
+	a.setList(a.intern(d.ID), d)
+}
+
+func (a *auditor) setList(n int32, d docState) {
+	if a.listSpan[n].lo >= 0 {
+		a.findings = append(a.findings, Finding{Kind: KindAliasMultiple, IDs: []string{d.ID}, Detail: "the product has two lists (two list documents, or a list in its document and in the similar index)"})
+		return
+	}
+	lo := int32(len(a.lists))
+	for _, e := range d.List {
+		a.lists = append(a.lists, a.intern(e.ID))
+		a.scores = append(a.scores, float32(e.Similarity))
+	}
+	a.listSpan[n] = span{lo, int32(len(a.lists))}
 }
 
 // add records one inspected document.
@@ -84,11 +110,9 @@ func (a *auditor) add(d docState) {
 		a.rowDoc = append(a.rowDoc, doc)
 	}
 	a.row = append(a.row, r)
-	for _, e := range d.List {
-		a.lists = append(a.lists, a.intern(e.ID))
-		a.scores = append(a.scores, float32(e.Similarity))
+	if d.HasList { // an index of schema 2 keeps the list in the document
+		a.setList(n, d)
 	}
-	a.listEnd = append(a.listEnd, int32(len(a.lists)))
 	g := int32(-1)
 	if d.HasGroup {
 		var ok bool
@@ -104,12 +128,13 @@ func (a *auditor) add(d docState) {
 
 func (a *auditor) docs() int { return len(a.docName) }
 
+// list is document doc's list (nil when none was read).
 func (a *auditor) list(doc int) (names []int32, scores []float32) {
-	lo := int32(0)
-	if doc > 0 {
-		lo = a.listEnd[doc-1]
+	sp := a.listSpan[a.docName[doc]]
+	if sp.lo < 0 {
+		return nil, nil
 	}
-	return a.lists[lo:a.listEnd[doc]], a.scores[lo:a.listEnd[doc]]
+	return a.lists[sp.lo:sp.hi], a.scores[sp.lo:sp.hi]
 }
 
 func (a *auditor) id(doc int) string { return a.names[a.docName[doc]] }
@@ -118,11 +143,21 @@ func (a *auditor) report(k Kind, detail string, ids ...string) {
 	a.findings = append(a.findings, Finding{Kind: k, IDs: ids, Detail: detail})
 }
 
-// checkLists finds entries naming products without a document, and lists of
-// the wrong length: min(k, N−1) entries are expected, N the documents read.
+// checkLists finds products without a list, lists without a product,
+// entries naming products without a document, and lists of the wrong
+// length: min(k, N−1) entries are expected, N the documents read.
 func (a *auditor) checkLists(k int) {
 	want := min(k, a.docs()-1)
+	for n, sp := range a.listSpan {
+		if sp.lo >= 0 && a.docOf[n] < 0 {
+			a.report(KindListOrphan, "a list document without its product document: run essync incremental to delete it", a.names[n])
+		}
+	}
 	for doc := range a.docs() {
+		if a.listSpan[a.docName[doc]].lo < 0 {
+			a.report(KindListMissing, "no list of similar products: run essync incremental to write it", a.id(doc))
+			continue
+		}
 		names, _ := a.list(doc)
 		for _, n := range names {
 			if a.docOf[n] < 0 {

@@ -73,6 +73,7 @@ type docState struct {
 	SHA256    string
 	Vector    []float32 // nil unless it has the index's dims and unit length
 	List      []entry
+	HasList   bool // the document had similar or similar_pi
 	GroupID   string
 	GroupSize int // -1 when absent
 	HasGroup  bool
@@ -117,8 +118,30 @@ func inspect(id string, raw []byte, exp expect) docState {
 		add(KindModel, fmt.Sprintf("document model %q, the index's model is %q: run essync full", b.Model, exp.Model))
 	}
 	d.Vector = checkVector(s.Vector, exp, add)
-	d.List = checkLists(id, &s, add)
+	d.List, d.HasList = checkLists(id, &s, add), present(s.Similar) || present(s.SimilarPI)
 	d.GroupID, d.GroupSize, d.HasGroup = readGroup(&s, add)
+	return d
+}
+
+// inspectList decodes one list document of the similar index and checks it
+// on its own: product id and the shape of its lists.
+func inspectList(id string, raw []byte) docState {
+	d := docState{ID: id, GroupSize: -1, HasList: true}
+	add := func(k Kind, detail string, ids ...string) {
+		d.Findings = append(d.Findings, Finding{Kind: k, IDs: append([]string{id}, ids...), Detail: detail})
+	}
+	var s source
+	if err := json.Unmarshal(raw, &s); err != nil {
+		add(KindDocumentUnreadable, fmt.Sprintf("list document _source is not a JSON object: %v", err))
+		return d
+	}
+	var pid string
+	if present(s.ProductID) && json.Unmarshal(s.ProductID, &pid) != nil {
+		add(KindDocumentUnreadable, "list document product_id is not a string")
+	} else if pid != id {
+		add(KindProductID, fmt.Sprintf("list document product_id is %q, its _id is %q", pid, id))
+	}
+	d.List = checkLists(id, &s, add)
 	return d
 }
 

@@ -62,6 +62,14 @@ const (
 	// KindModel: the document's essync.model is not the index's model.
 	KindModel Kind = "model"
 
+	// KindSimilarIndex: the similar index (alias <alias>-similar, where the
+	// lists live since schema 3) is missing or is not the pair of the live
+	// product index.
+	KindSimilarIndex Kind = "similar-index"
+	// KindListMissing: a product has no list document in the similar index.
+	KindListMissing Kind = "list-missing"
+	// KindListOrphan: a list document in the similar index has no product.
+	KindListOrphan Kind = "list-orphan"
 	// KindListSelf: a list names the product itself.
 	KindListSelf Kind = "list-self"
 	// KindListDangling: a list names a product that has no document.
@@ -93,7 +101,7 @@ var kindOrder = []Kind{
 	KindDocumentCount, KindIndexModel, KindLeaseHeld, KindLeaseStale,
 	KindMissingFromIndex, KindNotInCatalog, KindImageName, KindImageChanged, KindImageUnreadable,
 	KindDocumentUnreadable, KindProductID, KindVectorMissing, KindVectorDims, KindVectorNorm, KindModel,
-	KindListSelf, KindListDangling, KindListDuplicate, KindListUnsorted, KindListScoreRange,
+	KindSimilarIndex, KindListMissing, KindListOrphan, KindListSelf, KindListDangling, KindListDuplicate, KindListUnsorted, KindListScoreRange,
 	KindListShort, KindListLong, KindListsDisagree, KindListScoreWrong, KindGroup, KindRecall,
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/essync/essync/catalog"
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/esindex/estest"
+	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/pipeline"
 	"github.com/essync/essync/verify"
 )
@@ -76,6 +77,20 @@ func newBase(t *testing.T) *base {
 	if err != nil || len(b.docs) != 48 {
 		t.Fatalf("read back %d documents: %v", len(b.docs), err)
 	}
+	// The lists (similar index) go into the documents, as one place to damage.
+	err = esindex.Scan(context.Background(), es, mappings.SimilarAlias(b.alias), nil, 500, func(d esindex.StoredDoc) error {
+		dec := json.NewDecoder(bytes.NewReader(d.Source))
+		dec.UseNumber()
+		var list document
+		if err := dec.Decode(&list); err != nil {
+			return err
+		}
+		b.docs[d.ID]["similar_pi"], b.docs[d.ID]["similar"] = list["similar_pi"], list["similar"]
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read back the lists: %v", err)
+	}
 	res, err := es.Indices.GetMapping(es.Indices.GetMapping.WithIndex(b.live))
 	if err != nil {
 		t.Fatal(err)
@@ -98,25 +113,56 @@ func (b *base) clone(t *testing.T) (map[string]document, map[string]any) {
 	return docs, mapping
 }
 
-// publish loads docs into a new index with mapping and points alias at it,
-// as a full run would; it returns the index name.
+// listOnly marks a document that publish writes as a list document only
+// (no product document): an orphan list.
+const listOnly = "_list_only"
+
+// publish loads docs into a new index pair with mapping and points alias
+// and alias-similar at it, as a full run would: similar_pi and similar go
+// to a list document in the similar index (when the document has them), the
+// rest to the product index. It returns the product index's name.
 func (b *base) publish(t *testing.T, alias string, docs map[string]document, mapping map[string]any) string {
 	t.Helper()
 	ctx := context.Background()
-	index := esindex.NewIndexName(alias, time.Now())
+	now := time.Now()
+	index := esindex.NewIndexName(alias, now)
 	body, _ := json.Marshal(map[string]any{"settings": map[string]any{"index": map[string]any{"number_of_replicas": 0}}, "mappings": mapping})
 	if err := esindex.CreateIndex(ctx, b.es, index, body); err != nil {
 		t.Fatal(err)
 	}
+	lists := esindex.NewIndexName(mappings.SimilarAlias(alias), now)
+	listsBody, err := mappings.RenderSimilar(mappings.Options{Dims: 8, Model: "verify@test"}, index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := esindex.CreateIndex(ctx, b.es, lists, listsBody); err != nil {
+		t.Fatal(err)
+	}
 	ops := func(yield func(esindex.Op) bool) {
 		for _, id := range slices.Sorted(maps.Keys(docs)) {
-			body, err := json.Marshal(docs[id])
-			if err != nil {
-				t.Errorf("encode %s: %v", id, err)
-				return
+			doc := maps.Clone(docs[id])
+			list := document{"product_id": id}
+			for _, k := range []string{"similar_pi", "similar"} {
+				if v, ok := doc[k]; ok {
+					list[k] = v
+					delete(doc, k)
+				}
 			}
-			if !yield(esindex.Op{ID: id, Body: body}) {
-				return
+			if doc[listOnly] == nil {
+				body, err := json.Marshal(doc)
+				if err != nil {
+					t.Errorf("encode %s: %v", id, err)
+					return
+				}
+				if !yield(esindex.Op{ID: id, Body: body}) {
+					return
+				}
+			}
+			if len(list) > 1 {
+				body, _ := json.Marshal(list)
+				if !yield(esindex.Op{ID: id, Body: body, Index: lists}) {
+					return
+				}
 			}
 		}
 	}
@@ -124,10 +170,12 @@ func (b *base) publish(t *testing.T, alias string, docs map[string]document, map
 	if err != nil || len(res.Failed) > 0 {
 		t.Fatalf("bulk: %v %+v", err, res.Failed)
 	}
-	if err := esindex.Refresh(ctx, b.es, index); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{index, lists} {
+		if err := esindex.Refresh(ctx, b.es, name); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := esindex.SwapAlias(ctx, b.es, alias, index); err != nil {
+	if _, err := esindex.SwapPair(ctx, b.es, alias, index); err != nil {
 		t.Fatal(err)
 	}
 	return index

@@ -11,6 +11,7 @@ import (
 	"github.com/essync/essync/catalog"
 	"github.com/essync/essync/embed"
 	"github.com/essync/essync/esindex"
+	"github.com/essync/essync/mappings"
 )
 
 // DefaultK is the list length expected when the index does not record its k.
@@ -181,6 +182,11 @@ func Run(ctx context.Context, es *elasticsearch.Client, opts Options) (*Report, 
 	if catErr != nil {
 		return nil, catErr
 	}
+	lists, err := scanLists(ctx, es, opts, indices[0], isIndex, a)
+	if err != nil {
+		return nil, err
+	}
+	state = append(state, lists...)
 	rep.Documents = a.docs()
 	if meta.Documents != nil && *meta.Documents != a.docs() {
 		note(KindDocumentCount, fmt.Sprintf("the index holds %d documents, _meta.essync.documents says %d", a.docs(), *meta.Documents))
@@ -261,6 +267,37 @@ func scan(ctx context.Context, es *elasticsearch.Client, opts Options, exp expec
 		return fmt.Errorf("read %s: %w", opts.Alias, err)
 	}
 	return nil
+}
+
+// scanLists checks that alias-similar is the pair of the product index
+// (esindex.SimilarIndexFor) and feeds its list documents to the auditor.
+// A concrete product index (concrete) is audited with its pair's lists.
+// It returns the index-wide findings.
+func scanLists(ctx context.Context, es *elasticsearch.Client, opts Options, products string, concrete bool, a *auditor) ([]Finding, error) {
+	simAlias := mappings.SimilarAlias(opts.Alias)
+	want, _ := esindex.SimilarIndexFor(products)
+	if concrete {
+		simAlias = want
+	}
+	indices, isIndex, err := aliasTargets(ctx, es, simAlias)
+	if err != nil {
+		return nil, err
+	}
+	var fs []Finding
+	switch {
+	case len(indices) == 0:
+		return []Finding{{Kind: KindSimilarIndex, Detail: fmt.Sprintf("no alias %s: since schema 3 the similar lists live there; run essync full", simAlias)}}, nil
+	case isIndex != concrete || len(indices) != 1 || indices[0] != want:
+		fs = append(fs, Finding{Kind: KindSimilarIndex, Detail: fmt.Sprintf("alias %s names %v, want %s, the pair of %s: its lists may be of other products; run essync rollback or full", simAlias, indices, want, products)})
+	}
+	err = esindex.Scan(ctx, es, simAlias, nil, opts.PageSize, func(d esindex.StoredDoc) error {
+		a.addList(inspectList(d.ID, d.Source))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", simAlias, err)
+	}
+	return fs, nil
 }
 
 // checkHashes hashes every catalog image that has a document and compares it

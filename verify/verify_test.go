@@ -15,6 +15,7 @@ import (
 	"github.com/essync/essync/catalog"
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/esindex/estest"
+	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/verify"
 )
 
@@ -143,6 +144,30 @@ func TestVerifyFindsEveryDamage(t *testing.T) {
 			_, pis := list(docs[victim])
 			pis[5] = pis[6]
 		}, want: func(map[string]document) []string { return []string{"lists-disagree:" + victim} }},
+		{name: "list document missing", docs: func(docs map[string]document) {
+			delete(docs[victim], "similar")
+			delete(docs[victim], "similar_pi")
+		}, want: func(map[string]document) []string { return []string{"list-missing:" + victim} }},
+		{name: "orphan list document", docs: func(docs map[string]document) {
+			docs["ghost"] = document{listOnly: true, "similar": docs[victim]["similar"], "similar_pi": docs[victim]["similar_pi"]}
+		}, want: func(map[string]document) []string { return []string{"list-orphan:ghost"} }},
+		{name: "similar alias gone", opts: func(t *testing.T, o *verify.Options, b *base) {
+			simAlias := mappings.SimilarAlias(o.Alias)
+			live, err := esindex.AliasIndices(ctx, b.es, simAlias)
+			if err != nil || len(live) != 1 {
+				t.Fatalf("alias %s: %v %v", simAlias, live, err)
+			}
+			if res, err := b.es.Indices.DeleteAlias(live, []string{simAlias}); err != nil || res.IsError() {
+				t.Fatalf("delete alias %s: %v %v", simAlias, err, res)
+			}
+			o.Sample = 0 // no lists: the recall check has nothing to say
+		}, want: func(map[string]document) []string {
+			out := []string{"similar-index:"}
+			for _, id := range ids {
+				out = append(out, "list-missing:"+id)
+			}
+			return out
+		}},
 		{name: "short list", docs: func(docs map[string]document) {
 			sim, pis := list(docs[victim])
 			docs[victim]["similar"], docs[victim]["similar_pi"] = sim[:10], pis[:10]

@@ -20,7 +20,7 @@ import (
 func benchCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "bench",
-		Usage: "benchmark whole pipelines against the real Elasticsearch (bulk, full, incremental, indexopts, knn)",
+		Usage: "benchmark whole pipelines against the real Elasticsearch (bulk, full, incremental, indexopts, knn, listchange)",
 		Description: `Whole-pipeline benchmarks. They need a running Elasticsearch (--es-url, default
 http://127.0.0.1:9200), generate their data in a temporary folder, print a
 report on stdout, and delete every index they created (unless --keep-index).
@@ -38,8 +38,13 @@ report on stdout, and delete every index they created (unless --keep-index).
   essync-bench incremental --n 20000 --new 0.01 --deleted 0.005
       full run, then an incremental run after 1% new and 0.5% deleted
       products: wall times and their ratio, documents written versus the
-      minimum necessary, and a second incremental run that must write 0.`,
-		Subcommands: []*cli.Command{benchBulkCommand(), benchFullCommand(), benchIncrementalCommand(), benchIndexOptsCommand(), benchKNNCommand()},
+      minimum necessary, and a second incremental run that must write 0.
+
+  essync-bench listchange --n 100000 --share 0.27
+      the cost of changing 27% of the similar lists: partial updates of
+      schema-2 product documents (vector re-indexed) against list documents
+      in the schema-3 similar index; time, merge tail and node CPU.`,
+		Subcommands: []*cli.Command{benchBulkCommand(), benchFullCommand(), benchIncrementalCommand(), benchIndexOptsCommand(), benchKNNCommand(), benchListChangeCommand()},
 	}
 }
 
@@ -85,15 +90,19 @@ func deleteIndices(ctx context.Context, es *elasticsearch.Client, names ...strin
 	return nil
 }
 
-// deleteAlias deletes every concrete index essync made for alias (and so the alias).
+// deleteAlias deletes every concrete index pair essync made for alias (and so
+// both aliases).
 func deleteAlias(ctx context.Context, es *elasticsearch.Client, alias string) error {
 	indices, err := esindex.ListIndices(ctx, es, alias)
 	if err != nil {
 		return err
 	}
-	names := make([]string, len(indices))
-	for i, m := range indices {
-		names[i] = m.Name
+	var names []string
+	for _, m := range indices {
+		names = append(names, m.Name)
+		if m.Similar != "" {
+			names = append(names, m.Similar)
+		}
 	}
 	return deleteIndices(ctx, es, names...)
 }

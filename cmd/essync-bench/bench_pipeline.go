@@ -134,8 +134,8 @@ func (r *benchRun) run(title string, job func(context.Context, pipeline.Config) 
 		title, m.Wall.Seconds(), rep.Products, rep.Embedded, rep.FromCache, rep.Neighbors.Exact, rep.Neighbors.Recall)
 	printStages(r.w, rep.StageSeconds)
 	if c := rep.Changes; c != nil {
-		fmt.Fprintf(r.w, "  changes: %d new, %d deleted, %d image changed, %d fields changed, %d lists changed, %d unchanged → %d written\n",
-			c.New, c.Deleted, c.ImageChanged, c.FieldsChanged, c.ListsChanged, c.Unchanged, c.Written)
+		fmt.Fprintf(r.w, "  changes: %d new, %d deleted, %d image changed, %d fields changed, %d lists changed, %d groups changed, %d unchanged → %d written (%d product documents, %d list documents)\n",
+			c.New, c.Deleted, c.ImageChanged, c.FieldsChanged, c.ListsChanged, c.GroupsChanged, c.Unchanged, c.Written, c.WrittenProducts, c.WrittenLists)
 	}
 	reset := ""
 	if !m.Mem.RSSReset {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,12 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/urfave/cli/v2"
 
 	"github.com/essync/essync/catalog"
 	"github.com/essync/essync/embed"
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/groups"
+	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/neighbors"
 )
 
@@ -178,8 +181,9 @@ func groupsFromVectors(c *cli.Context) (*groupInput, error) {
 	return in, nil
 }
 
-// groupsFromIndex reads every document's vector, similar list and the named
-// fields from the live index through one point-in-time scan.
+// groupsFromIndex reads every document's vector and the named fields from
+// the live index, and every similar list from its similar index
+// (alias-similar), each through one point-in-time scan.
 func groupsFromIndex(c *cli.Context, wanted []string) (*groupInput, error) {
 	es, err := esindex.NewClient(*esConfig(c))
 	if err != nil {
@@ -191,17 +195,13 @@ func groupsFromIndex(c *cli.Context, wanted []string) (*groupInput, error) {
 			extra = append(extra, f)
 		}
 	}
-	source := append([]string{"image_vector", "similar", "image_name"}, extra...)
+	source := append([]string{"image_vector", "image_name"}, extra...)
 	in := &groupInput{fields: map[string]map[string]json.RawMessage{}, images: map[string]string{}}
 	index := c.String("index")
 	err = esindex.Scan(c.Context, es, index, source, 1000, func(d esindex.StoredDoc) error {
 		var doc struct {
 			Vector    []float32 `json:"image_vector"`
 			ImageName string    `json:"image_name"`
-			Similar   []struct {
-				PI         string
-				Similarity float32
-			} `json:"similar"`
 		}
 		if err := json.Unmarshal(d.Source, &doc); err != nil {
 			return fmt.Errorf("%s document %s: %w", index, d.ID, err)
@@ -211,10 +211,6 @@ func groupsFromIndex(c *cli.Context, wanted []string) (*groupInput, error) {
 		}
 		if len(doc.Vector) == 0 || len(doc.Vector) != in.dims {
 			return fmt.Errorf("%s document %s has an image_vector of %d dims, others %d: run essync full", index, d.ID, len(doc.Vector), in.dims)
-		}
-		list := make([]neighbors.Neighbor, len(doc.Similar))
-		for i, s := range doc.Similar {
-			list[i] = neighbors.Neighbor{ID: s.PI, Similarity: s.Similarity}
 		}
 		var all map[string]json.RawMessage
 		if err := json.Unmarshal(d.Source, &all); err != nil {
@@ -228,7 +224,7 @@ func groupsFromIndex(c *cli.Context, wanted []string) (*groupInput, error) {
 		}
 		in.ids = append(in.ids, d.ID)
 		in.vecs = append(in.vecs, doc.Vector...)
-		in.lists = append(in.lists, list)
+		in.lists = append(in.lists, nil)
 		in.fields[d.ID] = fields
 		in.images[d.ID] = doc.ImageName
 		return nil
@@ -239,12 +235,50 @@ func groupsFromIndex(c *cli.Context, wanted []string) (*groupInput, error) {
 	if len(in.ids) == 0 {
 		return nil, fmt.Errorf("%s holds no documents: run essync full first", index)
 	}
+	if err := readIndexLists(c.Context, es, index, in); err != nil {
+		return nil, err
+	}
 	if dir := c.Path("images"); dir != "" {
 		if err := in.openImages(dir); err != nil {
 			return nil, err
 		}
 	}
 	return in, nil
+}
+
+// readIndexLists fills in.lists from the similar index of alias; a product
+// without a list document keeps an empty list (it can then join no group).
+func readIndexLists(ctx context.Context, es *elasticsearch.Client, alias string, in *groupInput) error {
+	row := make(map[string]int, len(in.ids))
+	for i, id := range in.ids {
+		row[id] = i
+	}
+	lists := mappings.SimilarAlias(alias)
+	err := esindex.Scan(ctx, es, lists, []string{"similar"}, 2000, func(d esindex.StoredDoc) error {
+		var doc struct {
+			Similar []struct {
+				PI         string
+				Similarity float32
+			} `json:"similar"`
+		}
+		if err := json.Unmarshal(d.Source, &doc); err != nil {
+			return fmt.Errorf("%s list document %s: %w", lists, d.ID, err)
+		}
+		i, ok := row[d.ID]
+		if !ok {
+			return nil // an orphan list (essync verify reports it)
+		}
+		list := make([]neighbors.Neighbor, len(doc.Similar))
+		for j, s := range doc.Similar {
+			list[j] = neighbors.Neighbor{ID: s.PI, Similarity: s.Similarity}
+		}
+		in.lists[i] = list
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read %s: %w", lists, err)
+	}
+	return nil
 }
 
 // openImages opens the images folder the layout check reads from.

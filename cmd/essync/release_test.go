@@ -267,13 +267,20 @@ func TestReleaseArchiveRunsAnywhere(t *testing.T) {
 	if len(docs) != 12 {
 		t.Fatalf("documents.ndjson has %d documents, want 12", len(docs))
 	}
-	for _, d := range docs {
+	lists := readBulkFile(t, filepath.Join(work, "out", "similar.ndjson"))
+	if len(lists) != 12 {
+		t.Fatalf("similar.ndjson has %d list documents, want 12", len(lists))
+	}
+	for i, d := range docs {
 		var doc struct {
 			ProductID string    `json:"product_id"`
 			Vector    []float32 `json:"image_vector"`
 			Similar   []string  `json:"similar_pi"`
 		}
 		if err := json.Unmarshal(d, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(lists[i], &doc); err != nil {
 			t.Fatal(err)
 		}
 		if doc.ProductID == "" || len(doc.Vector) != card.Dims || len(doc.Similar) != 11 {

@@ -9,19 +9,23 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/esindex/estest"
+	"github.com/essync/essync/mappings"
 )
 
 // completeIndex makes an empty, complete (verified) concrete index of alias
-// named for time at: enough for the alias moves of rollback.
+// named for time at, and its similar index: enough for the alias moves of
+// rollback, which go live in pairs.
 func completeIndex(t *testing.T, es *elasticsearch.Client, alias string, at time.Time) string {
 	t.Helper()
 	ctx := context.Background()
 	index := esindex.NewIndexName(alias, at)
-	if err := esindex.CreateIndex(ctx, es, index, []byte(`{"mappings":{"properties":{"product_id":{"type":"keyword"}}}}`)); err != nil {
-		t.Fatal(err)
-	}
-	if err := esindex.FinishLoad(ctx, es, index, 0, 0); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{index, esindex.NewIndexName(mappings.SimilarAlias(alias), at)} {
+		if err := esindex.CreateIndex(ctx, es, name, []byte(`{"mappings":{"properties":{"product_id":{"type":"keyword"}}}}`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := esindex.FinishLoad(ctx, es, name, 0, 0); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return index
 }
@@ -36,7 +40,7 @@ func TestRollbackTakesTheAliasLease(t *testing.T) {
 	t0 := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
 	older := completeIndex(t, es, alias, t0)
 	live := completeIndex(t, es, alias, t0.Add(time.Hour))
-	if _, err := esindex.SwapAlias(ctx, es, alias, live); err != nil {
+	if _, err := esindex.SwapPair(ctx, es, alias, live); err != nil {
 		t.Fatal(err)
 	}
 	aliasOn := func() []string {

@@ -80,7 +80,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	ctx := context.Background()
 	alias := estest.IndexName(t, "secondsignal")
 	before := completeIndex(t, es, alias, time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC))
-	if _, err := esindex.SwapAlias(ctx, es, alias, before); err != nil {
+	if _, err := esindex.SwapPair(ctx, es, alias, before); err != nil {
 		t.Fatal(err)
 	}
 	proxy := newFreezingProxy(t, estest.URL())

@@ -40,9 +40,11 @@ changed since the last sync; documents without a vector, with the wrong
 dimensions, a length far from 1, or another model than the index's; lists that
 name the product itself, a missing product or one twice, are not sorted, have
 scores outside [-1, 1], are shorter than min(K, N-1) or longer than K, or whose
-similar and similar_pi disagree; offer groups whose members disagree; the
-index's state (alias, complete and incremental_pending marks, a held or stale
-lease); and recall@K of the stored lists against the exact top-K computed from
+similar and similar_pi disagree; products without a list document in
+<index>-similar, list documents without a product, and an <index>-similar
+alias that does not name the live index's pair; offer groups whose members
+disagree; the index's state (alias, complete and incremental_pending marks, a
+held or stale lease); and recall@K of the stored lists against the exact top-K computed from
 the stored vectors on --sample random products.
 
 --model is optional: when given, the index's model must be that card's. The
