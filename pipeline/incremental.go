@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime/debug"
 	"slices"
 
 	"github.com/elastic/go-elasticsearch/v8"
@@ -243,17 +244,20 @@ func updateGraph(ctx context.Context, cfg *Config, snap *snapshot, p *plan, dims
 			g, err = neighbors.BuildContext(ctx, ids, vectors, dims, opts)
 			return err
 		}
-		lists := make([][]string, len(snap.ids))
-		for i := range lists {
-			lists[i] = snap.list(int32(i))
-		}
 		var vectors []float32
 		if snap.vec != nil {
 			vectors = snap.vec.Data // mapped, not copied
+			// Restore re-scores every list and Update reads rows at random:
+			// without drops the whole mapping would stay resident beside
+			// the graph's own memory.
+			opts.DropPages = func() { dropPages(vectors) }
 		}
+		defer debug.SetGCPercent(debug.SetGCPercent(25)) // as full's neighbour stage: the heap peaks here
 		var err error
 		var repaired []string
-		g, repaired, err = neighbors.RestoreContext(ctx, snap.ids, vectors, dims, lists, opts)
+		// The snapshot's lists are rows already; turning them into ids
+		// and back would cost 20 strings a product.
+		g, repaired, err = neighbors.RestoreRows(ctx, snap.ids, vectors, dims, snap.lists, snap.hdr.K, opts)
 		if err != nil {
 			return fmt.Errorf("restore neighbours: %w", err)
 		}

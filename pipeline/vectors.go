@@ -148,6 +148,14 @@ func planVectorChanges(set *vectors.Set, products []catalog.Product, snap *snaps
 	kept, rows := vectorRows(set, products, rep)
 	sums, stats := imageSums(kept, snap, rep)
 	for i, pr := range kept {
+		if (i+1)%dropEvery == 0 {
+			// Comparing row by row touches both mappings; without drops
+			// both files would be resident at once (2 × the raw vectors).
+			dropPages(set.Matrix)
+			if snap.vec != nil {
+				dropPages(snap.vec.Data)
+			}
+		}
 		vec := set.Row(rows[i])
 		row, known := snap.row[pr.ID]
 		switch {
@@ -163,6 +171,10 @@ func planVectorChanges(set *vectors.Set, products []catalog.Product, snap *snaps
 			vec = snap.vector(row)
 		}
 		p.final[pr.ID] = item{Product: pr, Vector: vec, SHA256: sums[i], Size: stats[i].Size, MTime: stats[i].MTime}
+	}
+	dropPages(set.Matrix)
+	if snap.vec != nil {
+		dropPages(snap.vec.Data) // the unchanged products' vectors are read again later, in row order
 	}
 	p.removeRest(snap, products, rep)
 	return p
