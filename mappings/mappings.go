@@ -170,23 +170,10 @@ func Render(opts Options) ([]byte, error) {
 		return nil, err
 	}
 	meta, _ := o.Meta()
-	var body map[string]any
-	dec := json.NewDecoder(bytes.NewReader(productsJSON))
-	dec.UseNumber() // keep the template's numbers exactly as written
-	if err := dec.Decode(&body); err != nil {
-		return nil, fmt.Errorf("mappings: embedded products.json is not valid JSON: %w", err)
-	}
-	index, err := object(body, "settings", "index")
+	body, err := fromTemplate(productsJSON, "products.json", o, meta)
 	if err != nil {
 		return nil, err
 	}
-	index["number_of_shards"] = o.Shards
-	index["number_of_replicas"] = o.Replicas
-	m, err := object(body, "mappings", "_meta")
-	if err != nil {
-		return nil, err
-	}
-	m["essync"] = meta
 	vector, err := object(body, "mappings", "properties", "image_vector")
 	if err != nil {
 		return nil, err
@@ -199,6 +186,30 @@ func Render(opts Options) ([]byte, error) {
 		return nil, fmt.Errorf("mappings: encoding the index body: %w", err)
 	}
 	return append(out, '\n'), nil
+}
+
+// fromTemplate decodes an embedded create-index template (named file in
+// messages) and fills in what every essync index sets the same way: shards,
+// replicas and the _meta.essync record.
+func fromTemplate(template []byte, file string, o Options, meta Meta) (map[string]any, error) {
+	var body map[string]any
+	dec := json.NewDecoder(bytes.NewReader(template))
+	dec.UseNumber() // keep the template's numbers exactly as written
+	if err := dec.Decode(&body); err != nil {
+		return nil, fmt.Errorf("mappings: embedded %s is not valid JSON: %w", file, err)
+	}
+	index, err := object(body, "settings", "index")
+	if err != nil {
+		return nil, err
+	}
+	index["number_of_shards"] = o.Shards
+	index["number_of_replicas"] = o.Replicas
+	m, err := object(body, "mappings", "_meta")
+	if err != nil {
+		return nil, err
+	}
+	m["essync"] = meta
+	return body, nil
 }
 
 // object walks nested JSON objects by key, failing clearly when the embedded

@@ -1,7 +1,6 @@
 package mappings
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -53,23 +52,10 @@ func RenderSimilar(opts Options, products string) ([]byte, error) {
 		return nil, err
 	}
 	meta, _ := o.SimilarMeta(products)
-	var body map[string]any
-	dec := json.NewDecoder(bytes.NewReader(similarJSON))
-	dec.UseNumber()
-	if err := dec.Decode(&body); err != nil {
-		return nil, fmt.Errorf("mappings: embedded similar.json is not valid JSON: %w", err)
-	}
-	index, err := object(body, "settings", "index")
+	body, err := fromTemplate(similarJSON, "similar.json", o, meta)
 	if err != nil {
 		return nil, err
 	}
-	index["number_of_shards"] = o.Shards
-	index["number_of_replicas"] = o.Replicas
-	m, err := object(body, "mappings", "_meta")
-	if err != nil {
-		return nil, err
-	}
-	m["essync"] = meta
 	out, err := json.MarshalIndent(body, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("mappings: encoding the similar index body: %w", err)
