@@ -52,22 +52,11 @@ func benchDocuments(n, dims int) []benchDoc {
 	docs := make([]benchDoc, n)
 	for i := range docs {
 		id := fmt.Sprintf("p-%06d", i)
-		v := make([]float64, dims)
-		var norm float64
-		for k := range v {
-			v[k] = r.NormFloat64()
-			norm += v[k] * v[k]
-		}
-		norm = math.Sqrt(norm)
+		v := randomUnit(r, dims)
 		var b bytes.Buffer
 		sha := r.Uint64()
 		fmt.Fprintf(&b, `{"essync":{"image_sha256":"%064x","model":"bench@synthetic","synced_at":"2026-11-28T00:00:00Z"},"image_name":"%s.jpg","image_vector":[`, sha, id)
-		for k, x := range v {
-			if k > 0 {
-				b.WriteByte(',')
-			}
-			b.Write(strconv.AppendFloat(nil, float64(float32(x/norm)), 'g', -1, 32))
-		}
+		b.Write(appendVector(nil, v))
 		type sim struct {
 			PI         string  `json:"pi"`
 			Similarity float32 `json:"similarity"`
@@ -331,4 +320,33 @@ func formatRatios(xs []float64) string {
 		parts[i] = strconv.FormatFloat(x, 'f', 2, 64)
 	}
 	return strings.Join(parts, " ")
+}
+
+// randomUnit is a random direction in dims dimensions as float32, the
+// synthetic vectors of the bulk and list-change benchmarks.
+func randomUnit(r *rand.Rand, dims int) []float32 {
+	v := make([]float64, dims)
+	var norm float64
+	for k := range v {
+		v[k] = r.NormFloat64()
+		norm += v[k] * v[k]
+	}
+	norm = math.Sqrt(norm)
+	out := make([]float32, dims)
+	for k, x := range v {
+		out[k] = float32(x / norm)
+	}
+	return out
+}
+
+// appendVector appends v's values to b as JSON numbers separated by commas
+// (the inside of a JSON array), each the shortest text of its float32.
+func appendVector(b []byte, v []float32) []byte {
+	for k, x := range v {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendFloat(b, float64(x), 'g', -1, 32)
+	}
+	return b
 }

@@ -7,7 +7,6 @@ import (
 	"iter"
 	"math"
 	"math/rand/v2"
-	"strconv"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
@@ -305,21 +304,10 @@ func benchList(i, n int, v uint64) (pis []string, sims []map[string]any) {
 // bookkeeping and a few catalog fields.
 func schema2Document(i, n, dims int) []byte {
 	r := rand.New(rand.NewPCG(uint64(i), 99))
-	v := make([]float64, dims)
-	var norm float64
-	for k := range v {
-		v[k] = r.NormFloat64()
-		norm += v[k] * v[k]
-	}
-	norm = math.Sqrt(norm)
+	v := randomUnit(r, dims)
 	id := benchID(i)
 	b := fmt.Appendf(nil, `{"product_id":"%s","image_name":"%s.jpg","essync":{"image_sha256":"%064x","model":"bench@synthetic","synced_at":"2026-11-28T00:00:00Z"},"group_id":"g-%s","group_size":1,"image_vector":[`, id, id, r.Uint64(), id)
-	for k, x := range v {
-		if k > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendFloat(b, float64(float32(x/norm)), 'g', -1, 32)
-	}
+	b = appendVector(b, v)
 	pis, sims := benchList(i, n, 0)
 	pj, _ := json.Marshal(pis)
 	sj, _ := json.Marshal(sims)
