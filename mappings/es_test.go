@@ -75,14 +75,8 @@ func TestRenderOnRealElasticsearch(t *testing.T) {
 				}
 			}
 
-			_, out := call(t, es, "GET", "/"+index+"/_mapping", "")
-			var m map[string]struct {
-				Mappings json.RawMessage `json:"mappings"`
-			}
-			if err := json.Unmarshal([]byte(out), &m); err != nil {
-				t.Fatal(err)
-			}
-			meta, err := mappings.ReadMeta(m[index].Mappings)
+			live := liveMappings(t, es, index)
+			meta, err := mappings.ReadMeta(live)
 			if err != nil || meta.Model != "test@1" || meta.Dims != dims || meta.IndexOptions != typ {
 				t.Errorf("ReadMeta of the live index = %+v, %v", meta, err)
 			}
@@ -96,7 +90,7 @@ func TestRenderOnRealElasticsearch(t *testing.T) {
 					} `json:"properties"`
 				} `json:"properties"`
 			}
-			if err := json.Unmarshal(m[index].Mappings, &props); err != nil {
+			if err := json.Unmarshal(live, &props); err != nil {
 				t.Fatal(err)
 			}
 			p := props.Properties
@@ -160,6 +154,15 @@ func TestRenderSimilarOnRealElasticsearch(t *testing.T) {
 	if _, out := call(t, es, "POST", "/"+index+"/_search", term); !strings.Contains(out, `"total":{"value":2`) {
 		t.Errorf("term query on similar_pi: %s", out)
 	}
+	meta, err := mappings.ReadMeta(liveMappings(t, es, index))
+	if err != nil || meta.Role != mappings.RoleSimilar || meta.Products != "products-20261128-100000.000" || meta.SchemaVersion != mappings.SchemaVersion || meta.K != 20 {
+		t.Errorf("ReadMeta of the similar index = %+v, %v", meta, err)
+	}
+}
+
+// liveMappings is index's mappings as the server stores them.
+func liveMappings(t *testing.T, es *elasticsearch.Client, index string) json.RawMessage {
+	t.Helper()
 	_, out := call(t, es, "GET", "/"+index+"/_mapping", "")
 	var m map[string]struct {
 		Mappings json.RawMessage `json:"mappings"`
@@ -167,8 +170,5 @@ func TestRenderSimilarOnRealElasticsearch(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &m); err != nil {
 		t.Fatal(err)
 	}
-	meta, err := mappings.ReadMeta(m[index].Mappings)
-	if err != nil || meta.Role != mappings.RoleSimilar || meta.Products != "products-20261128-100000.000" || meta.SchemaVersion != mappings.SchemaVersion || meta.K != 20 {
-		t.Errorf("ReadMeta of the similar index = %+v, %v", meta, err)
-	}
+	return m[index].Mappings
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// body is the part of Render's output the tests look at.
+// body is the part of Render's and RenderSimilar's output the tests look at.
 type body struct {
 	Settings struct {
 		Index struct {
@@ -20,6 +20,7 @@ type body struct {
 		Meta struct {
 			Essync Meta `json:"essync"`
 		} `json:"_meta"`
+		Dynamic          json.RawMessage              `json:"dynamic"` // true in the product index, "strict" in the similar one
 		DateDetection    *bool                        `json:"date_detection"`
 		DynamicTemplates []map[string]json.RawMessage `json:"dynamic_templates"`
 		Properties       map[string]struct {

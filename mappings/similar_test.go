@@ -11,24 +11,7 @@ func TestRenderSimilar(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b struct {
-		Settings struct {
-			Index struct {
-				Shards   int `json:"number_of_shards"`
-				Replicas int `json:"number_of_replicas"`
-			} `json:"index"`
-		} `json:"settings"`
-		Mappings struct {
-			Meta struct {
-				Essync Meta `json:"essync"`
-			} `json:"_meta"`
-			Dynamic    string `json:"dynamic"`
-			Properties map[string]struct {
-				Type    string `json:"type"`
-				Enabled *bool  `json:"enabled"`
-			} `json:"properties"`
-		} `json:"mappings"`
-	}
+	var b body
 	if err := json.Unmarshal(out, &b); err != nil {
 		t.Fatal(err)
 	}
@@ -39,8 +22,8 @@ func TestRenderSimilar(t *testing.T) {
 	if s := b.Settings.Index; s.Shards != 2 || s.Replicas != 1 {
 		t.Errorf("settings = %+v, want the product index's shards and replicas", s)
 	}
-	if b.Mappings.Dynamic != "strict" {
-		t.Errorf("dynamic = %q, want strict", b.Mappings.Dynamic)
+	if string(b.Mappings.Dynamic) != `"strict"` {
+		t.Errorf("dynamic = %s, want strict", b.Mappings.Dynamic)
 	}
 	p := b.Mappings.Properties
 	if len(p) != 3 || p["product_id"].Type != "keyword" || p["similar_pi"].Type != "keyword" ||
