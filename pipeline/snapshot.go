@@ -212,18 +212,6 @@ func (s *snapshot) vector(i int32) []float32 {
 	return s.vec.Data[int(i)*d : int(i+1)*d : int(i+1)*d]
 }
 
-// list is row i's stored neighbour ids.
-func (s *snapshot) list(i int32) []string {
-	k := s.hdr.K
-	var out []string
-	for _, j := range s.lists[int(i)*k : int(i+1)*k] {
-		if j >= 0 {
-			out = append(out, s.ids[j])
-		}
-	}
-	return out
-}
-
 // staleness says why a snapshot does not describe the live index (""
 // when it does).
 func (h snapshotHeader) staleness(want snapshotHeader, documents int) string {

@@ -147,14 +147,18 @@ func planVectorChanges(set *vectors.Set, products []catalog.Product, snap *snaps
 	p := &plan{final: map[string]item{}, added: map[string][]float32{}, written: map[string]record{}}
 	kept, rows := vectorRows(set, products, rep)
 	sums, stats := imageSums(kept, snap, rep)
+	// Comparing row by row touches both mappings; without drops both files
+	// would be resident at once (2 × the raw vectors). The unchanged
+	// products' vectors are read again later, in row order.
+	drop := func() {
+		dropPages(set.Matrix)
+		if snap.vec != nil {
+			dropPages(snap.vec.Data)
+		}
+	}
 	for i, pr := range kept {
 		if (i+1)%dropEvery == 0 {
-			// Comparing row by row touches both mappings; without drops
-			// both files would be resident at once (2 × the raw vectors).
-			dropPages(set.Matrix)
-			if snap.vec != nil {
-				dropPages(snap.vec.Data)
-			}
+			drop()
 		}
 		vec := set.Row(rows[i])
 		row, known := snap.row[pr.ID]
@@ -172,10 +176,7 @@ func planVectorChanges(set *vectors.Set, products []catalog.Product, snap *snaps
 		}
 		p.final[pr.ID] = item{Product: pr, Vector: vec, SHA256: sums[i], Size: stats[i].Size, MTime: stats[i].MTime}
 	}
-	dropPages(set.Matrix)
-	if snap.vec != nil {
-		dropPages(snap.vec.Data) // the unchanged products' vectors are read again later, in row order
-	}
+	drop()
 	p.removeRest(snap, products, rep)
 	return p
 }
