@@ -48,6 +48,10 @@ func benchFullVectors(r *benchRun) error {
 	cfg.Vectors = []string{dir}
 	if c.Bool("offline") {
 		cfg.ES = nil
+	} else if c.Bool("keep-index") {
+		// The state snapshot a later `incremental --vectors` taking up this
+		// alias and --dir starts from (as a user's first incremental would).
+		cfg.StateDir = filepath.Join(r.dir, "state")
 	}
 	debug.FreeOSMemory() // the generator's garbage is not the run's
 	m, err := r.run("essync full --vectors", pipeline.Full, cfg)
