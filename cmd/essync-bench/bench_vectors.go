@@ -218,10 +218,11 @@ func benchIncrementalVectors(c *cli.Context) error {
 	}
 	fmt.Fprintf(r.w, "second incremental wrote %d documents (want 0)\n", again.Report.Changes.Written)
 	if ch := inc.Report.Changes; ch != nil {
-		// Schema 3: a product document is written only when the product is
-		// new, deleted or regrouped; every changed list is a list document.
+		// Schema 4: a product document is written only when the product is
+		// new or deleted or its group_id changed; every changed list or
+		// group size is a list document.
 		products := added + removed + ch.GroupsChanged
-		fmt.Fprintf(r.w, "product documents written: %d; needed %d (%d new + %d deleted + %d regrouped) → %.3f×; list documents written: %d (%d new + %d deleted + %d changed lists)\n",
+		fmt.Fprintf(r.w, "product documents written: %d; needed %d (%d new + %d deleted + %d new group_id) → %.3f×; list documents written: %d (%d new + %d deleted + %d changed lists or group sizes)\n",
 			ch.WrittenProducts, products, added, removed, ch.GroupsChanged, float64(ch.WrittenProducts)/float64(max(products, 1)),
 			ch.WrittenLists, added, removed, ch.ListsChanged)
 	}
