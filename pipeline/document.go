@@ -54,7 +54,8 @@ func encodeDocument(fields map[string]json.RawMessage, d Document) ([]byte, erro
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = strconv.AppendQuote(buf, k)
+		key, _ := json.Marshal(k) // JSON's escapes (strconv's \x01 is not JSON); a string always encodes
+		buf = append(buf, key...)
 		buf = append(buf, ':')
 		buf = append(buf, out[k]...)
 	}
