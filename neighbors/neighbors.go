@@ -44,7 +44,16 @@ type Options struct {
 	// here, so a few thousand random reads map the whole file.) Nil for
 	// vectors on the heap.
 	DropPages func()
+	// RestoreRecallSample is how many items Restore checks against brute
+	// force for the recall it reports (0: 256). Each costs a pass over every
+	// vector, so a caller that restores on every run (an incremental update
+	// at a million items: ≈ 25 s for 256) may take fewer for a rougher
+	// figure.
+	RestoreRecallSample int
 }
+
+// restoreRecallSample is RestoreRecallSample's default.
+const restoreRecallSample = 256
 
 // recallDropEvery is how many sample items the coarse phase's recall
 // measurement re-scores (each reading K·3/2 to 3K full rows at random)

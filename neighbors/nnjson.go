@@ -2,6 +2,7 @@ package neighbors
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -46,9 +47,9 @@ func (j *JSONWriter) Write(id string, list []Neighbor) error {
 		b = append(b, "\n{\"similarity\":"...)
 		b = strconv.AppendFloat(b, float64(n.Similarity), 'f', -1, 32)
 		b = append(b, ",\"master_pi\":"...)
-		b = strconv.AppendQuote(b, id)
+		b = appendJSONString(b, id)
 		b = append(b, ",\"similar_pi\":"...)
-		b = strconv.AppendQuote(b, n.ID)
+		b = appendJSONString(b, n.ID)
 		b = append(b, '}')
 		j.buf = b
 		if _, err := j.w.Write(b); err != nil {
@@ -56,6 +57,22 @@ func (j *JSONWriter) Write(id string, list []Neighbor) error {
 		}
 	}
 	return nil
+}
+
+// appendJSONString appends s as a JSON string. Plain ASCII ids (the usual
+// case) are copied between quotes; anything else goes through
+// encoding/json, since Go's quoting (strconv.Quote) writes escapes such as
+// \x01 that are not JSON.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes; invalid UTF-8 becomes U+FFFD
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // Close finishes the array and puts the file in place.

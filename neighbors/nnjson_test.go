@@ -8,17 +8,18 @@ import (
 )
 
 // The file is a JSON array of rows in product order, most similar first,
-// with quotes in ids escaped and similarities as written; an empty input is
+// with quotes, control characters and non-ASCII letters in ids round-tripping
+// and similarities as written; an empty input is
 // an empty array; nothing is left behind but the file.
 func TestWriteJSON(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sub", "nearest_neighbors.json")
 	lists := map[string][]Neighbor{
-		"a":    {{"b\"q", 0.9512}, {"c", 0.5}},
-		"b\"q": {{"a", 0.9512}},
-		"c":    nil,
+		"a":      {{"b\"q", 0.9512}, {"c\x01é", 0.5}},
+		"b\"q":   {{"a", 0.9512}},
+		"c\x01é": nil,
 	}
-	if err := WriteJSON(path, []string{"a", "b\"q", "c"}, func(id string) []Neighbor { return lists[id] }); err != nil {
+	if err := WriteJSON(path, []string{"a", "b\"q", "c\x01é"}, func(id string) []Neighbor { return lists[id] }); err != nil {
 		t.Fatal(err)
 	}
 	var rows []struct {
@@ -30,7 +31,7 @@ func TestWriteJSON(t *testing.T) {
 	if err := json.Unmarshal(raw, &rows); err != nil {
 		t.Fatalf("%v in %s", err, raw)
 	}
-	want := [][3]string{{"0.9512", "a", "b\"q"}, {"0.5", "a", "c"}, {"0.9512", "b\"q", "a"}}
+	want := [][3]string{{"0.9512", "a", "b\"q"}, {"0.5", "a", "c\x01é"}, {"0.9512", "b\"q", "a"}}
 	if len(rows) != len(want) {
 		t.Fatalf("%d rows: %s", len(rows), raw)
 	}

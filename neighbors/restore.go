@@ -121,7 +121,11 @@ func RestoreRows(ctx context.Context, ids []string, vectors []float32, dims int,
 	g.recall = 1
 	if !g.exact {
 		rng := rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed))
-		sample := sampleOf(live, 256, rng)
+		size := opts.RestoreRecallSample
+		if size <= 0 {
+			size = restoreRecallSample
+		}
+		sample := sampleOf(live, size, rng)
 		g.recall = g.sampleRecall(sample, g.exactRows(sample, live, opts.K, nil))
 		g.dropPages()
 	}

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,7 +54,8 @@ func encodeDocument(fields map[string]json.RawMessage, d Document) ([]byte, erro
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = strconv.AppendQuote(buf, k)
+		key, _ := json.Marshal(k) // JSON's escapes (strconv's \x01 is not JSON); a string always encodes
+		buf = append(buf, key...)
 		buf = append(buf, ':')
 		buf = append(buf, out[k]...)
 	}
@@ -112,18 +114,36 @@ var ErrFieldCollision = errors.New("catalog fields collide with fields essync wr
 // (product_id, image_name): the values are the same.
 func applyRenames(products []catalog.Product, renames map[string]string, opts catalog.Options) error {
 	collide := map[string]int{}
-	for _, p := range products {
+	var quoted [][]byte // a record whose text names none of these (quoted, unescaped) cannot rename or collide
+	for _, name := range append(slices.Collect(maps.Keys(renames)), mappings.ReservedFields...) {
+		quoted = append(quoted, []byte(`"`+name+`"`)) // as compacted text holds it unless escaped
+
+	}
+	for i, p := range products {
+		if p.Fields == nil && p.Record != nil && !mayName(p.Record, quoted) {
+			continue
+		}
+		fields := productFields(p) // a record (RecordsOnly) is parsed for the check only
+		renamed := false
 		for old, nu := range renames {
-			if v, ok := p.Fields[old]; ok {
-				if _, taken := p.Fields[nu]; taken {
+			if v, ok := fields[old]; ok {
+				if _, taken := fields[nu]; taken {
 					return fmt.Errorf("--rename %s=%s: product %s (row %d) already has a field %s: %w", old, nu, p.ID, p.Row, nu, ErrUsage)
 				}
-				p.Fields[nu] = v
-				delete(p.Fields, old)
+				fields[nu] = v
+				delete(fields, old)
+				renamed = true
 			}
 		}
+		if renamed && p.Fields == nil && p.Record != nil {
+			record, err := catalog.NewRecord(fields)
+			if err != nil {
+				return fmt.Errorf("--rename: product %s (row %d): %w", p.ID, p.Row, err)
+			}
+			products[i].Record = record
+		}
 		for _, name := range mappings.ReservedFields {
-			if _, ok := p.Fields[name]; ok && !ownName(name, opts) {
+			if _, ok := fields[name]; ok && !ownName(name, opts) {
 				collide[name]++
 			}
 		}
@@ -143,6 +163,21 @@ func applyRenames(products []catalog.Product, renames map[string]string, opts ca
 
 // ownName reports whether a catalog field called name is the id or image
 // field essync writes under that same name anyway.
+// mayName tells whether record may have a field of one of the quoted
+// names: it does when the text holds one, or any escape (a key written
+// with escapes is only known once parsed).
+func mayName(record catalog.Record, quoted [][]byte) bool {
+	if bytes.IndexByte(record, '\\') >= 0 {
+		return true
+	}
+	for _, q := range quoted {
+		if bytes.Contains(record, q) {
+			return true
+		}
+	}
+	return false
+}
+
 func ownName(name string, opts catalog.Options) bool {
 	id, image := opts.IDField, opts.ImageField
 	if id == "" {

@@ -89,7 +89,7 @@ func (e *encoder) record(rep *Report) {
 // listDocument's).
 func encodeItem(it item, grp *groups.Result, model, syncedAt string) (esindex.Op, error) {
 	gid, size := grp.Of(it.ID)
-	body, err := encodeDocument(it.Fields, Document{
+	body, err := encodeDocument(productFields(it.Product), Document{
 		ProductID: it.ID, ImageName: it.ImageName, ImageSHA256: it.SHA256, Vector: it.Vector,
 		GroupID: gid, GroupSize: size, Model: model, SyncedAt: syncedAt,
 	})

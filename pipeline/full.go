@@ -328,7 +328,7 @@ func load(ctx context.Context, cfg *Config, es *elasticsearch.Client, index stri
 		for _, id := range ids {
 			vectors = append(vectors, items[byID[id]].Vector...)
 		}
-		regrouped, err := computeGroups(cfg, g, ids, vectors, rep.Dims, func(id string) map[string]json.RawMessage { return items[byID[id]].Fields }, rep)
+		regrouped, err := computeGroups(cfg, g, ids, vectors, rep.Dims, func(id, name string) json.RawMessage { return productField(items[byID[id]].Product, name) }, rep)
 		if err != nil {
 			return 0, err
 		}

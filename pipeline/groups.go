@@ -49,17 +49,17 @@ type GroupsReport struct {
 // computeGroups groups the graph's products: ids[i] owns row i of vectors,
 // fields returns a product's catalog fields (for --group-same/--group-apart).
 // The time goes to the "groups" stage and the report.
-func computeGroups(cfg *Config, g *neighbors.Graph, ids []string, vectors []float32, dims int, fields func(id string) map[string]json.RawMessage, rep *Report) (*groups.Result, error) {
+func computeGroups(cfg *Config, g *neighbors.Graph, ids []string, vectors []float32, dims int, field func(id, name string) json.RawMessage, rep *Report) (*groups.Result, error) {
 	opts := groups.Options{Threshold: cfg.Groups.Threshold, MedoidThreshold: cfg.Groups.MedoidThreshold}
 	if name := cfg.Groups.Same; name != "" {
-		opts.Same = func(id string) string { return catalog.FieldText(fields(id)[name]) }
+		opts.Same = func(id string) string { return catalog.FieldText(field(id, name)) }
 	}
 	if name := cfg.Groups.Apart; name != "" {
-		opts.Apart = func(id string) string { return catalog.FieldText(fields(id)[name]) }
+		opts.Apart = func(id string) string { return catalog.FieldText(field(id, name)) }
 	}
 	var res *groups.Result
 	start := time.Now()
-	verifier, verifierState, closeVerifier := layoutVerifier(cfg, fields)
+	verifier, verifierState, closeVerifier := layoutVerifier(cfg, field)
 	defer closeVerifier()
 	if verifier != nil {
 		opts.Verify = verifier.Verify
@@ -129,7 +129,7 @@ func groupChanged(old, nu *groups.Result, ids []string) []string {
 // image field under the images folder, so they group alike. Its layout
 // cache sits beside the vector cache (none with --no-cache). close releases
 // the images folder and the cache.
-func layoutVerifier(cfg *Config, fields func(id string) map[string]json.RawMessage) (v *embed.LayoutVerifier, state string, close func()) {
+func layoutVerifier(cfg *Config, field func(id, name string) json.RawMessage) (v *embed.LayoutVerifier, state string, close func()) {
 	switch {
 	case cfg.Groups.NoVerify:
 		return nil, "off: --group-verify=false", func() {}
@@ -145,7 +145,7 @@ func layoutVerifier(cfg *Config, fields func(id string) map[string]json.RawMessa
 		imageField = catalog.DefaultImageField
 	}
 	v = &embed.LayoutVerifier{MaxPixels: cfg.Embed.MaxPixels, Read: func(id string) ([]byte, error) {
-		name := catalog.FieldText(fields(id)[imageField])
+		name := catalog.FieldText(field(id, imageField))
 		if name == "" {
 			return nil, fmt.Errorf("product %s has no %s", id, imageField)
 		}

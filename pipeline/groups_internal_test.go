@@ -14,8 +14,8 @@ import (
 // on --vectors alone), on with the images.
 func TestLayoutVerifierState(t *testing.T) {
 	images := filepath.Join("..", "testdata", "groups", "images")
-	fields := func(string) map[string]json.RawMessage {
-		return map[string]json.RawMessage{"imageName": json.RawMessage(`"cat-orig.jpg"`)}
+	fields := func(_, name string) json.RawMessage {
+		return map[string]json.RawMessage{"imageName": json.RawMessage(`"cat-orig.jpg"`)}[name]
 	}
 	tests := []struct {
 		name  string

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"runtime/debug"
 	"slices"
 
@@ -57,6 +56,10 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	index := live.products
 	rep.Index.Alias, rep.Index.Live, rep.Index.Similar = cfg.Alias, index, live.lists
+	// Only the products written need their fields parsed (the digests and
+	// bodies parse a record when they need it): the catalog keeps each
+	// record's text, not a map of its fields.
+	cfg.Catalog.RecordsOnly = true
 	products, err := readCatalogRenamed(&cfg, rep)
 	if err != nil {
 		return rep, err
@@ -142,15 +145,91 @@ func liveIndex(ctx context.Context, es *elasticsearch.Client, alias string) (liv
 	return livePair{products: index, lists: lists[0]}, meta, nil
 }
 
-// plan is what the catalog and the live index say must happen.
+// plan is what the catalog and the live index say must happen. The
+// products that belong in the index are a slice, found by the snapshot's
+// row (a slice beside it) or, for the few new ones, by a small map: no map
+// of every product on top of the snapshot's.
 type plan struct {
-	final   map[string]item // every product that belongs in the index, with its vector
+	items   []item           // every product that belongs in the index, with its vector
+	known   []int32          // by snapshot row: the product's index in items, or -1
+	fresh   map[string]int   // new products: index in items
+	rowOf   map[string]int32 // the snapshot's rows by id (snapshot.row)
+	kept    int              // products in the plan (items less the dropped)
 	added   map[string][]float32
 	removed []string
 	// written holds the fresh record of every product an earlier round of
 	// this run wrote (see writeIncremental's rounds after refusals): the
 	// index holds that, not the snapshot's record.
 	written map[string]record
+}
+
+func newPlan(snap *snapshot, products int) *plan {
+	p := &plan{items: make([]item, 0, products), known: make([]int32, len(snap.ids)), fresh: map[string]int{},
+		rowOf: snap.row, added: map[string][]float32{}, written: map[string]record{}}
+	for i := range p.known {
+		p.known[i] = -1
+	}
+	return p
+}
+
+// put adds a product to the plan.
+func (p *plan) put(it item) {
+	if row, ok := p.rowOf[it.ID]; ok {
+		p.known[row] = int32(len(p.items))
+	} else {
+		p.fresh[it.ID] = len(p.items)
+	}
+	p.items = append(p.items, it)
+	p.kept++
+}
+
+// index returns the product's index in items, or -1 when the plan does not
+// hold it.
+func (p *plan) index(id string) int {
+	if row, ok := p.rowOf[id]; ok {
+		return int(p.known[row])
+	}
+	if i, ok := p.fresh[id]; ok {
+		return i
+	}
+	return -1
+}
+
+// get returns the plan's product id (the zero item when it holds none).
+func (p *plan) get(id string) *item {
+	if i := p.index(id); i >= 0 {
+		return &p.items[i]
+	}
+	return &item{}
+}
+
+// drop takes a new product out of the plan (Elasticsearch refused it).
+func (p *plan) drop(id string) {
+	if i := p.index(id); i >= 0 {
+		if row, ok := p.rowOf[id]; ok {
+			p.known[row] = -1
+		} else {
+			delete(p.fresh, id)
+		}
+		p.items[i] = item{}
+		p.kept--
+	}
+	delete(p.added, id)
+}
+
+// count is the number of products in the plan.
+func (p *plan) count() int { return p.kept }
+
+// all returns the plan's products in catalog row order.
+func (p *plan) all() []item {
+	out := make([]item, 0, p.kept)
+	for i, it := range p.items {
+		if p.index(it.ID) == i {
+			out = append(out, it)
+		}
+	}
+	slices.SortFunc(out, func(a, b item) int { return a.Row - b.Row })
+	return out
 }
 
 // planChanges compares the catalog with the live state: unchanged products
@@ -160,7 +239,7 @@ type plan struct {
 // image is hashed again only when its size or mtime differs from the
 // snapshot's record.
 func planChanges(ctx context.Context, cfg *Config, e *embed.Embedder, products []catalog.Product, snap *snapshot, rep *Report) (*plan, error) {
-	p := &plan{final: map[string]item{}, added: map[string][]float32{}, written: map[string]record{}}
+	p := newPlan(snap, len(products))
 	var known, toEmbed []catalog.Product
 	for _, pr := range products {
 		if _, ok := snap.row[pr.ID]; ok {
@@ -180,7 +259,7 @@ func planChanges(ctx context.Context, cfg *Config, e *embed.Embedder, products [
 			toEmbed = append(toEmbed, pr)
 			statOf[pr.ID] = stats[i]
 		default:
-			p.final[pr.ID] = item{Product: pr, Vector: snap.vector(row), SHA256: r.SHA256, Size: stats[i].Size, MTime: stats[i].MTime}
+			p.put(item{Product: pr, Vector: snap.vector(row), SHA256: r.SHA256, Size: stats[i].Size, MTime: stats[i].MTime})
 		}
 	}
 	var fresh []catalog.Product
@@ -201,7 +280,7 @@ func planChanges(ctx context.Context, cfg *Config, e *embed.Embedder, products [
 	}
 	for _, it := range embedded {
 		it.Size, it.MTime = statOf[it.ID].Size, statOf[it.ID].MTime
-		p.final[it.ID] = it
+		p.put(it)
 		p.added[it.ID] = it.Vector
 	}
 	p.removeRest(snap, products, rep)
@@ -211,8 +290,8 @@ func planChanges(ctx context.Context, cfg *Config, e *embed.Embedder, products [
 // removeRest removes every stored product the plan does not keep, counting
 // those gone from the catalog as deleted.
 func (p *plan) removeRest(snap *snapshot, products []catalog.Product, rep *Report) {
-	for _, id := range snap.ids {
-		if _, ok := p.final[id]; !ok {
+	for row, id := range snap.ids {
+		if p.known[row] < 0 {
 			p.removed = append(p.removed, id)
 		}
 	}
@@ -228,6 +307,10 @@ func (p *plan) removeRest(snap *snapshot, products []catalog.Product, rep *Repor
 	}
 }
 
+// incrementalRecallSample is how many products the restore checks against
+// brute force for the report's recall (full's sample is 256).
+const incrementalRecallSample = 32
+
 // updateGraph restores the stored lists and applies the plan. After a crash
 // mid-write (pending mark) the stored lists cannot be trusted, so every list
 // is recomputed from the vectors instead.
@@ -237,9 +320,7 @@ func updateGraph(ctx context.Context, cfg *Config, snap *snapshot, p *plan, dims
 		opts := cfg.neighborOptions()
 		if pending {
 			slog.Warn("the previous incremental run did not finish: recomputing every neighbour list")
-			items := slices.Collect(maps.Values(p.final))
-			slices.SortFunc(items, func(a, b item) int { return a.Row - b.Row })
-			ids, vectors := matrixOf(items, dims)
+			ids, vectors := matrixOf(p.all(), dims)
 			var err error
 			g, err = neighbors.BuildContext(ctx, ids, vectors, dims, opts)
 			return err
@@ -252,6 +333,10 @@ func updateGraph(ctx context.Context, cfg *Config, snap *snapshot, p *plan, dims
 			// the graph's own memory.
 			opts.DropPages = func() { dropPages(vectors) }
 		}
+		// The stored lists were measured when full built them; the report's
+		// recall only checks the restore, so a smaller sample does (each
+		// item is a pass over every vector: ≈ 3 s for 32 at a million).
+		opts.RestoreRecallSample = incrementalRecallSample
 		defer debug.SetGCPercent(debug.SetGCPercent(25)) // as full's neighbour stage: the heap peaks here
 		var err error
 		var repaired []string

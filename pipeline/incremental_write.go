@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
@@ -51,13 +51,13 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 		if matrix == nil {
 			matrix = make([]float32, 0, len(ids)*rep.Dims)
 			for _, id := range ids {
-				matrix = append(matrix, p.final[id].Vector...)
+				matrix = append(matrix, p.get(id).Vector...)
 			}
 		}
-		grp, err := computeGroups(cfg, g, ids, matrix, rep.Dims, func(id string) map[string]json.RawMessage { return p.final[id].Fields }, rep)
-		var ops []esindex.Op
+		grp, err := computeGroups(cfg, g, ids, matrix, rep.Dims, func(id, name string) json.RawMessage { return productField(p.get(id).Product, name) }, rep)
+		var changes []change
 		if err == nil {
-			ops, err = changedDocuments(cfg, p, snap, g, grp, ids, live.lists, w, rep)
+			changes, err = changedDocuments(p, snap, g, grp, ids, w, rep)
 		}
 		matrix = nil
 		if mapped != nil {
@@ -67,7 +67,9 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 			w.abort()
 			return err
 		}
-		generation, failed, err := writeChanges(ctx, cfg, es, live, ops, len(p.final), rep)
+		var encodeErr error
+		ops := opsOf(changes, p, g, grp, live.lists, rep.Model, cfg.Now().UTC().Format(time.RFC3339), &encodeErr)
+		generation, failed, err := writeChanges(ctx, cfg, es, live, changes, ops, &encodeErr, p.count(), rep)
 		if err != nil {
 			w.abort()
 			return err
@@ -89,7 +91,7 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 			w = nil
 			sr.Reason = "elasticsearch refused documents: no snapshot written, the next run reads the index"
 		}
-		if allowed := cfg.MaxRefused.Allowed(len(ops)); len(refused) > allowed {
+		if allowed := cfg.MaxRefused.Allowed(len(changes)); len(refused) > allowed {
 			return fmt.Errorf("%w: elasticsearch refused %d operations, --max-refused allows %s (%d); first: %s: %s (all are listed in the report)",
 				ErrGate, len(refused), cfg.MaxRefused, allowed, failed[0].ID, failed[0].Reason)
 		}
@@ -103,8 +105,7 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 			return fmt.Errorf("%w: documents were still refused after %d rounds", ErrGate, maxResends)
 		}
 		for _, id := range gone {
-			delete(p.final, id)
-			delete(p.added, id)
+			p.drop(id)
 		}
 		// Their list documents went in with the refused product documents:
 		// the next round deletes both (a missing document's delete is a no-op).
@@ -132,7 +133,7 @@ func startSnapshot(cfg *Config, index string, meta esindex.Meta, p *plan, ids []
 			return err
 		}
 		for _, id := range ids {
-			if err := w.addVector(p.final[id].Vector); err != nil {
+			if err := w.addVector(p.get(id).Vector); err != nil {
 				return err
 			}
 		}
@@ -171,6 +172,28 @@ func commitSnapshot(cfg *Config, w *snapshotWriter, generation int64, rep *Repor
 	sr.Written, sr.Generation = true, generation
 }
 
+// changeKind is what one write of an incremental run does.
+type changeKind uint8
+
+const (
+	writeProduct  changeKind = iota // the whole product document (new, changed image or fields)
+	updateGroup                     // a partial update of the product document's offer group
+	writeList                       // the product's list document in the similar index
+	deleteProduct                   // the product document
+	deleteList                      // the list document
+)
+
+// change is one write an incremental run makes; its body is encoded only
+// when the bulk load asks for it (opsOf), so a run that writes 1 % of a
+// million products does not hold every body at once.
+type change struct {
+	id   string
+	kind changeKind
+}
+
+// toLists tells whether the change goes to the similar index.
+func (c change) toLists() bool { return c.kind == writeList || c.kind == deleteList }
+
 // changedDocuments keeps only the writes that differ from what the index
 // holds, by the snapshot's digests, each in the index it concerns: a new
 // product, a changed image or changed catalog fields write the product
@@ -179,20 +202,17 @@ func commitSnapshot(cfg *Config, w *snapshotWriter, generation int64, rep *Repor
 // re-indexed); a changed offer group alone is a partial update of the
 // product document; a deleted product deletes both. Each product's fresh
 // record goes to w (when not nil) in the order of ids.
-func changedDocuments(cfg *Config, p *plan, snap *snapshot, g *neighbors.Graph, grp *groups.Result, ids []string, lists string, w *snapshotWriter, rep *Report) ([]esindex.Op, error) {
-	var ops []esindex.Op
-	syncedAt := cfg.Now().UTC().Format(time.RFC3339)
+func changedDocuments(p *plan, snap *snapshot, g *neighbors.Graph, grp *groups.Result, ids []string, w *snapshotWriter, rep *Report) ([]change, error) {
+	var changes []change
 	err := rep.timed("documents", func() error {
 		for _, id := range ids {
-			it := p.final[id]
-			fresh := freshRecord(it, g, grp, rep.Model)
+			it := p.get(id)
+			fresh := freshRecord(*it, g, grp, rep.Model)
 			if w != nil {
 				if err := w.addRow(id, fresh, neighborIDs(g, id)); err != nil {
 					return err
 				}
 			}
-			gid, size := grp.Of(id)
-			listOp := listDocument(id, g.Neighbors(id), lists)
 			row, exists := snap.row[id]
 			var old record
 			if exists {
@@ -215,35 +235,64 @@ func changedDocuments(cfg *Config, p *plan, snap *snapshot, g *neighbors.Graph, 
 				}
 				if old.Group != fresh.Group {
 					rep.Changes.GroupsChanged++
-					ops = append(ops, esindex.Op{Action: "update", ID: id, Body: groupUpdate(gid, size, syncedAt)})
+					changes = append(changes, change{id, updateGroup})
 				}
 				if old.Lists != fresh.Lists {
-					ops = append(ops, listOp)
+					changes = append(changes, change{id, writeList})
 				}
 				continue
 			}
 			if exists && old.SHA256 == it.SHA256 {
 				rep.Changes.FieldsChanged++
 			}
-			body, err := encodeDocument(it.Fields, Document{ProductID: id, ImageName: it.ImageName, ImageSHA256: it.SHA256, Vector: it.Vector,
-				GroupID: gid, GroupSize: size, Model: rep.Model, SyncedAt: syncedAt})
-			if err != nil {
-				return err
-			}
-			ops = append(ops, esindex.Op{Action: "index", ID: id, Body: body})
+			changes = append(changes, change{id, writeProduct})
 			if !exists || old.Lists != fresh.Lists {
-				ops = append(ops, listOp)
+				changes = append(changes, change{id, writeList})
 			}
 		}
 		for _, id := range p.removed {
-			ops = append(ops, esindex.Op{Action: "delete", ID: id}, esindex.Op{Action: "delete", ID: id, Index: lists})
+			changes = append(changes, change{id, deleteProduct}, change{id, deleteList})
 		}
 		for _, id := range snap.orphanLists {
-			ops = append(ops, esindex.Op{Action: "delete", ID: id, Index: lists})
+			changes = append(changes, change{id, deleteList})
 		}
 		return nil
 	})
-	return ops, err
+	return changes, err
+}
+
+// opsOf encodes the changes' bulk operations one at a time, as the bulk
+// load takes them. An encoding error stops the stream and is left in *err.
+func opsOf(changes []change, p *plan, g *neighbors.Graph, grp *groups.Result, lists, model, syncedAt string, err *error) iter.Seq[esindex.Op] {
+	return func(yield func(esindex.Op) bool) {
+		for _, c := range changes {
+			var op esindex.Op
+			switch c.kind {
+			case writeProduct:
+				it := p.get(c.id)
+				gid, size := grp.Of(c.id)
+				body, e := encodeDocument(productFields(it.Product), Document{ProductID: c.id, ImageName: it.ImageName, ImageSHA256: it.SHA256, Vector: it.Vector,
+					GroupID: gid, GroupSize: size, Model: model, SyncedAt: syncedAt})
+				if e != nil {
+					*err = e
+					return
+				}
+				op = esindex.Op{Action: "index", ID: c.id, Body: body}
+			case updateGroup:
+				gid, size := grp.Of(c.id)
+				op = esindex.Op{Action: "update", ID: c.id, Body: groupUpdate(gid, size, syncedAt)}
+			case writeList:
+				op = listDocument(c.id, g.Neighbors(c.id), lists)
+			case deleteProduct:
+				op = esindex.Op{Action: "delete", ID: c.id}
+			case deleteList:
+				op = esindex.Op{Action: "delete", ID: c.id, Index: lists}
+			}
+			if !yield(op) {
+				return
+			}
+		}
+	}
 }
 
 // groupUpdate is the partial update that replaces a product document's
@@ -262,10 +311,10 @@ func groupUpdate(groupID string, size int, syncedAt string) []byte {
 // it returns the generation the index is at. It also returns the
 // operations Elasticsearch refused; with refusals the mark stays set, so
 // the next run recomputes every list.
-func writeChanges(ctx context.Context, cfg *Config, es *elasticsearch.Client, live livePair, ops []esindex.Op, want int, rep *Report) (int64, []esindex.ItemFailure, error) {
+func writeChanges(ctx context.Context, cfg *Config, es *elasticsearch.Client, live livePair, changes []change, ops iter.Seq[esindex.Op], encodeErr *error, want int, rep *Report) (int64, []esindex.ItemFailure, error) {
 	index := live.products
 	var generation int64
-	if len(ops) == 0 {
+	if len(changes) == 0 {
 		_, meta, err := esindex.ReadMeta(ctx, es, index)
 		if err != nil {
 			return 0, nil, err
@@ -288,13 +337,16 @@ func writeChanges(ctx context.Context, cfg *Config, es *elasticsearch.Client, li
 		if err := esindex.SetMeta(ctx, es, index, func(m *esindex.Meta) { m.Pending = true; m.Generation++; generation = m.Generation }); err != nil {
 			return err
 		}
-		slog.Info("writing", "index", index, "similar", live.lists, "generation", generation, "operations", len(ops))
+		slog.Info("writing", "index", index, "similar", live.lists, "generation", generation, "operations", len(changes))
 		bulk := cfg.Bulk
-		bulk.Progress = cfg.Progress("index", len(ops))
-		res, err := esindex.Bulk(ctx, es, index, slices.Values(ops), bulk)
+		bulk.Progress = cfg.Progress("index", len(changes))
+		res, err := esindex.Bulk(ctx, es, index, ops, bulk)
 		addBulk(&rep.Index.Bulk, res)
 		rep.Changes.Written += res.Succeeded
-		countWrites(rep.Changes, ops, res.Failed)
+		countWrites(rep.Changes, changes, res.Failed)
+		if err == nil {
+			err = *encodeErr // the stream stopped early
+		}
 		if err != nil {
 			return fmt.Errorf("%w; the live index carries a pending mark and the next incremental run will finish the job", err)
 		}
@@ -322,9 +374,9 @@ func writeChanges(ctx context.Context, cfg *Config, es *elasticsearch.Client, li
 // ChangeReport.WrittenProducts). A Bulk that stopped early counts as if
 // every operation not refused went through: an upper bound, reported only
 // with the error.
-func countWrites(c *ChangeReport, ops []esindex.Op, failed []esindex.ItemFailure) {
-	for _, op := range ops {
-		if op.Index == "" {
+func countWrites(c *ChangeReport, changes []change, failed []esindex.ItemFailure) {
+	for _, ch := range changes {
+		if !ch.toLists() {
 			c.WrittenProducts++
 		} else {
 			c.WrittenLists++

@@ -35,7 +35,50 @@ func writeField(h hash.Hash, key string, value []byte) {
 }
 
 // canonical renders a JSON value so that equal values give equal bytes.
+// Values already in that form (most catalog values: short ASCII strings,
+// integers, literals) are returned as they are, without a decode and
+// encode each: the documents stage digests every product on every run.
 func canonical(raw json.RawMessage) []byte {
+	if isCanonical(raw) {
+		return raw
+	}
+	return reencoded(raw)
+}
+
+// isCanonical tells whether raw is a value encoding/json would write back
+// byte for byte after decoding it into an any: true, false, null, an ASCII
+// string with nothing to escape, or an integer of at most 15 digits (exact
+// in a float64, written without an exponent).
+func isCanonical(raw []byte) bool {
+	switch s := string(raw); {
+	case s == "true" || s == "false" || s == "null" || s == "0":
+		return true
+	case len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"':
+		for _, c := range raw[1 : len(raw)-1] {
+			if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+				return false
+			}
+		}
+		return true
+	}
+	digits := raw
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 15 || digits[0] == '0' {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// reencoded is canonical's general case: decoded into an any and encoded
+// again.
+func reencoded(raw json.RawMessage) []byte {
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return raw

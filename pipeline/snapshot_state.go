@@ -272,7 +272,7 @@ func hashFiles(paths []string) ([]string, []error) {
 func freshRecord(it item, g *neighbors.Graph, grp *groups.Result, model string) record {
 	gid, size := grp.Of(it.ID)
 	return record{SHA256: it.SHA256, Size: it.Size, MTime: it.MTime,
-		Base:  baseDigest(it.Fields, it.ID, it.ImageName, model, it.SHA256),
+		Base:  baseDigest(productFields(it.Product), it.ID, it.ImageName, model, it.SHA256),
 		Lists: freshListsDigest(g.Neighbors(it.ID)), Group: groupDigest(gid, size)}
 }
 

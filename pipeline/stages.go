@@ -148,16 +148,41 @@ func matrixOf(items []item, dims int) (ids []string, vectors []float32) {
 	return ids, vectors
 }
 
-// fieldsOf returns a lookup of the items' catalog fields by product id.
-func fieldsOf(items []item) func(id string) map[string]json.RawMessage {
+// fieldsOf returns a lookup of the items' catalog fields by product id
+// and field name.
+func fieldsOf(items []item) func(id, name string) json.RawMessage {
 	byID := make(map[string]int, len(items))
 	for i, it := range items {
 		byID[it.ID] = i
 	}
-	return func(id string) map[string]json.RawMessage {
+	return func(id, name string) json.RawMessage {
 		if i, ok := byID[id]; ok {
-			return items[i].Fields
+			return productField(items[i].Product, name)
 		}
 		return nil
 	}
+}
+
+// productFields returns the product's catalog fields: its parsed Fields,
+// or its Record parsed now (read with catalog.Options.RecordsOnly, only
+// products that are written carry a parsed map, and only while written).
+func productFields(p catalog.Product) map[string]json.RawMessage {
+	if p.Fields != nil || p.Record == nil {
+		return p.Fields
+	}
+	fields, err := p.Record.Fields()
+	if err != nil { // the catalog reader kept only JSON objects
+		slog.Warn("catalog record no longer parses", "id", p.ID, "err", err)
+		return nil
+	}
+	return fields
+}
+
+// productField returns one catalog field of the product (nil when absent).
+func productField(p catalog.Product, name string) json.RawMessage {
+	if p.Fields != nil || p.Record == nil {
+		return p.Fields[name]
+	}
+	v, _ := p.Record.Field(name)
+	return v
 }

@@ -144,7 +144,7 @@ func vectorItems(set *vectors.Set, products []catalog.Product, rep *Report) (ite
 // view of set: new and changed vectors are copied (a few percent), the
 // others are the snapshot's, so the caller may close set at once.
 func planVectorChanges(set *vectors.Set, products []catalog.Product, snap *snapshot, rep *Report) *plan {
-	p := &plan{final: map[string]item{}, added: map[string][]float32{}, written: map[string]record{}}
+	p := newPlan(snap, len(products))
 	kept, rows := vectorRows(set, products, rep)
 	sums, stats := imageSums(kept, snap, rep)
 	// Comparing row by row touches both mappings; without drops both files
@@ -174,7 +174,7 @@ func planVectorChanges(set *vectors.Set, products []catalog.Product, snap *snaps
 		default:
 			vec = snap.vector(row)
 		}
-		p.final[pr.ID] = item{Product: pr, Vector: vec, SHA256: sums[i], Size: stats[i].Size, MTime: stats[i].MTime}
+		p.put(item{Product: pr, Vector: vec, SHA256: sums[i], Size: stats[i].Size, MTime: stats[i].MTime})
 	}
 	drop()
 	p.removeRest(snap, products, rep)

@@ -40,6 +40,8 @@ Recall@K of both against the exact top-K of those products by brute force.`,
 			&cli.IntFlag{Name: "num-candidates", Value: 0, Usage: "kNN num_candidates (0: esindex's default)"},
 			&cli.IntFlag{Name: "batch", Value: 0, Usage: "searches per _msearch (0: esindex's default)"},
 			&cli.IntFlag{Name: "workers", Value: 0, Usage: "_msearch requests in flight (0: esindex's default)"},
+			&cli.IntFlag{Name: "id-digits", Value: 6, Usage: "digits of the product ids p-<row> (7 for an --index kept by `full --vectors --keep-index`, with --per-cluster 6 --seed 1)"},
+			&cli.BoolFlag{Name: "forest", Value: true, Usage: "also build essync's forest over all products for the comparison (--forest=false: only Elasticsearch's recall, e.g. on a kept 1 M index)"},
 		}, benchESFlags()...),
 		Action: benchAction("knn", benchKNN),
 	}
@@ -66,7 +68,7 @@ func benchKNN(c *cli.Context) error {
 	vecs := gen.Matrix(0, n)
 	ids := make([]string, n)
 	for i := range ids {
-		ids[i] = benchdata.ID(i)
+		ids[i] = fmt.Sprintf("p-%0*d", c.Int("id-digits"), i)
 	}
 	fmt.Fprintf(w, "generated the vectors in %.1f s\n", time.Since(start).Seconds())
 	sample := make([]int, q)
@@ -78,15 +80,17 @@ func benchKNN(c *cli.Context) error {
 	fmt.Fprintf(w, "exact top-%d of the %d queried products by brute force: %.1f s\n", k, q, time.Since(start).Seconds())
 
 	// 1. Our forest over everything.
-	start = time.Now()
-	g, err := neighbors.Build(ids, vecs, dims, neighbors.Options{K: k})
-	if err != nil {
-		return err
+	var forest time.Duration
+	if c.Bool("forest") {
+		start = time.Now()
+		g, err := neighbors.Build(ids, vecs, dims, neighbors.Options{K: k})
+		if err != nil {
+			return err
+		}
+		forest = time.Since(start)
+		fmt.Fprintf(w, "  forest (neighbors.Build, recall target 0.99): %.1f s for all %d; recall@%d on the %d products %.4f\n",
+			forest.Seconds(), n, k, q, recallOf(exact, sample, ids, func(id string) []neighbors.Neighbor { return g.Neighbors(id) }))
 	}
-	forest := time.Since(start)
-	fmt.Fprintf(w, "  forest (neighbors.Build, recall target 0.99): %.1f s for all %d; recall@%d on the %d products %.4f\n",
-		forest.Seconds(), n, k, q, recallOf(exact, sample, ids, func(id string) []neighbors.Neighbor { return g.Neighbors(id) }))
-	g = nil
 
 	// 2. Elasticsearch's kNN.
 	index := c.String("index")
@@ -125,7 +129,10 @@ func benchKNN(c *cli.Context) error {
 	fmt.Fprintf(w, "  es kNN (num_candidates %d): %.1f s for %d products (%.2f ms each, %d requests, %d retried, %d short) → %.1f s for all %d; recall@%d %.4f\n",
 		max(c.Int("num-candidates"), 100, 4*(k+1)), took.Seconds(), q, perQuery*1000, res.Requests, res.Retried, res.Short, perQuery*float64(n), n, k,
 		recallOf(exact, sample, ids, func(id string) []neighbors.Neighbor { return got[id] }))
-	fmt.Fprintf(w, "  ratio es/forest for all %d: %.2f; load average at the end %s\n", n, perQuery*float64(n)/forest.Seconds(), loadAverage())
+	if forest > 0 {
+		fmt.Fprintf(w, "  ratio es/forest for all %d: %.2f\n", n, perQuery*float64(n)/forest.Seconds())
+	}
+	fmt.Fprintf(w, "  load average at the end %s\n", loadAverage())
 	return nil
 }
 
