@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -205,9 +206,24 @@ func benchIncrementalVectors(c *cli.Context) error {
 	if _, err := run("incremental on the unchanged catalog (reads the index if the snapshot is missing or stale, then writes it)", beforeCatalog, beforeDir, pipeline.Incremental); err != nil {
 		return err
 	}
+	// The node's CPU over the measured run and the merges it leaves behind
+	// (until the product index has run no merge for a second): what the
+	// writes cost the cluster, re-indexed vectors included, and less
+	// sensitive to the machine's other load than wall time.
+	cpu0, cpuErr := nodeCPU(c.Context, es)
 	inc, err := run("incremental after the changes (MEASURED)", afterCatalog, afterDir, pipeline.Incremental)
 	if err != nil {
 		return err
+	}
+	if cpuErr == nil {
+		tail, terr := mergeTail(c.Context, es, r.alias)
+		cpu1, cerr := nodeCPU(c.Context, es)
+		if err := errors.Join(terr, cerr); err != nil {
+			fmt.Fprintf(r.w, "node CPU not measured: %v\n", err)
+		} else {
+			fmt.Fprintf(r.w, "node CPU over the measured incremental and its merge tail: %.1f s (merge tail %.1f s after the run); load average %s\n",
+				(cpu1 - cpu0).Seconds(), tail.Seconds(), loadAverage())
+		}
 	}
 	again, err := run("incremental again", afterCatalog, afterDir, pipeline.Incremental)
 	if err != nil {
