@@ -301,17 +301,20 @@ func CosineFromScore(score float64) float32 {
 
 // SimilarDocument is a product's list document for the similar index
 // (mappings.SimilarAlias): _id and product_id are the product's id,
-// similar_pi its neighbours' ids, most similar first, and similar the same
-// with their scores. --neighbors es writes these into the new, not yet live
-// similar index once the kNN lists are known; the product documents, and so
-// their vectors, are not touched again.
-func SimilarDocument(id string, list []neighbors.Neighbor) Op {
-	return Op{Action: "index", ID: id, Body: SimilarBody(id, list)}
+// similar_pi its neighbours' ids, most similar first, similar the same
+// with their scores, and (schema 4) group_id and group_size its offer group,
+// so a regrouping rewrites this small document, not the product's vector.
+// --neighbors es writes these into the new, not yet live similar index
+// once the kNN lists are known; the product documents, and so their
+// vectors, are touched again only for a group_id.
+func SimilarDocument(id string, list []neighbors.Neighbor, groupID string, groupSize int) Op {
+	return Op{Action: "index", ID: id, Body: SimilarBody(id, list, groupID, groupSize)}
 }
 
 // SimilarBody is the source of product id's list document (see
-// SimilarDocument): the one encoding every writer of the similar index uses.
-func SimilarBody(id string, list []neighbors.Neighbor) []byte {
+// SimilarDocument): the one encoding every writer of the similar index
+// uses. An empty groupID leaves both group fields out.
+func SimilarBody(id string, list []neighbors.Neighbor, groupID string, groupSize int) []byte {
 	type entry struct {
 		PI         string  `json:"pi"`
 		Similarity float32 `json:"similarity"`
@@ -322,10 +325,16 @@ func SimilarBody(id string, list []neighbors.Neighbor) []byte {
 		pis[i] = n.ID
 		sims[i] = entry{PI: n.ID, Similarity: n.Similarity}
 	}
-	body, _ := json.Marshal(struct {
+	doc := struct {
 		ProductID string   `json:"product_id"`
 		SimilarPI []string `json:"similar_pi"`
 		Similar   []entry  `json:"similar"`
-	}{id, pis, sims})
+		GroupID   string   `json:"group_id,omitempty"`
+		GroupSize *int     `json:"group_size,omitempty"`
+	}{ProductID: id, SimilarPI: pis, Similar: sims}
+	if groupID != "" {
+		doc.GroupID, doc.GroupSize = groupID, &groupSize
+	}
+	body, _ := json.Marshal(doc)
 	return body
 }

@@ -162,7 +162,7 @@ func TestNeighborsByKNN(t *testing.T) {
 	}
 	up, err := esindex.Bulk(ctx, es, index, func(yield func(esindex.Op) bool) {
 		for _, id := range ids {
-			op := esindex.SimilarDocument(id, got[id])
+			op := esindex.SimilarDocument(id, got[id], "g-"+id, 1)
 			op.Index = lists
 			if !yield(op) {
 				return
@@ -181,6 +181,9 @@ func TestNeighborsByKNN(t *testing.T) {
 	}
 	if want := fmt.Sprintf(`{"product_id":%q,"similar_pi":[%q`, ids[7], got[ids[7]][0].ID); !strings.HasPrefix(string(src), want) {
 		t.Errorf("list document %s: %.300s, want it to start %s", ids[7], src, want)
+	}
+	if want := fmt.Sprintf(`,"group_id":"g-%s","group_size":1}`, ids[7]); !strings.HasSuffix(string(src), want) {
+		t.Errorf("list document %s: %.300s, want it to end with its group %s", ids[7], src, want)
 	}
 	if n, err := esindex.Count(ctx, es, index); err != nil || n != len(ids) {
 		t.Errorf("product index holds %d documents (%v), want %d: the list documents went elsewhere", n, err, len(ids))
@@ -206,5 +209,29 @@ func TestCosineFromScore(t *testing.T) {
 		if got := esindex.CosineFromScore(c.score); got != c.want {
 			t.Errorf("CosineFromScore(%v) = %v, want %v", c.score, got, c.want)
 		}
+	}
+}
+
+// The list document carries the list and (schema 4) the offer group; with
+// no group id it carries neither group field, never half of the pair.
+func TestSimilarBody(t *testing.T) {
+	list := []neighbors.Neighbor{{ID: "b", Similarity: 0.9312}, {ID: "c", Similarity: 0.5}}
+	for _, tc := range []struct {
+		name, group string
+		size        int
+		want        string
+	}{
+		{"group of three", "g-a", 3, `{"product_id":"a","similar_pi":["b","c"],"similar":[{"pi":"b","similarity":0.9312},{"pi":"c","similarity":0.5}],"group_id":"g-a","group_size":3}`},
+		{"alone", "g-a", 1, `{"product_id":"a","similar_pi":["b","c"],"similar":[{"pi":"b","similarity":0.9312},{"pi":"c","similarity":0.5}],"group_id":"g-a","group_size":1}`},
+		{"no group", "", 0, `{"product_id":"a","similar_pi":["b","c"],"similar":[{"pi":"b","similarity":0.9312},{"pi":"c","similarity":0.5}]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(esindex.SimilarBody("a", list, tc.group, tc.size)); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+			if op := esindex.SimilarDocument("a", list, tc.group, tc.size); op.Action != "index" || op.ID != "a" || string(op.Body) != tc.want {
+				t.Errorf("SimilarDocument = %+v", op)
+			}
+		})
 	}
 }

@@ -60,7 +60,7 @@ func TestRenderOnRealElasticsearch(t *testing.T) {
 			}
 			doc := func(id string, axis int, price, released string) string {
 				return fmt.Sprintf(`{"product_id":%q,"image_name":"a b.jpg","image_vector":%s,
-					"group_id":"g-p-9","group_size":2,
+					"group_id":"g-p-9",
 					"essync":{"model":"test@1","image_sha256":"ab12","synced_at":"2026-11-28T10:00:00Z"},"model":"Air Max 90",
 					"title":"Red shoe","price":%s,"qty":3,"url":"https://shop.example/a","imageURL":"https://shop.example/a.jpg",
 					"released":%q,"embedding":%s,"seller":{"shop_url":"https://shop.example","name":"Shop"}}`,
@@ -126,8 +126,10 @@ func TestRenderOnRealElasticsearch(t *testing.T) {
 
 // The similar index takes essync's list documents and answers the two
 // questions the web shop asks of it: a product's list by _id, and who
-// lists a product by a term query on similar_pi. Its strict mapping
-// refuses any other field, and its _meta names its product index.
+// lists a product by a term query on similar_pi, and (schema 4) the offer
+// group's size beside the list. Its strict mapping refuses any other field
+// and a group_size that is not a number, and its _meta names its product
+// index.
 func TestRenderSimilarOnRealElasticsearch(t *testing.T) {
 	es := estest.Client(t)
 	index := estest.IndexName(t, "mappings-similar")
@@ -139,7 +141,7 @@ func TestRenderSimilarOnRealElasticsearch(t *testing.T) {
 		t.Fatalf("create index: %d %s", code, out)
 	}
 	for _, id := range []string{"p-1", "p-2"} {
-		doc := fmt.Sprintf(`{"product_id":%q,"similar_pi":["p-9","p-3"],"similar":[{"pi":"p-9","similarity":0.93},{"pi":"p-3","similarity":0.5}]}`, id)
+		doc := fmt.Sprintf(`{"product_id":%q,"similar_pi":["p-9","p-3"],"similar":[{"pi":"p-9","similarity":0.93},{"pi":"p-3","similarity":0.5}],"group_id":"g-p-1","group_size":2}`, id)
 		if code, out := call(t, es, "PUT", "/"+index+"/_doc/"+id+"?refresh=true", doc); code != 201 {
 			t.Fatalf("index %s: %d %s", id, code, out)
 		}
@@ -147,12 +149,19 @@ func TestRenderSimilarOnRealElasticsearch(t *testing.T) {
 	if code, out := call(t, es, "PUT", "/"+index+"/_doc/p-3", `{"product_id":"p-3","image_vector":[1,0]}`); code != 400 || !strings.Contains(out, "strict_dynamic_mapping_exception") {
 		t.Errorf("a field the list documents do not have: %d %s, want refused by the strict mapping", code, out)
 	}
-	if _, out := call(t, es, "GET", "/"+index+"/_doc/p-1", ""); !strings.Contains(out, `"similar_pi":["p-9","p-3"]`) {
+	if code, out := call(t, es, "PUT", "/"+index+"/_doc/p-4", `{"product_id":"p-4","group_id":"g-p-4","group_size":"many"}`); code != 400 {
+		t.Errorf("a group_size that is not a number: %d %s, want refused", code, out)
+	}
+	if _, out := call(t, es, "GET", "/"+index+"/_doc/p-1", ""); !strings.Contains(out, `"similar_pi":["p-9","p-3"]`) || !strings.Contains(out, `"group_size":2`) {
 		t.Errorf("GET the list of p-1: %s", out)
 	}
 	term := `{"query":{"term":{"similar_pi":"p-9"}},"_source":false}`
 	if _, out := call(t, es, "POST", "/"+index+"/_search", term); !strings.Contains(out, `"total":{"value":2`) {
 		t.Errorf("term query on similar_pi: %s", out)
+	}
+	groupQuery := `{"query":{"bool":{"filter":[{"term":{"group_id":"g-p-1"}},{"range":{"group_size":{"gte":2}}}]}},"_source":false}`
+	if _, out := call(t, es, "POST", "/"+index+"/_search", groupQuery); !strings.Contains(out, `"total":{"value":2`) {
+		t.Errorf("group_id and group_size query: %s", out)
 	}
 	meta, err := mappings.ReadMeta(liveMappings(t, es, index))
 	if err != nil || meta.Role != mappings.RoleSimilar || meta.Products != "products-20261128-100000.000" || meta.SchemaVersion != mappings.SchemaVersion || meta.K != 20 {

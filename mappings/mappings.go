@@ -30,11 +30,18 @@ var similarJSON []byte
 // Version 3 moved similar_pi and similar out of the product document into
 // the sibling similar index (see SimilarAlias), so a list change no longer
 // re-indexes the product's vector.
-const SchemaVersion = 3
+// Version 4 moved group_size (and a copy of group_id) into the list
+// document, so a regrouping that keeps group_id writes the small list
+// document only; the product document keeps group_id, which the shop
+// filters, collapses and aggregates on in its kNN request.
+const SchemaVersion = 4
 
 // ReservedFields are the top-level document fields essync writes (or
 // reserves); a catalog field with one of these names would be overwritten,
-// so a run refuses such a catalog unless the field is renamed.
+// so a run refuses such a catalog unless the field is renamed. similar_pi,
+// similar and group_size now live in the list document (schema 3 and 4)
+// but stay reserved: a catalog field of that name in the product document
+// would read as essync's to the shop.
 var ReservedFields = []string{"product_id", "image_name", "image_vector", "similar_pi", "similar", "group_id", "group_size", "essync"}
 
 // Similarities are the dense_vector similarity functions Elasticsearch 8

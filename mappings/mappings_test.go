@@ -97,7 +97,7 @@ func TestRenderSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	for field, typ := range map[string]string{
-		"product_id": "keyword", "image_name": "keyword", "group_id": "keyword", "group_size": "integer",
+		"product_id": "keyword", "image_name": "keyword", "group_id": "keyword",
 	} {
 		if got := b.Mappings.Properties[field].Type; got != typ {
 			t.Errorf("%s type = %q, want %q", field, got, typ)
@@ -117,9 +117,9 @@ func TestRenderSchema(t *testing.T) {
 			t.Errorf("mapped top-level field %s is not in ReservedFields", name)
 		}
 	}
-	for _, lists := range []string{"similar_pi", "similar"} {
+	for _, lists := range []string{"similar_pi", "similar", "group_size"} {
 		if _, mapped := b.Mappings.Properties[lists]; mapped {
-			t.Errorf("%s is mapped in the product index: the lists live in the similar index (schema 3)", lists)
+			t.Errorf("%s is mapped in the product index: it lives in the list document of the similar index (schema 3, 4)", lists)
 		}
 	}
 	if b.Mappings.DateDetection == nil || *b.Mappings.DateDetection {

@@ -15,8 +15,9 @@ const SimilarSuffix = "-similar"
 
 // SimilarAlias returns the alias of the similar index that belongs to the
 // product alias: one list document per product, _id = product_id, source
-// {"product_id", "similar_pi", "similar"}. Keeping the lists apart from the
-// product documents lets a list change write a small document instead of
+// {"product_id", "similar_pi", "similar", "group_id", "group_size"}.
+// Keeping the lists and the group's size apart from the product documents
+// lets a list change or a regrouping write a small document instead of
 // re-indexing the product's vector into the HNSW graph.
 func SimilarAlias(alias string) string { return alias + SimilarSuffix }
 
@@ -45,7 +46,8 @@ func (o Options) SimilarMeta(products string) (Meta, error) {
 // RenderSimilar returns the create-index body of the similar index that
 // belongs to the concrete product index products: keyword product_id and
 // similar_pi ("who lists X" is a term query), the scored list stored but
-// not indexed, no vector, and strict mapping so nothing else creeps in.
+// not indexed, the offer group (keyword group_id, integer group_size), no
+// vector, and strict mapping so nothing else creeps in.
 func RenderSimilar(opts Options, products string) ([]byte, error) {
 	o, err := opts.withDefaults()
 	if err != nil {

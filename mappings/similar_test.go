@@ -26,9 +26,10 @@ func TestRenderSimilar(t *testing.T) {
 		t.Errorf("dynamic = %s, want strict", b.Mappings.Dynamic)
 	}
 	p := b.Mappings.Properties
-	if len(p) != 3 || p["product_id"].Type != "keyword" || p["similar_pi"].Type != "keyword" ||
-		p["similar"].Type != "object" || p["similar"].Enabled == nil || *p["similar"].Enabled {
-		t.Errorf("properties = %+v, want product_id and similar_pi keywords and similar stored but not indexed, nothing else", p)
+	if len(p) != 5 || p["product_id"].Type != "keyword" || p["similar_pi"].Type != "keyword" ||
+		p["similar"].Type != "object" || p["similar"].Enabled == nil || *p["similar"].Enabled ||
+		p["group_id"].Type != "keyword" || p["group_size"].Type != "integer" {
+		t.Errorf("properties = %+v, want product_id, similar_pi and group_id keywords, group_size integer and similar stored but not indexed, nothing else", p)
 	}
 	if _, err := RenderSimilar(Options{Dims: 0, Model: "m"}, "x"); err == nil {
 		t.Error("RenderSimilar accepted options Render refuses")

@@ -17,15 +17,15 @@ import (
 )
 
 // Document is the essync part of a product document; catalog fields are
-// carried next to it unchanged. Its similar list is not part of it: that
-// goes to the product's list document in the similar index (listDocument).
+// carried next to it unchanged. Its similar list and its offer group's size
+// are not part of it: they go to the product's list document in the
+// similar index (listDocument), so a regrouping does not re-index the vector.
 type Document struct {
 	ProductID   string
 	ImageName   string
 	ImageSHA256 string
 	Vector      []float32
-	GroupID     string // offer group (see package groups)
-	GroupSize   int
+	GroupID     string // offer group (see package groups); its size is in the list document
 	Model       string
 	SyncedAt    string // RFC 3339, UTC
 }
@@ -75,16 +75,16 @@ func essyncFields(d Document) map[string]json.RawMessage {
 		"image_name":   str(d.ImageName),
 		"image_vector": encodeVector(d.Vector),
 		"group_id":     str(d.GroupID),
-		"group_size":   json.RawMessage(strconv.Itoa(d.GroupSize)),
 		"essync":       book,
 	}
 }
 
 // listDocument is the product's list document for the similar index named
-// lists; its op carries that name, which also tells an offline run's file
-// writer to put it in the lists file.
-func listDocument(id string, similar []neighbors.Neighbor, lists string) esindex.Op {
-	op := esindex.SimilarDocument(id, similar)
+// lists, with its offer group (groupID, groupSize); its op carries that
+// name, which also tells an offline run's file writer to put it in the
+// lists file.
+func listDocument(id string, similar []neighbors.Neighbor, groupID string, groupSize int, lists string) esindex.Op {
+	op := esindex.SimilarDocument(id, similar, groupID, groupSize)
 	op.Index = lists
 	return op
 }

@@ -43,7 +43,8 @@ func (e *encoder) some(ids []string) iter.Seq[esindex.Op] {
 		emit := func(it item) bool {
 			start := time.Now()
 			op, err := encodeItem(it, e.grp, e.model, e.syncedAt)
-			list := listDocument(it.ID, e.g.Neighbors(it.ID), e.lists)
+			gid, size := e.grp.Of(it.ID)
+			list := listDocument(it.ID, e.g.Neighbors(it.ID), gid, size, e.lists)
 			e.spent += time.Since(start)
 			if err != nil {
 				e.err = err
@@ -88,10 +89,10 @@ func (e *encoder) record(rep *Report) {
 // encodeItem renders the product document of it (its list document is
 // listDocument's).
 func encodeItem(it item, grp *groups.Result, model, syncedAt string) (esindex.Op, error) {
-	gid, size := grp.Of(it.ID)
+	gid, _ := grp.Of(it.ID)
 	body, err := encodeDocument(productFields(it.Product), Document{
 		ProductID: it.ID, ImageName: it.ImageName, ImageSHA256: it.SHA256, Vector: it.Vector,
-		GroupID: gid, GroupSize: size, Model: model, SyncedAt: syncedAt,
+		GroupID: gid, Model: model, SyncedAt: syncedAt,
 	})
 	return esindex.Op{Action: "index", ID: it.ID, Body: body}, err
 }

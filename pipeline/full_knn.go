@@ -28,9 +28,9 @@ const knnRecallSample = 256
 // loaded into a new index, every product's top-K comes from Elasticsearch's
 // kNN on that index (self excluded), the lists go into the new similar
 // index as list documents, and only then does the usual gate put the pair
-// live. A product document is touched again (a partial update, which
-// re-indexes its vector) only when its offer group is not the singleton it
-// was loaded with. The vectors never need to fit a neighbour structure on
+// live. The list documents carry the groups' sizes; a product document is
+// touched again (a partial update of group_id, which re-indexes its vector)
+// only when its offer group is not the singleton it was loaded with. The vectors never need to fit a neighbour structure on
 // this machine.
 func publishKNN(ctx context.Context, cfg *Config, es *elasticsearch.Client, items []item, ids []string, matrix []float32, syncedAt string, rep *Report) error {
 	return rep.timed("index", func() error {
@@ -77,11 +77,12 @@ func publishKNN(ctx context.Context, cfg *Config, es *elasticsearch.Client, item
 			bulk.Progress = cfg.Progress("index (lists)", len(ids))
 			res, err := esindex.Bulk(ctx, es, index, func(yield func(esindex.Op) bool) {
 				for _, id := range ids {
-					if !yield(listDocument(id, g.Neighbors(id), lists)) {
+					gid, size := grp.Of(id)
+					if !yield(listDocument(id, g.Neighbors(id), gid, size, lists)) {
 						return
 					}
-					if gid, size := grp.Of(id); gid != singletonGroup(id) || size != 1 {
-						if !yield(esindex.Op{Action: "update", ID: id, Body: groupUpdate(gid, size, syncedAt)}) {
+					if gid != singletonGroup(id) {
+						if !yield(esindex.Op{Action: "update", ID: id, Body: groupUpdate(gid, syncedAt)}) {
 							return
 						}
 					}
@@ -117,7 +118,7 @@ func bareDocuments(items []item, model, syncedAt string) iter.Seq[esindex.Op] {
 	return func(yield func(esindex.Op) bool) {
 		for _, it := range items {
 			body, err := encodeDocument(it.Fields, Document{ProductID: it.ID, ImageName: it.ImageName, ImageSHA256: it.SHA256,
-				Vector: it.Vector, GroupID: singletonGroup(it.ID), GroupSize: 1, Model: model, SyncedAt: syncedAt})
+				Vector: it.Vector, GroupID: singletonGroup(it.ID), Model: model, SyncedAt: syncedAt})
 			if err != nil {
 				slog.Error("document not encoded", "id", it.ID, "err", err)
 				continue // Bulk's count check then fails the gate

@@ -95,7 +95,7 @@ func TestLayoutVerifierKeepsRegionsApartInFullAndIncremental(t *testing.T) {
 		}
 	}
 	got, want := comparable(t, es, live), comparable(t, es, reference)
-	assertSameDocuments(t, got, want)    // group_id and group_size included
+	assertSameDocuments(t, got, want)    // group_id, list.group_id and list.group_size included
 	items := map[string]map[string]int{} // offer group -> true item -> members
 	for _, doc := range want {
 		gid := doc["group_id"].(string)

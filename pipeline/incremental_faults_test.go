@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,13 +107,16 @@ func TestIncrementalRefusesAnotherKOrSchema(t *testing.T) {
 	if _, err := pipeline.Incremental(ctx, other); !errors.Is(err, pipeline.ErrNeedsFull) || !strings.Contains(err.Error(), "-k 10") {
 		t.Errorf("another -k: err %v, want the run-essync-full advice naming -k", err)
 	}
-	if err := esindex.SetMeta(ctx, es, rep.Index.Live, func(m *esindex.Meta) { m.SchemaVersion = 2 }); err != nil {
-		t.Fatal(err)
-	}
-	// Schema 2 kept the lists in the product documents: only a full run
-	// builds the similar index.
-	if _, err := pipeline.Incremental(ctx, cfg); !errors.Is(err, pipeline.ErrNeedsFull) || !strings.Contains(err.Error(), "schema 2") {
-		t.Errorf("old schema: err %v, want the run-essync-full advice naming the schema", err)
+	// Schema 2 kept the lists in the product documents, schema 3 the group
+	// sizes: only a full run builds the documents of schema 4.
+	for _, old := range []int{2, 3} {
+		if err := esindex.SetMeta(ctx, es, rep.Index.Live, func(m *esindex.Meta) { m.SchemaVersion = old }); err != nil {
+			t.Fatal(err)
+		}
+		_, err := pipeline.Incremental(ctx, cfg)
+		if !errors.Is(err, pipeline.ErrNeedsFull) || !strings.Contains(err.Error(), fmt.Sprintf("schema %d", old)) || !strings.Contains(err.Error(), "essync full") {
+			t.Errorf("schema %d: err %v, want the run-essync-full advice naming the schema", old, err)
+		}
 	}
 }
 

@@ -159,15 +159,16 @@ func TestIncrementalEqualsFullAndIsIdempotent(t *testing.T) {
 		t.Errorf("embedded %d (+%d cached), want only the %d new and changed images", rep.Embedded, rep.FromCache, len(added)+1)
 	}
 	if c.ListsChanged == 0 || c.Unchanged == 0 || c.GroupsChanged == 0 {
-		t.Errorf("expected some list-only updates, some offer-group updates and some untouched documents: %+v", c)
+		t.Errorf("expected some list-only updates, some group_id updates (the coffee group lost its smallest id) and some untouched documents: %+v", c)
 	}
-	// The exact minimum, per index: a list change writes only the list
-	// document, never the product document (and so never its vector).
+	// The exact minimum, per index: a list change or a new group size
+	// writes only the list document, never the product document (and so
+	// never its vector); a new group_id writes both.
 	if products := c.New + c.ImageChanged + c.FieldsChanged + c.GroupsChanged + c.Deleted; c.WrittenProducts != products {
-		t.Errorf("wrote %d product documents, want %d (new, changed image or fields, regrouped, deleted): %+v", c.WrittenProducts, products, c)
+		t.Errorf("wrote %d product documents, want %d (new, changed image or fields, new group_id, deleted): %+v", c.WrittenProducts, products, c)
 	}
 	if lists := c.ListsChanged + c.New + c.Deleted; c.WrittenLists != lists {
-		t.Errorf("wrote %d list documents, want %d (changed lists, new, deleted): %+v", c.WrittenLists, lists, c)
+		t.Errorf("wrote %d list documents, want %d (changed lists or groups, new, deleted): %+v", c.WrittenLists, lists, c)
 	}
 	if c.Written != c.WrittenProducts+c.WrittenLists {
 		t.Errorf("written %d, want products %d + lists %d", c.Written, c.WrittenProducts, c.WrittenLists)
@@ -186,7 +187,7 @@ func TestIncrementalEqualsFullAndIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, want := comparable(t, es, live), comparable(t, es, reference)
-	assertSameDocuments(t, got, want) // group_id and group_size included
+	assertSameDocuments(t, got, want) // group_id, list.group_id and list.group_size included
 	assertGroupFields(t, want)
 	for id, doc := range got {
 		for _, pi := range doc["list.similar_pi"].([]any) {
@@ -263,8 +264,10 @@ func TestIncrementalKilledMidWriteThenRerunEndsLikeAnUninterruptedRun(t *testing
 	}
 }
 
-// assertGroupFields checks every document names its offer group and that
-// group_size is the number of documents with that group_id.
+// assertGroupFields checks every document (of comparable) names its offer
+// group, its list document carries the same group_id and a group_size that
+// is the number of documents with that group_id, and (schema 4) the product
+// document carries no group_size.
 func assertGroupFields(t *testing.T, docs map[string]map[string]any) {
 	t.Helper()
 	count := map[string]int{}
@@ -273,13 +276,19 @@ func assertGroupFields(t *testing.T, docs map[string]map[string]any) {
 		if gid == "" {
 			t.Errorf("%s has no group_id", id)
 		}
+		if d["list.group_id"] != gid {
+			t.Errorf("%s: its list document says group_id %v, the product %q", id, d["list.group_id"], gid)
+		}
+		if size, ok := d["group_size"]; ok {
+			t.Errorf("%s: the product document carries group_size %v; schema 4 keeps it in the list document", id, size)
+		}
 		count[gid]++
 	}
 	grouped := 0
 	for id, d := range docs {
-		size, _ := d["group_size"].(float64)
+		size, _ := d["list.group_size"].(float64)
 		if int(size) != count[d["group_id"].(string)] {
-			t.Errorf("%s: group_size %v, but %d documents have group_id %v", id, d["group_size"], count[d["group_id"].(string)], d["group_id"])
+			t.Errorf("%s: group_size %v, but %d documents have group_id %v", id, d["list.group_size"], count[d["group_id"].(string)], d["group_id"])
 		}
 		if size >= 2 {
 			grouped++

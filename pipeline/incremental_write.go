@@ -177,8 +177,8 @@ type changeKind uint8
 
 const (
 	writeProduct  changeKind = iota // the whole product document (new, changed image or fields)
-	updateGroup                     // a partial update of the product document's offer group
-	writeList                       // the product's list document in the similar index
+	updateGroup                     // a partial update of the product document's group_id
+	writeList                       // the product's list document (list and offer group) in the similar index
 	deleteProduct                   // the product document
 	deleteList                      // the list document
 )
@@ -197,11 +197,11 @@ func (c change) toLists() bool { return c.kind == writeList || c.kind == deleteL
 // changedDocuments keeps only the writes that differ from what the index
 // holds, by the snapshot's digests, each in the index it concerns: a new
 // product, a changed image or changed catalog fields write the product
-// document; a changed list writes the small list document in the similar
-// index (lists, never the product document, whose vector would be
-// re-indexed); a changed offer group alone is a partial update of the
-// product document; a deleted product deletes both. Each product's fresh
-// record goes to w (when not nil) in the order of ids.
+// document; a changed list or offer group size writes the small list
+// document in the similar index (lists, never the product document, whose
+// vector would be re-indexed); a changed group_id also writes a partial
+// update of the product document; a deleted product deletes both. Each
+// product's fresh record goes to w (when not nil) in the order of ids.
 func changedDocuments(p *plan, snap *snapshot, g *neighbors.Graph, grp *groups.Result, ids []string, w *snapshotWriter, rep *Report) ([]change, error) {
 	var changes []change
 	err := rep.timed("documents", func() error {
@@ -270,19 +270,20 @@ func opsOf(changes []change, p *plan, g *neighbors.Graph, grp *groups.Result, li
 			switch c.kind {
 			case writeProduct:
 				it := p.get(c.id)
-				gid, size := grp.Of(c.id)
+				gid, _ := grp.Of(c.id)
 				body, e := encodeDocument(productFields(it.Product), Document{ProductID: c.id, ImageName: it.ImageName, ImageSHA256: it.SHA256, Vector: it.Vector,
-					GroupID: gid, GroupSize: size, Model: model, SyncedAt: syncedAt})
+					GroupID: gid, Model: model, SyncedAt: syncedAt})
 				if e != nil {
 					*err = e
 					return
 				}
 				op = esindex.Op{Action: "index", ID: c.id, Body: body}
 			case updateGroup:
-				gid, size := grp.Of(c.id)
-				op = esindex.Op{Action: "update", ID: c.id, Body: groupUpdate(gid, size, syncedAt)}
+				gid, _ := grp.Of(c.id)
+				op = esindex.Op{Action: "update", ID: c.id, Body: groupUpdate(gid, syncedAt)}
 			case writeList:
-				op = listDocument(c.id, g.Neighbors(c.id), lists)
+				gid, size := grp.Of(c.id)
+				op = listDocument(c.id, g.Neighbors(c.id), gid, size, lists)
 			case deleteProduct:
 				op = esindex.Op{Action: "delete", ID: c.id}
 			case deleteList:
@@ -296,10 +297,10 @@ func opsOf(changes []change, p *plan, g *neighbors.Graph, grp *groups.Result, li
 }
 
 // groupUpdate is the partial update that replaces a product document's
-// offer group.
-func groupUpdate(groupID string, size int, syncedAt string) []byte {
+// group_id (its group's size is in the list document).
+func groupUpdate(groupID string, syncedAt string) []byte {
 	body, _ := json.Marshal(map[string]any{"doc": map[string]any{
-		"group_id": groupID, "group_size": size, "essync": map[string]string{"synced_at": syncedAt},
+		"group_id": groupID, "essync": map[string]string{"synced_at": syncedAt},
 	}})
 	return body
 }

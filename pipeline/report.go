@@ -85,13 +85,17 @@ type ChangeReport struct {
 	ImageChanged  int `json:"image_changed"`
 	FieldsChanged int `json:"fields_changed"`
 	Deleted       int `json:"deleted"`
-	ListsChanged  int `json:"lists_changed"`  // existing products whose similar lists changed
-	GroupsChanged int `json:"groups_changed"` // existing products whose offer group id or size changed
+	// ListsChanged counts existing products whose list document changed:
+	// the similar list or (schema 4) the offer group's id or size.
+	ListsChanged int `json:"lists_changed"`
+	// GroupsChanged counts existing products whose group_id changed: the
+	// only regroupings that write the product document.
+	GroupsChanged int `json:"groups_changed"`
 	Unchanged     int `json:"unchanged"`
 	Written       int `json:"written"` // documents written (index, update or delete)
 	// WrittenProducts and WrittenLists split Written by index: product
-	// documents (new, changed, regrouped, deleted) and list documents in
-	// the similar index (new, changed lists, deleted).
+	// documents (new, changed, new group_id, deleted) and list documents in
+	// the similar index (new, changed lists or groups, deleted).
 	WrittenProducts int `json:"written_products"`
 	WrittenLists    int `json:"written_lists"`
 }

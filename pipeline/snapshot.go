@@ -25,7 +25,9 @@ import (
 //
 // It is trusted only when its index, generation, model, dims, k and schema
 // all match the live index's _meta.essync; otherwise the run reads the index.
-const snapshotFormat = 1
+// Format 2 (schema 4): the lists digest covers the list document's offer
+// group too, the group digest group_id only.
+const snapshotFormat = 2
 
 // Snapshot file names.
 const (
@@ -67,8 +69,8 @@ type record struct {
 	SHA256      string // hex; "" when the document has none (--vectors without images)
 	Size, MTime int64  // the image file's stat when it was hashed; 0: unknown
 	Base        digest // everything a full write carries but the vector, lists, group and time
-	Lists       digest // similar_pi and similar
-	Group       digest // group_id and group_size
+	Lists       digest // the list document: similar_pi, similar, group_id and group_size
+	Group       digest // the product document's group_id
 }
 
 func (r record) encode(b []byte) {

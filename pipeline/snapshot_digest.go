@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 
 	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/neighbors"
@@ -107,8 +108,10 @@ func baseDigest(fields map[string]json.RawMessage, productID, imageName, model, 
 	return sum(h)
 }
 
-// listsDigest covers similar_pi and similar.
-func listsDigest(pis []string, similar []neighbors.Neighbor) digest {
+// listsDigest covers what a list document holds: similar_pi, similar and
+// (schema 4) the offer group, group_id and group_size. A new group size
+// therefore rewrites the list document only.
+func listsDigest(pis []string, similar []neighbors.Neighbor, groupID string, groupSize int) digest {
 	h := sha256.New()
 	var b [4]byte
 	for _, pi := range pis {
@@ -118,22 +121,26 @@ func listsDigest(pis []string, similar []neighbors.Neighbor) digest {
 		binary.LittleEndian.PutUint32(b[:], math.Float32bits(n.Similarity))
 		writeField(h, n.ID, b[:])
 	}
+	writeField(h, "\x01group", []byte(groupID))
+	writeField(h, "\x01size", []byte(strconv.Itoa(groupSize)))
 	return sum(h)
 }
 
-// freshListsDigest is listsDigest of the lists a document is written with.
-func freshListsDigest(similar []neighbors.Neighbor) digest {
+// freshListsDigest is listsDigest of the list document a product is
+// written with.
+func freshListsDigest(similar []neighbors.Neighbor, groupID string, groupSize int) digest {
 	pis := make([]string, len(similar))
 	for i, n := range similar {
 		pis[i] = n.ID
 	}
-	return listsDigest(pis, similar)
+	return listsDigest(pis, similar, groupID, groupSize)
 }
 
-// groupDigest covers group_id and group_size.
-func groupDigest(id string, size int) digest {
+// groupDigest covers what the product document holds of its offer group:
+// group_id only (its size is in the list document).
+func groupDigest(id string) digest {
 	h := sha256.New()
-	writeField(h, id, []byte(fmt.Sprint(size)))
+	writeField(h, "group_id", []byte(id))
 	return sum(h)
 }
 
@@ -144,23 +151,38 @@ type storedDocument struct {
 	Vector []float32
 }
 
+// listSource is a list document read back from the similar index.
+type listSource struct {
+	PIs       []string
+	Similar   []neighbors.Neighbor
+	GroupID   string
+	GroupSize int
+}
+
+// digest is the list document's listsDigest.
+func (l listSource) digest() digest {
+	return listsDigest(l.PIs, l.Similar, l.GroupID, l.GroupSize)
+}
+
 // decodeList decodes one list document's _source from the similar index.
-func decodeList(id string, source []byte) (pis []string, similar []neighbors.Neighbor, err error) {
+func decodeList(id string, source []byte) (listSource, error) {
 	var doc struct {
 		SimilarPI []string `json:"similar_pi"`
 		Similar   []struct {
 			PI         string  `json:"pi"`
 			Similarity float32 `json:"similarity"`
 		} `json:"similar"`
+		GroupID   string  `json:"group_id"`
+		GroupSize float64 `json:"group_size"`
 	}
 	if err := json.Unmarshal(source, &doc); err != nil {
-		return nil, nil, fmt.Errorf("list document %s: %w", id, err)
+		return listSource{}, fmt.Errorf("list document %s: %w", id, err)
 	}
-	similar = make([]neighbors.Neighbor, len(doc.Similar))
+	similar := make([]neighbors.Neighbor, len(doc.Similar))
 	for i, s := range doc.Similar {
 		similar[i] = neighbors.Neighbor{ID: s.PI, Similarity: s.Similarity}
 	}
-	return doc.SimilarPI, similar, nil
+	return listSource{PIs: doc.SimilarPI, Similar: similar, GroupID: doc.GroupID, GroupSize: int(doc.GroupSize)}, nil
 }
 
 // decodeStored decodes one product document's _source: the vector (dims
@@ -176,7 +198,6 @@ func decodeStored(id string, source []byte, dims int) (storedDocument, error) {
 		ImageName string      `json:"image_name"`
 		Vector    []float32   `json:"image_vector"`
 		GroupID   string      `json:"group_id"`
-		GroupSize float64     `json:"group_size"`
 		Essync    bookkeeping `json:"essync"`
 	}
 	if err := json.Unmarshal(source, &doc); err != nil {
@@ -191,7 +212,7 @@ func decodeStored(id string, source []byte, dims int) (storedDocument, error) {
 		Record: record{
 			SHA256: doc.Essync.ImageSHA256,
 			Base:   baseDigest(src, doc.ProductID, doc.ImageName, doc.Essync.Model, doc.Essync.ImageSHA256),
-			Group:  groupDigest(doc.GroupID, int(doc.GroupSize)),
+			Group:  groupDigest(doc.GroupID),
 		},
 		Vector: doc.Vector,
 	}, nil

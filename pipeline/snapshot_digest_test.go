@@ -18,14 +18,14 @@ func TestStoredAndFreshDigestsAgree(t *testing.T) {
 	fields := map[string]json.RawMessage{"title": json.RawMessage(`"Air Max"`), "price": json.RawMessage(`0.0005054619`), "tags": json.RawMessage(`{"a": [1, 2]}`)}
 	similar := []neighbors.Neighbor{{ID: "b", Similarity: 0.0005054619}, {ID: "c", Similarity: 0.25}}
 	doc := Document{ProductID: "a", ImageName: "a.jpg", ImageSHA256: strings.Repeat("ab", 32), Vector: []float32{0.6, 0.8},
-		GroupID: "g-a", GroupSize: 2, Model: "m@1", SyncedAt: "2026-01-01T00:00:00Z"}
+		GroupID: "g-a", Model: "m@1", SyncedAt: "2026-01-01T00:00:00Z"}
 	body, err := encodeDocument(fields, doc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	listBody := listDocument("a", similar, "x").Body
+	listBody := listDocument("a", similar, "g-a", 2, "x").Body
 	want := record{SHA256: doc.ImageSHA256, Base: baseDigest(fields, "a", "a.jpg", "m@1", doc.ImageSHA256),
-		Lists: freshListsDigest(similar), Group: groupDigest("g-a", 2)}
+		Lists: freshListsDigest(similar, "g-a", 2), Group: groupDigest("g-a")}
 	tests := []struct {
 		name              string
 		from, to          string
@@ -42,8 +42,12 @@ func TestStoredAndFreshDigestsAgree(t *testing.T) {
 		{"model", `"model":"m@1"`, `"model":"m@2"`, false, true, true},
 		{"similarity", `"similarity":0.25`, `"similarity":0.2501`, true, false, true},
 		{"similar_pi", `"similar_pi":["b","c"]`, `"similar_pi":["c","b"]`, true, false, true},
-		{"group id", `"group_id":"g-a"`, `"group_id":"g-b"`, true, true, false},
-		{"group size", `"group_size":2`, `"group_size":3`, true, true, false},
+		// Schema 4: group_id is in both documents, group_size in the list
+		// document only; a new size moves the lists digest alone.
+		{"group id", `"group_id":"g-a"`, `"group_id":"g-b"`, true, false, false},
+		{"group id of the list document only", `"group_id":"g-a","group_size"`, `"group_id":"g-b","group_size"`, true, false, true},
+		{"group size", `"group_size":2`, `"group_size":3`, true, false, true},
+		{"group size re-rendered", `"group_size":2`, `"group_size":2.0`, true, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,11 +63,11 @@ func TestStoredAndFreshDigestsAgree(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pis, stored, err := decodeList("a", []byte(list))
+			stored, err := decodeList("a", []byte(list))
 			if err != nil {
 				t.Fatal(err)
 			}
-			got.Record.Lists = listsDigest(pis, stored)
+			got.Record.Lists = stored.digest()
 			if (got.Record.Base == want.Base) != tt.base || (got.Record.Lists == want.Lists) != tt.lists || (got.Record.Group == want.Group) != tt.grup {
 				t.Errorf("base/lists/group match = %v/%v/%v, want %v/%v/%v", got.Record.Base == want.Base, got.Record.Lists == want.Lists,
 					got.Record.Group == want.Group, tt.base, tt.lists, tt.grup)

@@ -145,12 +145,12 @@ func readLists(ctx context.Context, es *elasticsearch.Client, lists string, w *s
 	}
 	var orphans []string
 	err = esindex.Scan(ctx, es, lists, nil, 2000, func(d esindex.StoredDoc) error {
-		pis, similar, err := decodeList(d.ID, d.Source)
+		l, err := decodeList(d.ID, d.Source)
 		if err != nil {
 			return err
 		}
 		rep.Snapshot.IndexDocumentsRead++
-		if ok, err := p.set(d.ID, listsDigest(pis, similar), pis); err != nil {
+		if ok, err := p.set(d.ID, l.digest(), l.PIs); err != nil {
 			return err
 		} else if !ok {
 			orphans = append(orphans, d.ID)
@@ -273,7 +273,7 @@ func freshRecord(it item, g *neighbors.Graph, grp *groups.Result, model string) 
 	gid, size := grp.Of(it.ID)
 	return record{SHA256: it.SHA256, Size: it.Size, MTime: it.MTime,
 		Base:  baseDigest(productFields(it.Product), it.ID, it.ImageName, model, it.SHA256),
-		Lists: freshListsDigest(g.Neighbors(it.ID)), Group: groupDigest(gid, size)}
+		Lists: freshListsDigest(g.Neighbors(it.ID), gid, size), Group: groupDigest(gid)}
 }
 
 // neighborIDs is the ids of a product's list.

@@ -279,18 +279,24 @@ type SimilarProduct struct {
 	Source     json.RawMessage `json:"source"`
 }
 
-// SimilarResult is a product with its precomputed similar products.
+// SimilarResult is a product with its precomputed similar products and
+// its offer group, all read from its list document (schema 4 keeps
+// group_size there, not in the product document).
 type SimilarResult struct {
-	ID      string           `json:"product_id"`
-	TookMs  float64          `json:"took_ms"`
-	Source  json.RawMessage  `json:"source"`
-	Similar []SimilarProduct `json:"similar"`
+	ID      string  `json:"product_id"`
+	TookMs  float64 `json:"took_ms"`
+	GroupID string  `json:"group_id,omitempty"`
+	// GroupSize is how many offers the product's group has (0: the index
+	// records none).
+	GroupSize int              `json:"group_size,omitempty"`
+	Source    json.RawMessage  `json:"source"`
+	Similar   []SimilarProduct `json:"similar"`
 }
 
 // Similar returns product id's stored similar list (the first k; 0 = all)
-// with each product's catalog fields: one GET of its list document in the
-// similar index paired with the live product index, and one mget of the
-// product and the listed products. Products listed but no longer in the
+// with each product's catalog fields and its offer group: one GET of its
+// list document in the similar index paired with the live product index,
+// and one mget of the product and the listed products. Products listed but no longer in the
 // index are left out.
 func (s *Searcher) Similar(ctx context.Context, id string, k int) (*SimilarResult, error) {
 	start := time.Now()
@@ -321,6 +327,8 @@ func (s *Searcher) Similar(ctx context.Context, id string, k int) (*SimilarResul
 			PI         string  `json:"pi"`
 			Similarity float64 `json:"similarity"`
 		} `json:"similar"`
+		GroupID   string `json:"group_id"`
+		GroupSize int    `json:"group_size"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return nil, fmt.Errorf("product %s: its list document is not a JSON object with a similar list: %v", id, err)
@@ -346,7 +354,7 @@ func (s *Searcher) Similar(ctx context.Context, id string, k int) (*SimilarResul
 	if !ok {
 		return nil, refuse(http.StatusNotFound, "no product %q in %s", id, s.cfg.Alias)
 	}
-	out := &SimilarResult{ID: id, Source: src, Similar: make([]SimilarProduct, 0, len(list))}
+	out := &SimilarResult{ID: id, GroupID: doc.GroupID, GroupSize: doc.GroupSize, Source: src, Similar: make([]SimilarProduct, 0, len(list))}
 	for _, n := range list {
 		if src, ok := sources[n.PI]; ok {
 			out.Similar = append(out.Similar, SimilarProduct{ID: n.PI, Similarity: n.Similarity, Source: src})

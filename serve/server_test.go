@@ -170,6 +170,11 @@ func TestSearchAndSimilarAnswerTheRightProductsAndRefuseBadInput(t *testing.T) {
 	if src := ans["source"].(map[string]any); src["title"] == nil || src["image_vector"] != nil || src["similar"] != nil {
 		t.Errorf("similar: product source %v", src)
 	}
+	// Schema 4: the offer group's size comes from the list document, its
+	// id there is the product document's.
+	if src := ans["source"].(map[string]any); ans["group_id"] == nil || ans["group_id"] != src["group_id"] || ans["group_size"] == nil || ans["group_size"].(float64) < 1 || src["group_size"] != nil {
+		t.Errorf("similar: group %v/%v, the product's group_id %v and group_size %v; want the list document's group with the product's id and no size in the product", ans["group_id"], ans["group_size"], src["group_id"], src["group_size"])
+	}
 	code, _, ans = get(t, hs.URL+"/v1/products/coffee-orig/similar")
 	if code != 200 || len(ans["similar"].([]any)) != 20 || ans["source"].(map[string]any)["image_name"] != "café crème-orig.jpg" {
 		t.Errorf("similar of coffee-orig (all 20): %d %v", code, ans)

@@ -19,6 +19,11 @@ type auditor struct {
 	// (lo -1: none read). Lists come from the similar index, in another
 	// order than the documents, or (schema 2) from the documents themselves.
 	listSpan []span
+	// listGroup and listGroupSize are, by name index, the offer group its
+	// list document carries (schema 4): an index in groupNames (-1: none)
+	// and the size (-1: none).
+	listGroup     []int32
+	listGroupSize []int32
 
 	// Per document, by document index.
 	docName   []int32
@@ -60,13 +65,30 @@ func (a *auditor) intern(id string) int32 {
 	a.nameOf[id] = i
 	a.docOf = append(a.docOf, -1)
 	a.listSpan = append(a.listSpan, span{-1, -1})
+	a.listGroup = append(a.listGroup, -1)
+	a.listGroupSize = append(a.listGroupSize, -1)
 	return i
+}
+
+// groupIndex interns a group id.
+func (a *auditor) groupIndex(id string) int32 {
+	g, ok := a.groupOf[id]
+	if !ok {
+		g = int32(len(a.groupNames))
+		a.groupNames = append(a.groupNames, id)
+		a.groupOf[id] = g
+	}
+	return g
 }
 
 // addList records one inspected list document of the similar index.
 func (a *auditor) addList(d docState) {
 	a.findings = append(a.findings, d.Findings...)
-	a.setList(a.intern(d.ID), d)
+	n := a.intern(d.ID)
+	if a.listSpan[n].lo < 0 && d.HasGroup {
+		a.listGroup[n], a.listGroupSize[n] = a.groupIndex(d.GroupID), int32(d.GroupSize)
+	}
+	a.setList(n, d)
 }
 
 func (a *auditor) setList(n int32, d docState) {
@@ -115,12 +137,7 @@ func (a *auditor) add(d docState) {
 	}
 	g := int32(-1)
 	if d.HasGroup {
-		var ok bool
-		if g, ok = a.groupOf[d.GroupID]; !ok {
-			g = int32(len(a.groupNames))
-			a.groupNames = append(a.groupNames, d.GroupID)
-			a.groupOf[d.GroupID] = g
-		}
+		g = a.groupIndex(d.GroupID)
 	}
 	a.group = append(a.group, g)
 	a.groupSize = append(a.groupSize, int32(d.GroupSize))
@@ -208,24 +225,47 @@ func (a *auditor) checkCatalog(products []CatalogProduct) []int {
 	return inCatalog
 }
 
-// checkGroups finds offer groups whose members disagree: every document of a
-// group_id must carry the same group_size, equal to the number of documents
-// with that group_id. Indices without group fields are skipped.
+// checkGroups finds offer groups whose members disagree. A group is the
+// documents with its group_id (the product index's field, which the shop
+// filters on); each member's group_size is its list document's (schema 4),
+// or its own for an index of schema 3. Every member must carry the same
+// size, equal to the number of members, and a list document's copy of
+// group_id must be its product's.
 func (a *auditor) checkGroups() {
-	if len(a.groupNames) == 0 {
-		return
-	}
 	members := make([][]int, len(a.groupNames))
+	size := make([]int32, a.docs())
 	for doc, g := range a.group {
-		if g >= 0 {
-			members[g] = append(members[g], doc)
+		n := a.docName[doc]
+		lg := a.listGroup[n]
+		size[doc] = a.groupSize[doc]
+		if lg >= 0 {
+			size[doc] = a.listGroupSize[n]
+			if lg != g {
+				product := "none"
+				if g >= 0 {
+					product = fmt.Sprintf("%q", a.groupNames[g])
+				}
+				a.report(KindListGroup, fmt.Sprintf("the list document says group_id %q, the product document %s: run essync incremental to rewrite it", a.groupNames[lg], product), a.id(doc))
+			}
+		}
+		if g < 0 {
+			continue
+		}
+		members[g] = append(members[g], doc)
+		if size[doc] < 0 && lg < 0 && a.listSpan[n].lo >= 0 {
+			a.report(KindGroup, fmt.Sprintf("group_id %q but no group_size: schema 4 keeps it in the list document; run essync incremental to rewrite it", a.groupNames[g]), a.id(doc))
 		}
 	}
 	for g, docs := range members {
+		if len(docs) == 0 {
+			continue
+		}
 		sizes := map[int32]int{}
 		var ids []string
 		for _, doc := range docs {
-			sizes[a.groupSize[doc]]++
+			if size[doc] >= 0 { // a missing size is reported where it is found
+				sizes[size[doc]]++
+			}
 			ids = append(ids, a.id(doc))
 		}
 		sort.Strings(ids)
@@ -233,9 +273,9 @@ func (a *auditor) checkGroups() {
 			a.report(KindGroup, fmt.Sprintf("members of group %q disagree on group_size: %s", a.groupNames[g], sizeCounts(sizes)), ids...)
 			continue
 		}
-		for size := range sizes {
-			if size >= 0 && int(size) != len(docs) {
-				a.report(KindGroup, fmt.Sprintf("group %q says group_size %d but %d documents carry its group_id", a.groupNames[g], size, len(docs)), ids...)
+		for sz := range sizes {
+			if int(sz) != len(docs) {
+				a.report(KindGroup, fmt.Sprintf("group %q says group_size %d but %d documents carry its group_id", a.groupNames[g], sz, len(docs)), ids...)
 			}
 		}
 	}

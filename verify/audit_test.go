@@ -112,6 +112,66 @@ func TestAuditorListsCatalogAndGroups(t *testing.T) {
 	}
 }
 
+// Schema 4: group_id in the product documents, group_size (and a copy of
+// group_id) in the list documents; the list's size counts, the product's
+// group_id decides membership.
+func TestAuditorGroupsFromListDocuments(t *testing.T) {
+	type member struct {
+		id, group   string // the product document's group_id ("" none)
+		listGroup   string // the list document's group_id ("" no group fields)
+		listSize    int
+		noList      bool
+		productSize int // schema 3: group_size in the product document (0 none)
+	}
+	for _, tc := range []struct {
+		name    string
+		members []member
+		want    []string
+	}{
+		{"consistent", []member{{id: "a", group: "g1", listGroup: "g1", listSize: 2}, {id: "b", group: "g1", listGroup: "g1", listSize: 2}, {id: "c", group: "g2", listGroup: "g2", listSize: 1}}, nil},
+		{"a list's size disagrees", []member{{id: "a", group: "g1", listGroup: "g1", listSize: 2}, {id: "b", group: "g1", listGroup: "g1", listSize: 3}}, []string{"group:a,b"}},
+		{"sizes agree but are not the count", []member{{id: "a", group: "g1", listGroup: "g1", listSize: 3}, {id: "b", group: "g1", listGroup: "g1", listSize: 3}}, []string{"group:a,b"}},
+		{"a list's group_id is not its product's", []member{{id: "a", group: "g1", listGroup: "g1", listSize: 2}, {id: "b", group: "g1", listGroup: "g9", listSize: 2}}, []string{"list-group:b"}},
+		{"a list names a group, its product none", []member{{id: "a", listGroup: "g1", listSize: 1}}, []string{"list-group:a"}},
+		{"no group_size anywhere", []member{{id: "a", group: "g1"}}, []string{"group:a"}},
+		{"no list document: list-missing says it, not the group check", []member{{id: "a", group: "g1", noList: true}}, nil},
+		{"schema 3: the size in the product document", []member{{id: "a", group: "g1", productSize: 2}, {id: "b", group: "g1", productSize: 2}}, nil},
+		{"the list's size wins over the product's", []member{{id: "a", group: "g1", productSize: 5, listGroup: "g1", listSize: 1}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newAuditor(3, len(tc.members), false)
+			for _, m := range tc.members {
+				a.add(inspect(m.id, doc(m.id, func(d map[string]any) {
+					delete(d, "similar")
+					delete(d, "similar_pi")
+					if m.group != "" {
+						d["group_id"] = m.group
+					}
+					if m.productSize > 0 {
+						d["group_size"] = m.productSize
+					}
+				}), expect{}))
+				if m.noList {
+					continue
+				}
+				l := map[string]any{"product_id": m.id, "similar_pi": []string{}, "similar": []any{}}
+				if m.listGroup != "" {
+					l["group_id"], l["group_size"] = m.listGroup, m.listSize
+				}
+				b, _ := json.Marshal(l)
+				a.addList(inspectList(m.id, b))
+			}
+			a.checkGroups()
+			if got := kindsAndIDs(a.findings); !slices.Equal(got, tc.want) {
+				t.Errorf("findings %v, want %v", got, tc.want)
+				for _, f := range a.findings {
+					t.Logf("  %s %v: %s", f.Kind, f.IDs, f.Detail)
+				}
+			}
+		})
+	}
+}
+
 func TestAuditorQuality(t *testing.T) {
 	const n, dims, k = 60, 8, 5
 	c := newCorpus(t, n, dims, k)

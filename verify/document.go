@@ -119,12 +119,15 @@ func inspect(id string, raw []byte, exp expect) docState {
 	}
 	d.Vector = checkVector(s.Vector, exp, add)
 	d.List, d.HasList = checkLists(id, &s, add), present(s.Similar) || present(s.SimilarPI)
-	d.GroupID, d.GroupSize, d.HasGroup = readGroup(&s, add)
+	// Schema 4 keeps group_size in the list document; a product document
+	// of schema 3 carries both (auditor.checkGroups takes the list's first).
+	d.GroupID, d.GroupSize, d.HasGroup = readGroup(&s, false, add)
 	return d
 }
 
 // inspectList decodes one list document of the similar index and checks it
-// on its own: product id and the shape of its lists.
+// on its own: product id, the shape of its lists, and its offer group
+// (schema 4: group_id and group_size, both or neither).
 func inspectList(id string, raw []byte) docState {
 	d := docState{ID: id, GroupSize: -1, HasList: true}
 	add := func(k Kind, detail string, ids ...string) {
@@ -142,6 +145,7 @@ func inspectList(id string, raw []byte) docState {
 		add(KindProductID, fmt.Sprintf("list document product_id is %q, its _id is %q", pid, id))
 	}
 	d.List = checkLists(id, &s, add)
+	d.GroupID, d.GroupSize, d.HasGroup = readGroup(&s, true, add)
 	return d
 }
 
@@ -242,8 +246,10 @@ func checkLists(id string, s *source, add func(Kind, string, ...string)) []entry
 	return list
 }
 
-// readGroup reads the offer group fields, if any.
-func readGroup(s *source, add func(Kind, string, ...string)) (id string, size int, has bool) {
+// readGroup reads the offer group fields, if any. With pair, group_id and
+// group_size must come together (a list document); without, group_id may
+// stand alone (a product document of schema 4) but group_size may not.
+func readGroup(s *source, pair bool, add func(Kind, string, ...string)) (id string, size int, has bool) {
 	size = -1
 	hasID, hasSize := present(s.GroupID), present(s.GroupSize)
 	if !hasID && !hasSize {
@@ -260,7 +266,7 @@ func readGroup(s *source, add func(Kind, string, ...string)) (id string, size in
 			size = int(f)
 		}
 	}
-	if hasID != hasSize {
+	if hasID != hasSize && (pair || !hasID) {
 		add(KindGroup, fmt.Sprintf("group_id %q and group_size %d: one of the pair is missing", id, size))
 	}
 	return id, size, true

@@ -75,7 +75,8 @@ func TestInspect(t *testing.T) {
 		{"similar_pi shorter", func(m map[string]any) { m["similar_pi"] = []string{"b"} }, []string{"lists-disagree:a"}},
 		{"no similar, only similar_pi", func(m map[string]any) { delete(m, "similar") }, []string{"lists-disagree:a"}},
 		{"group pair complete", func(m map[string]any) { m["group_id"], m["group_size"] = "g", 2 }, nil},
-		{"group_size missing", func(m map[string]any) { m["group_id"] = "g" }, []string{"group:a"}},
+		{"group_id alone (schema 4: the size is in the list document)", func(m map[string]any) { m["group_id"] = "g" }, nil},
+		{"group_size without group_id", func(m map[string]any) { m["group_size"] = 2 }, []string{"group:a"}},
 		{"group_size not an integer", func(m map[string]any) { m["group_id"], m["group_size"] = "g", 1.5 }, []string{"document-unreadable:a"}},
 		{"similar_pi not strings", func(m map[string]any) { m["similar_pi"] = []int{1} }, []string{"document-unreadable:a", "lists-disagree:a"}},
 	} {
@@ -83,6 +84,41 @@ func TestInspect(t *testing.T) {
 			d := inspect("a", doc("a", tc.change), exp)
 			if got := kindsAndIDs(d.Findings); !slices.Equal(got, tc.want) {
 				t.Errorf("findings %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// A list document (schema 4) carries the offer group as a pair: group_id
+// and group_size, both or neither.
+func TestInspectList(t *testing.T) {
+	list := func(change func(m map[string]any)) []byte {
+		m := map[string]any{"product_id": "a", "similar_pi": []string{"b"}, "similar": []map[string]any{{"pi": "b", "similarity": 0.9}}}
+		change(m)
+		b, _ := json.Marshal(m)
+		return b
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(m map[string]any)
+		want   []string
+		group  string
+		size   int
+	}{
+		{"no group (schema 3)", func(map[string]any) {}, nil, "", -1},
+		{"group pair", func(m map[string]any) { m["group_id"], m["group_size"] = "g", 3 }, nil, "g", 3},
+		{"group_size missing", func(m map[string]any) { m["group_id"] = "g" }, []string{"group:a"}, "g", -1},
+		{"group_id missing", func(m map[string]any) { m["group_size"] = 3 }, []string{"group:a"}, "", 3},
+		{"group_size not an integer", func(m map[string]any) { m["group_id"], m["group_size"] = "g", "3" }, []string{"document-unreadable:a"}, "g", -1},
+		{"product_id differs", func(m map[string]any) { m["product_id"] = "x" }, []string{"product-id:a"}, "", -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := inspectList("a", list(tc.change))
+			if got := kindsAndIDs(d.Findings); !slices.Equal(got, tc.want) {
+				t.Errorf("findings %v, want %v", got, tc.want)
+			}
+			if d.GroupID != tc.group || d.GroupSize != tc.size || len(d.List) != 1 {
+				t.Errorf("group %q/%d, list %v; want %q/%d and one entry", d.GroupID, d.GroupSize, d.List, tc.group, tc.size)
 			}
 		})
 	}

@@ -89,8 +89,12 @@ const (
 	// KindListScoreWrong: (sampled products) a stored similarity is not the
 	// cosine of the stored vectors.
 	KindListScoreWrong Kind = "list-score-wrong"
-	// KindGroup: members of an offer group disagree on group_id or group_size.
+	// KindGroup: members of an offer group disagree on group_size, or it is
+	// not their number, or it is missing.
 	KindGroup Kind = "group"
+	// KindListGroup: a list document's copy of group_id (schema 4) is not
+	// its product document's group_id.
+	KindListGroup Kind = "list-group"
 	// KindRecall: the sample's recall@K against the exact top-K is below
 	// --min-recall; the ids are the sampled products under it.
 	KindRecall Kind = "recall"
@@ -102,7 +106,7 @@ var kindOrder = []Kind{
 	KindMissingFromIndex, KindNotInCatalog, KindImageName, KindImageChanged, KindImageUnreadable,
 	KindDocumentUnreadable, KindProductID, KindVectorMissing, KindVectorDims, KindVectorNorm, KindModel,
 	KindSimilarIndex, KindListMissing, KindListOrphan, KindListSelf, KindListDangling, KindListDuplicate, KindListUnsorted, KindListScoreRange,
-	KindListShort, KindListLong, KindListsDisagree, KindListScoreWrong, KindGroup, KindRecall,
+	KindListShort, KindListLong, KindListsDisagree, KindListScoreWrong, KindGroup, KindListGroup, KindRecall,
 }
 
 // Kinds returns every kind of finding in report order (for docs and help).

@@ -77,7 +77,8 @@ func newBase(t *testing.T) *base {
 	if err != nil || len(b.docs) != 48 {
 		t.Fatalf("read back %d documents: %v", len(b.docs), err)
 	}
-	// The lists (similar index) go into the documents, as one place to damage.
+	// The lists and group sizes (similar index) go into the documents, as
+	// one place to damage.
 	err = esindex.Scan(context.Background(), es, mappings.SimilarAlias(b.alias), nil, 500, func(d esindex.StoredDoc) error {
 		dec := json.NewDecoder(bytes.NewReader(d.Source))
 		dec.UseNumber()
@@ -86,6 +87,9 @@ func newBase(t *testing.T) *base {
 			return err
 		}
 		b.docs[d.ID]["similar_pi"], b.docs[d.ID]["similar"] = list["similar_pi"], list["similar"]
+		if size, ok := list["group_size"]; ok {
+			b.docs[d.ID]["group_size"] = size
+		}
 		return nil
 	})
 	if err != nil {
@@ -117,10 +121,19 @@ func (b *base) clone(t *testing.T) (map[string]document, map[string]any) {
 // (no product document): an orphan list.
 const listOnly = "_list_only"
 
+// listGroupID, in a document, is the group_id publish writes into its list
+// document instead of a copy of the product's.
+const listGroupID = "_list_group_id"
+
+// groupsInProduct marks a document whose group fields publish leaves in
+// the product document, as schema 3 kept them.
+const groupsInProduct = "_groups_in_product"
+
 // publish loads docs into a new index pair with mapping and points alias
-// and alias-similar at it, as a full run would: similar_pi and similar go
-// to a list document in the similar index (when the document has them), the
-// rest to the product index. It returns the product index's name.
+// and alias-similar at it, as a full run would: similar_pi, similar and
+// group_size go to a list document in the similar index (when the document
+// has them) with a copy of group_id (schema 4), the rest to the product
+// index. It returns the product index's name.
 func (b *base) publish(t *testing.T, alias string, docs map[string]document, mapping map[string]any) string {
 	t.Helper()
 	ctx := context.Background()
@@ -142,12 +155,24 @@ func (b *base) publish(t *testing.T, alias string, docs map[string]document, map
 		for _, id := range slices.Sorted(maps.Keys(docs)) {
 			doc := maps.Clone(docs[id])
 			list := document{"product_id": id}
-			for _, k := range []string{"similar_pi", "similar"} {
+			moved := []string{"similar_pi", "similar", "group_size"}
+			if doc[groupsInProduct] != nil {
+				moved = moved[:2]
+			} else if gid, ok := doc["group_id"]; ok {
+				list["group_id"] = gid
+			}
+			if gid, ok := doc[listGroupID]; ok {
+				list["group_id"] = gid
+			}
+			hasList := false
+			for _, k := range moved {
 				if v, ok := doc[k]; ok {
-					list[k] = v
+					list[k], hasList = v, true
 					delete(doc, k)
 				}
 			}
+			delete(doc, listGroupID)
+			delete(doc, groupsInProduct)
 			if doc[listOnly] == nil {
 				body, err := json.Marshal(doc)
 				if err != nil {
@@ -158,7 +183,7 @@ func (b *base) publish(t *testing.T, alias string, docs map[string]document, map
 					return
 				}
 			}
-			if len(list) > 1 {
+			if hasList {
 				body, _ := json.Marshal(list)
 				if !yield(esindex.Op{ID: id, Body: body, Index: lists}) {
 					return

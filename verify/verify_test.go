@@ -145,8 +145,9 @@ func TestVerifyFindsEveryDamage(t *testing.T) {
 			pis[5] = pis[6]
 		}, want: func(map[string]document) []string { return []string{"lists-disagree:" + victim} }},
 		{name: "list document missing", docs: func(docs map[string]document) {
-			delete(docs[victim], "similar")
-			delete(docs[victim], "similar_pi")
+			for _, k := range []string{"similar", "similar_pi", "group_size"} {
+				delete(docs[victim], k)
+			}
 		}, want: func(map[string]document) []string { return []string{"list-missing:" + victim} }},
 		{name: "orphan list document", docs: func(docs map[string]document) {
 			docs["ghost"] = document{listOnly: true, "similar": docs[victim]["similar"], "similar_pi": docs[victim]["similar_pi"]}
@@ -216,6 +217,16 @@ func TestVerifyFindsEveryDamage(t *testing.T) {
 		}, want: func(docs map[string]document) []string {
 			return []string{"group:" + members(docs, docs[victim]["group"])}
 		}},
+		{name: "group size in the product documents (schema 3)", docs: func(docs map[string]document) {
+			groups(docs)
+			for _, d := range docs {
+				d[groupsInProduct] = true
+			}
+		}, want: none},
+		{name: "list document's group_id is not its product's", docs: func(docs map[string]document) {
+			groups(docs)
+			docs[victim][listGroupID] = "g-elsewhere"
+		}, want: func(map[string]document) []string { return []string{"list-group:" + victim} }},
 		{name: "poor lists", docs: func(docs map[string]document) {
 			for _, id := range ids[:8] {
 				worst := leastSimilar(docs, id, 20)

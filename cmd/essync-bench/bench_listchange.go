@@ -133,7 +133,8 @@ func benchListChange(c *cli.Context) error {
 }
 
 // schema2Body is the product index as it was before schema 3: today's
-// mapping plus the list fields in the product document.
+// mapping plus the list fields and (until schema 4) group_size in the
+// product document.
 func schema2Body(opts mappings.Options) ([]byte, error) {
 	b, err := mappings.Render(opts)
 	if err != nil {
@@ -146,6 +147,7 @@ func schema2Body(opts mappings.Options) ([]byte, error) {
 	props := body["mappings"].(map[string]any)["properties"].(map[string]any)
 	props["similar_pi"] = map[string]any{"type": "keyword"}
 	props["similar"] = map[string]any{"type": "object", "enabled": false}
+	props["group_size"] = map[string]any{"type": "integer"}
 	return json.Marshal(body)
 }
 

@@ -35,31 +35,17 @@ func TestFullFromVectorsOffline(t *testing.T) {
 	if code := run([]string{"essync", "full", "--catalog", catalogPath, "--vectors", dir, "--out", out, "--index", alias, "--k", "1", "--group-threshold", "0.75"}); code != exitOK {
 		t.Fatalf("exit %d", code)
 	}
-	f, err := os.Open(filepath.Join(out, "documents.ndjson"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	docs := map[string]map[string]any{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var action map[string]map[string]string
-		json.Unmarshal(sc.Bytes(), &action)
-		if !sc.Scan() {
-			t.Fatal("action line without a document")
-		}
-		var doc map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &doc); err != nil {
-			t.Fatal(err)
-		}
-		docs[action["index"]["_id"]] = doc
-	}
+	docs := readNDJSON(t, filepath.Join(out, "documents.ndjson"))
 	if len(docs) != 3 || docs["green"] != nil {
 		t.Fatalf("documents %v, want red, crimson and blue", docs)
 	}
-	if docs["red"]["group_id"] != "g-crimson" || docs["red"]["group_size"] != float64(2) || docs["blue"]["group_size"] != float64(1) {
-		t.Errorf("groups: red %v/%v, blue %v, want red and crimson together", docs["red"]["group_id"], docs["red"]["group_size"], docs["blue"]["group_size"])
+	// Schema 4: group_id in the product document, the group's size (and
+	// group_id) in the list document.
+	lists := readNDJSON(t, filepath.Join(out, "similar.ndjson"))
+	if docs["red"]["group_id"] != "g-crimson" || docs["red"]["group_size"] != nil || lists["red"]["group_id"] != "g-crimson" ||
+		lists["red"]["group_size"] != float64(2) || lists["blue"]["group_size"] != float64(1) {
+		t.Errorf("groups: red %v, its list %v/%v, blue's list %v; want red and crimson together, the size in the list documents",
+			docs["red"]["group_id"], lists["red"]["group_id"], lists["red"]["group_size"], lists["blue"]["group_size"])
 	}
 	if book := docs["red"]["essync"].(map[string]any); book["model"] != "colours@1" || book["image_sha256"] != "" {
 		t.Errorf("essync %v, want the vectors' model and no image hash", book)
@@ -76,4 +62,31 @@ func TestFullFromVectorsOffline(t *testing.T) {
 	if code := run([]string{"essync", "full", "--catalog", catalogPath, "--out", out, "--index", alias}); code != exitUsage {
 		t.Errorf("no --images and no --vectors: exit %d, want %d", code, exitUsage)
 	}
+}
+
+// readNDJSON reads a bulk-ready NDJSON file (action line, document line)
+// into its documents by _id.
+func readNDJSON(t *testing.T, path string) map[string]map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	docs := map[string]map[string]any{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var action map[string]map[string]string
+		json.Unmarshal(sc.Bytes(), &action)
+		if !sc.Scan() {
+			t.Fatalf("%s: action line without a document", path)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		docs[action["index"]["_id"]] = doc
+	}
+	return docs
 }

@@ -27,7 +27,8 @@ func groupsCommand() *cli.Command {
 		Name:  "groups",
 		Usage: "list offer groups (the same product sold by several shops) as JSON or CSV",
 		UsageText: "essync groups --vectors DIR [--catalog FILE --images DIR] [--fields price,shop] [--format csv]\n" +
-			"essync groups --es-url URL [--index products] [--fields price,shop]",
+			"essync groups --es-url URL [--index products] [--fields price,shop]\n" +
+			"essync groups --es-url URL --stored [--index products] [--fields price,shop]",
 		Description: `Two products are linked when their similarity is at least --group-threshold and each
 is in the other's top-K; groups are the connected parts, split where a member is
 less similar than --group-medoid-threshold to its group's medoid. --group-same brand
@@ -37,6 +38,9 @@ here; from --es-url the live index's similar lists and vectors are read.
 With the images (--catalog and --images with --vectors, --images with --es-url),
 every link must also be confirmed by the two images' layouts, as in essync full
 (--group-verify=false turns that off); without them the layout check is off.
+With --stored, nothing is computed: the groups the last sync stored are read from
+the list documents of <index>-similar (group_id, group_size; no vectors), and
+similarity_to_medoid is left empty.
 
 CSV columns: group_id, size, product_id, similarity_to_medoid, then the --fields.`,
 		Flags: append([]cli.Flag{
@@ -50,6 +54,7 @@ CSV columns: group_id, size, product_id, similarity_to_medoid, then the --fields
 			&cli.StringFlag{Name: "format", Value: "json", Usage: "json or csv"},
 			&cli.IntFlag{Name: "min-size", Value: 2, Usage: "list groups of at least this many products (1: every product)"},
 			&cli.PathFlag{Name: "out", Usage: "write here instead of standard output"},
+			&cli.BoolFlag{Name: "stored", Usage: "with --es-url: print the groups the last sync stored in <index>-similar instead of computing them (reads no vectors)"},
 		}, append(groupFlags(), esFlags()...)...),
 		Action: runGroups,
 	}
@@ -78,6 +83,8 @@ func runGroups(c *cli.Context) error {
 		return cli.Exit("--catalog needs --images (the folder its image names are relative to)", exitUsage)
 	case c.Int("k") < 1:
 		return cli.Exit("--k must be at least 1", exitUsage)
+	case c.Bool("stored") && (c.String("vectors") != "" || esConfig(c) == nil):
+		return cli.Exit("--stored reads the groups stored in the index: give --es-url, not --vectors", exitUsage)
 	}
 	// Check the group flags before the (long) read; with --vectors, catalog
 	// fields exist only with --catalog.
@@ -96,6 +103,9 @@ func runGroups(c *cli.Context) error {
 	}
 	if len(wanted) > 0 && noFields == nil {
 		return cli.Exit("--fields needs --catalog and --images with --vectors", exitUsage)
+	}
+	if c.Bool("stored") {
+		return runStoredGroups(c, format, wanted)
 	}
 	var in *groupInput
 	var err error
@@ -129,16 +139,12 @@ func runGroups(c *cli.Context) error {
 		return cli.Exit(err.Error(), exitFailure)
 	}
 	took := time.Since(start)
-	w := c.App.Writer
-	if p := c.Path("out"); p != "" {
-		f, err := os.Create(p)
-		if err != nil {
-			return cli.Exit(fmt.Sprintf("--out: %v", err), exitFailure)
-		}
-		defer f.Close()
-		w = f
+	w, closeOut, err := groupsOutput(c)
+	if err != nil {
+		return err
 	}
-	if err := writeGroups(w, format, res, c.Int("min-size"), wanted, in.fields); err != nil {
+	defer closeOut()
+	if err := writeGroups(w, format, computedGroups(res, c.Int("min-size"), wanted, in.fields), wanted); err != nil {
 		return cli.Exit(fmt.Sprintf("write groups: %v", err), exitFailure)
 	}
 	st := res.Stats()

@@ -209,6 +209,18 @@ func TestGroupsFromIndex(t *testing.T) {
 			t.Errorf("%s: group %v from --vectors with the images, %v from the index with them", id, r[:2], verified[id])
 		}
 	}
+	// --stored reads what full stored in the list documents (schema 4):
+	// the groups full computed with the images, without reading a vector.
+	stored := groupRows(t, "--es-url", estest.URL(), "--index", index, "--stored", "--fields", "group")
+	if len(stored) != 48 {
+		t.Errorf("%d products from the stored groups, want 48", len(stored))
+	}
+	for id, r := range verified {
+		s := stored[id]
+		if s == nil || s[0] != r[0] || s[1] != r[1] || s[3] != "" || s[4] != live[id][4] {
+			t.Errorf("%s: stored %v, computed with the images %v (group field %q)", id, s, r, live[id][4])
+		}
+	}
 }
 
 func TestGroupsCommandUsage(t *testing.T) {
@@ -221,6 +233,8 @@ func TestGroupsCommandUsage(t *testing.T) {
 		{"essync", "groups", "--vectors", dir, "--catalog", "c.json"},
 		{"essync", "groups", "--vectors", dir, "--group-threshold", "1.5"},
 		{"essync", "groups", "--vectors", dir, "--k", "0"},
+		{"essync", "groups", "--vectors", dir, "--stored"},
+		{"essync", "groups", "--stored"},
 	}
 	for _, args := range tests {
 		if code := runArgs(args...); code != exitUsage {

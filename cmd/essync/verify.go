@@ -43,7 +43,8 @@ scores outside [-1, 1], are shorter than min(K, N-1) or longer than K, or whose
 similar and similar_pi disagree; products without a list document in
 <index>-similar, list documents without a product, and an <index>-similar
 alias that does not name the live index's pair; offer groups whose members
-disagree; the index's state (alias, complete and incremental_pending marks, a
+disagree on group_size (read from the list documents) or whose size is not
+their count, and list documents whose group_id is not their product's; the index's state (alias, complete and incremental_pending marks, a
 held or stale lease); and recall@K of the stored lists against the exact top-K computed from
 the stored vectors on --sample random products.
 
