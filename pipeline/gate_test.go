@@ -163,14 +163,7 @@ func refusedIDs(rep *pipeline.Report) []string {
 // Elasticsearch refuses whatever the order (a metadata field name).
 func refusingCatalog(t *testing.T) (string, []string) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(e2eDir, "catalog.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows []map[string]any
-	if err := json.Unmarshal(b, &rows); err != nil {
-		t.Fatal(err)
-	}
+	rows := e2eRows(t)
 	bad := []string{"cat-orig", "rocket-mirror"}
 	for _, r := range rows {
 		if slices.Contains(bad, r["productId"].(string)) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -188,3 +189,17 @@ func sameUpToTies(doc storedDoc, want []string, docs map[string]storedDoc) bool 
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// e2eRows reads the e2e catalog's rows, for tests that write a variant of it.
+func e2eRows(t *testing.T) []map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(e2eDir, "catalog.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal(b, &rows); err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}

@@ -126,14 +126,7 @@ func TestIncrementalRefusesAnotherKOrSchema(t *testing.T) {
 func TestCatalogFieldsAreNeverOverwritten(t *testing.T) {
 	es := estest.Client(t)
 	ctx := context.Background()
-	b, err := os.ReadFile(filepath.Join(e2eDir, "catalog.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows []map[string]any
-	if err := json.Unmarshal(b, &rows); err != nil {
-		t.Fatal(err)
-	}
+	rows := e2eRows(t)
 	for i, r := range rows {
 		r["model"] = "Air Max 90"
 		r["synced_at"] = "yesterday"

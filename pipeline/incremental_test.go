@@ -21,14 +21,7 @@ import (
 // many lists), one image changed and one title changed.
 func catalogVariants(t *testing.T) (before, after string, added, deleted []string) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(e2eDir, "catalog.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows []map[string]any
-	if err := json.Unmarshal(b, &rows); err != nil {
-		t.Fatal(err)
-	}
+	rows := e2eRows(t)
 	var a, final []map[string]any
 	for _, r := range rows {
 		id := r["productId"].(string)

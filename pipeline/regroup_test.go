@@ -129,17 +129,9 @@ func TestRegroupingWritesListDocuments(t *testing.T) {
 // catalogWithout writes the e2e catalog without the products in gone.
 func catalogWithout(t *testing.T, gone map[string]bool) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(e2eDir, "catalog.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows []map[string]any
-	if err := json.Unmarshal(b, &rows); err != nil {
-		t.Fatal(err)
-	}
-	rows = slices.DeleteFunc(rows, func(r map[string]any) bool { return gone[r["productId"].(string)] })
+	rows := slices.DeleteFunc(e2eRows(t), func(r map[string]any) bool { return gone[r["productId"].(string)] })
 	p := filepath.Join(t.TempDir(), "catalog.json")
-	b, _ = json.Marshal(rows)
+	b, _ := json.Marshal(rows)
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
