@@ -117,7 +117,6 @@ func applyRenames(products []catalog.Product, renames map[string]string, opts ca
 	var quoted [][]byte // a record whose text names none of these (quoted, unescaped) cannot rename or collide
 	for _, name := range append(slices.Collect(maps.Keys(renames)), mappings.ReservedFields...) {
 		quoted = append(quoted, []byte(`"`+name+`"`)) // as compacted text holds it unless escaped
-
 	}
 	for i, p := range products {
 		if p.Fields == nil && p.Record != nil && !mayName(p.Record, quoted) {
@@ -161,8 +160,6 @@ func applyRenames(products []catalog.Product, renames map[string]string, opts ca
 		ErrFieldCollision, strings.Join(parts, ", "), strings.Join(hints, " "), ErrUsage)
 }
 
-// ownName reports whether a catalog field called name is the id or image
-// field essync writes under that same name anyway.
 // mayName tells whether record may have a field of one of the quoted
 // names: it does when the text holds one, or any escape (a key written
 // with escapes is only known once parsed).
@@ -178,6 +175,8 @@ func mayName(record catalog.Record, quoted [][]byte) bool {
 	return false
 }
 
+// ownName reports whether a catalog field called name is the id or image
+// field essync writes under that same name anyway.
 func ownName(name string, opts catalog.Options) bool {
 	id, image := opts.IDField, opts.ImageField
 	if id == "" {
