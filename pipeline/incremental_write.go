@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
@@ -27,23 +29,38 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 	sr := rep.snapshot()
 	for round := 0; ; round++ {
 		ids := g.IDs()
-		var w *snapshotWriter
-		if round == 0 {
-			w = startSnapshot(cfg, index, meta, p, ids, rep)
+		// Without new, changed or removed products the snapshot's vectors
+		// are this run's, row for row: the new snapshot links them instead
+		// of copying, and, when the lists were restored as stored, it is
+		// written only if a row differs from the snapshot's.
+		sameVectors := round == 0 && snap.vec != nil && len(p.added) == 0 && len(p.removed) == 0 && slices.Equal(ids, snap.ids)
+		var sink *rowSink
+		if round == 0 && cfg.StateDir != "" {
+			switch {
+			case sameVectors && p.lists != nil && p.lists.repaired == 0:
+				sink = newLazyRowSink(func() *snapshotWriter { return startSnapshot(cfg, index, meta, p, ids, snap, rep) }, snap, g, ids)
+			case sameVectors:
+				sink = newRowSink(startSnapshot(cfg, index, meta, p, ids, snap, rep), g, cfg.K)
+			default:
+				sink = newRowSink(startSnapshot(cfg, index, meta, p, ids, nil, rep), g, cfg.K)
+			}
 		}
 		// Groups come from the whole graph, as in a full run, so every
 		// document whose group changed is written too. The matrix is the
-		// new snapshot's mapped vectors when there is one.
+		// snapshot's mapped vectors when they are this run's, else the new
+		// snapshot's when there is one.
 		var matrix []float32
 		var mapped *npy.Mapped
-		if w != nil && snap.vec != nil {
-			dropPages(snap.vec.Data) // copied into the new snapshot; the groups read that one
-		}
-		if w != nil {
+		if sameVectors {
+			matrix = snap.vec.Data
+		} else if w := sink.writer(); w != nil {
+			if snap.vec != nil {
+				dropPages(snap.vec.Data) // copied into the new snapshot; the groups read that one
+			}
 			var err error
 			if mapped, err = w.mapVectors(); err != nil {
 				snapshotFailed(sr, w, err)
-				w = nil
+				sink = nil
 			} else {
 				matrix = mapped.Data
 			}
@@ -55,17 +72,30 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 			}
 		}
 		grp, err := computeGroups(cfg, g, ids, matrix, rep.Dims, func(id, name string) json.RawMessage { return productField(p.get(id).Product, name) }, rep)
+		if sameVectors {
+			dropPages(matrix)
+		}
 		var changes []change
 		if err == nil {
-			changes, err = changedDocuments(p, snap, g, grp, ids, w, rep)
+			changes, err = changedDocuments(p, snap, g, grp, ids, sink, rep)
+		}
+		if err == nil && len(changes) > 0 {
+			// The writes bump the index generation: the snapshot must
+			// be written again even if every row is as it was.
+			err = sink.materialize(len(ids))
 		}
 		matrix = nil
 		if mapped != nil {
 			mapped.Close()
 		}
+		w := sink.writer()
 		if err != nil {
 			w.abort()
 			return err
+		}
+		if sink.unchanged() {
+			sr.Unchanged = true
+			slog.Info("the state snapshot describes what this run leaves; not written again", "dir", snap.dir)
 		}
 		var encodeErr error
 		ops := opsOf(changes, p, g, grp, live.lists, rep.Model, cfg.Now().UTC().Format(time.RFC3339), &encodeErr)
@@ -99,6 +129,9 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 			if w != nil {
 				commitSnapshot(cfg, w, generation, rep)
 			}
+			if sr.Unchanged {
+				sr.Generation = generation
+			}
 			return nil
 		}
 		if round == maxResends {
@@ -113,14 +146,16 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 		if _, err := g.UpdateContext(ctx, nil, gone); err != nil {
 			return fmt.Errorf("neighbors: %w", err)
 		}
+		p.lists = nil // the lists changed again: digest them all
 		rep.Changes.Unchanged, rep.Changes.ListsChanged, rep.Changes.GroupsChanged, rep.Changes.FieldsChanged = 0, 0, 0, 0
 	}
 }
 
 // startSnapshot begins the snapshot of the state this run leaves, writing
-// its vectors in the graph's order (nil without a state dir, or when the
+// its vectors in the graph's order, or, when from is not nil (whose rows
+// are ids), linking from's vectors (nil without a state dir, or when the
 // folder cannot be written: the run goes on without).
-func startSnapshot(cfg *Config, index string, meta esindex.Meta, p *plan, ids []string, rep *Report) *snapshotWriter {
+func startSnapshot(cfg *Config, index string, meta esindex.Meta, p *plan, ids []string, from *snapshot, rep *Report) *snapshotWriter {
 	if cfg.StateDir == "" {
 		return nil
 	}
@@ -131,6 +166,10 @@ func startSnapshot(cfg *Config, index string, meta esindex.Meta, p *plan, ids []
 		var err error
 		if w, err = newSnapshotWriter(cfg.StateDir, hdr, ids); err != nil {
 			return err
+		}
+		if from != nil {
+			w.reuseVectors(filepath.Join(from.dir, snapVectors))
+			return nil
 		}
 		for _, id := range ids {
 			if err := w.addVector(p.get(id).Vector); err != nil {
@@ -201,22 +240,29 @@ func (c change) toLists() bool { return c.kind == writeList || c.kind == deleteL
 // document in the similar index (lists, never the product document, whose
 // vector would be re-indexed); a changed group_id also writes a partial
 // update of the product document; a deleted product deletes both. Each
-// product's fresh record goes to w (when not nil) in the order of ids.
-func changedDocuments(p *plan, snap *snapshot, g *neighbors.Graph, grp *groups.Result, ids []string, w *snapshotWriter, rep *Report) ([]change, error) {
+// product's fresh record goes to sink in the order of ids. A list the
+// restore took as stored and the update left alone, in an offer group of
+// the same id and size, keeps the snapshot's lists digest: only the lists
+// that can have changed are digested again.
+func changedDocuments(p *plan, snap *snapshot, g *neighbors.Graph, grp *groups.Result, ids []string, sink *rowSink, rep *Report) ([]change, error) {
 	var changes []change
 	err := rep.timed("documents", func() error {
-		for _, id := range ids {
+		for i, id := range ids {
 			it := p.get(id)
-			fresh := freshRecord(*it, g, grp, rep.Model)
-			if w != nil {
-				if err := w.addRow(id, fresh, neighborIDs(g, id)); err != nil {
-					return err
-				}
-			}
 			row, exists := snap.row[id]
 			var old record
 			if exists {
 				old = snap.record(row)
+			}
+			var fresh record
+			gid, size := grp.Of(id)
+			if _, again := p.written[id]; exists && !again && p.lists.kept(id) && groupDigest(gid) == old.Group && int32(size) == snap.groupSizes[row] {
+				fresh = freshRecordKeptList(*it, old.Lists, gid, rep.Model)
+			} else {
+				fresh = freshRecord(*it, g, grp, rep.Model)
+			}
+			if err := sink.add(i, id, fresh, size); err != nil {
+				return err
 			}
 			_, changed := p.added[id]
 			if prev, ok := p.written[id]; ok { // an earlier round of this run wrote it: the index holds that
