@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"iter"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -97,9 +96,8 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 			sr.Unchanged = true
 			slog.Info("the state snapshot describes what this run leaves; not written again", "dir", snap.dir)
 		}
-		var encodeErr error
-		ops := opsOf(changes, p, g, grp, live.lists, rep.Model, cfg.Now().UTC().Format(time.RFC3339), &encodeErr)
-		generation, failed, err := writeChanges(ctx, cfg, es, live, changes, ops, &encodeErr, p.count(), rep)
+		set := &changeSet{changes: changes, p: p, g: g, grp: grp, lists: live.lists, model: rep.Model, syncedAt: cfg.Now().UTC().Format(time.RFC3339)}
+		generation, failed, err := writeChanges(ctx, cfg, es, live, set, p.count(), rep)
 		if err != nil {
 			w.abort()
 			return err
@@ -121,7 +119,7 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 			w = nil
 			sr.Reason = "elasticsearch refused documents: no snapshot written, the next run reads the index"
 		}
-		if allowed := cfg.MaxRefused.Allowed(len(changes)); len(refused) > allowed {
+		if allowed := cfg.MaxRefused.Allowed(len(set.changes)); len(refused) > allowed {
 			return fmt.Errorf("%w: elasticsearch refused %d operations, --max-refused allows %s (%d); first: %s: %s (all are listed in the report)",
 				ErrGate, len(refused), cfg.MaxRefused, allowed, failed[0].ID, failed[0].Reason)
 		}
@@ -211,28 +209,6 @@ func commitSnapshot(cfg *Config, w *snapshotWriter, generation int64, rep *Repor
 	sr.Written, sr.Generation = true, generation
 }
 
-// changeKind is what one write of an incremental run does.
-type changeKind uint8
-
-const (
-	writeProduct  changeKind = iota // the whole product document (new, changed image or fields)
-	updateGroup                     // a partial update of the product document's group_id
-	writeList                       // the product's list document (list and offer group) in the similar index
-	deleteProduct                   // the product document
-	deleteList                      // the list document
-)
-
-// change is one write an incremental run makes; its body is encoded only
-// when the bulk load asks for it (opsOf), so a run that writes 1 % of a
-// million products does not hold every body at once.
-type change struct {
-	id   string
-	kind changeKind
-}
-
-// toLists tells whether the change goes to the similar index.
-func (c change) toLists() bool { return c.kind == writeList || c.kind == deleteList }
-
 // changedDocuments keeps only the writes that differ from what the index
 // holds, by the snapshot's digests, each in the index it concerns: a new
 // product, a changed image or changed catalog fields write the product
@@ -307,59 +283,16 @@ func changedDocuments(p *plan, snap *snapshot, g *neighbors.Graph, grp *groups.R
 	return changes, err
 }
 
-// opsOf encodes the changes' bulk operations one at a time, as the bulk
-// load takes them. An encoding error stops the stream and is left in *err.
-func opsOf(changes []change, p *plan, g *neighbors.Graph, grp *groups.Result, lists, model, syncedAt string, err *error) iter.Seq[esindex.Op] {
-	return func(yield func(esindex.Op) bool) {
-		for _, c := range changes {
-			var op esindex.Op
-			switch c.kind {
-			case writeProduct:
-				it := p.get(c.id)
-				gid, _ := grp.Of(c.id)
-				body, e := encodeDocument(productFields(it.Product), Document{ProductID: c.id, ImageName: it.ImageName, ImageSHA256: it.SHA256, Vector: it.Vector,
-					GroupID: gid, Model: model, SyncedAt: syncedAt})
-				if e != nil {
-					*err = e
-					return
-				}
-				op = esindex.Op{Action: "index", ID: c.id, Body: body}
-			case updateGroup:
-				gid, _ := grp.Of(c.id)
-				op = esindex.Op{Action: "update", ID: c.id, Body: groupUpdate(gid, syncedAt)}
-			case writeList:
-				gid, size := grp.Of(c.id)
-				op = listDocument(c.id, g.Neighbors(c.id), gid, size, lists)
-			case deleteProduct:
-				op = esindex.Op{Action: "delete", ID: c.id}
-			case deleteList:
-				op = esindex.Op{Action: "delete", ID: c.id, Index: lists}
-			}
-			if !yield(op) {
-				return
-			}
-		}
-	}
-}
-
-// groupUpdate is the partial update that replaces a product document's
-// group_id (its group's size is in the list document).
-func groupUpdate(groupID string, syncedAt string) []byte {
-	body, _ := json.Marshal(map[string]any{"doc": map[string]any{
-		"group_id": groupID, "essync": map[string]string{"synced_at": syncedAt},
-	}})
-	return body
-}
-
-// writeChanges applies ops to the live pair under the pending mark (on the
+// writeChanges applies set's operations to the live pair under the pending mark (on the
 // product index), then refreshes both indices, checks both document counts
 // and clears the mark. Before the first write it bumps the index
 // generation, so a crash anywhere after leaves every state snapshot stale;
 // it returns the generation the index is at. It also returns the
 // operations Elasticsearch refused; with refusals the mark stays set, so
 // the next run recomputes every list.
-func writeChanges(ctx context.Context, cfg *Config, es *elasticsearch.Client, live livePair, changes []change, ops iter.Seq[esindex.Op], encodeErr *error, want int, rep *Report) (int64, []esindex.ItemFailure, error) {
+func writeChanges(ctx context.Context, cfg *Config, es *elasticsearch.Client, live livePair, set *changeSet, want int, rep *Report) (int64, []esindex.ItemFailure, error) {
 	index := live.products
+	changes := set.changes
 	var generation int64
 	if len(changes) == 0 {
 		_, meta, err := esindex.ReadMeta(ctx, es, index)
@@ -387,12 +320,12 @@ func writeChanges(ctx context.Context, cfg *Config, es *elasticsearch.Client, li
 		slog.Info("writing", "index", index, "similar", live.lists, "generation", generation, "operations", len(changes))
 		bulk := cfg.Bulk
 		bulk.Progress = cfg.Progress("index", len(changes))
-		res, err := esindex.Bulk(ctx, es, index, ops, bulk)
+		res, err := esindex.Bulk(ctx, es, index, set.ops(), bulk)
 		addBulk(&rep.Index.Bulk, res)
 		rep.Changes.Written += res.Succeeded
 		countWrites(rep.Changes, changes, res.Failed)
 		if err == nil {
-			err = *encodeErr // the stream stopped early
+			err = set.err // the stream stopped early
 		}
 		if err != nil {
 			return fmt.Errorf("%w; the live index carries a pending mark and the next incremental run will finish the job", err)
