@@ -232,8 +232,9 @@ func changedDocuments(p *plan, snap *snapshot, g *neighbors.Graph, grp *groups.R
 			}
 			var fresh record
 			gid, size := grp.Of(id)
-			if _, again := p.written[id]; exists && !again && p.lists.kept(id) && groupDigest(gid) == old.Group && int32(size) == snap.groupSizes[row] {
-				fresh = freshRecordKeptList(*it, old.Lists, gid, rep.Model)
+			_, again := p.written[id]
+			if gd := groupDigest(gid); exists && !again && p.lists.kept(id) && gd == old.Group && int32(size) == snap.groupSizes[row] {
+				fresh = freshRecordKeptList(*it, old.Lists, gd, rep.Model)
 			} else {
 				fresh = freshRecord(*it, g, grp, rep.Model)
 			}

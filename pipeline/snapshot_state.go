@@ -280,12 +280,13 @@ func freshRecord(it item, g *neighbors.Graph, grp *groups.Result, model string) 
 }
 
 // freshRecordKeptList is freshRecord for a product whose list document
-// is known to be as the snapshot's record lists says: its list was
-// restored as stored and left alone, its offer group is as it was.
-func freshRecordKeptList(it item, lists digest, gid string, model string) record {
+// is known to be as the snapshot's record lists says (its list was
+// restored as stored and left alone, its offer group is as it was), with
+// group its group digest, already computed.
+func freshRecordKeptList(it item, lists, group digest, model string) record {
 	return record{SHA256: it.SHA256, Size: it.Size, MTime: it.MTime,
 		Base:  baseDigest(productFields(it.Product), it.ID, it.ImageName, model, it.SHA256),
-		Lists: lists, Group: groupDigest(gid)}
+		Lists: lists, Group: group}
 }
 
 // listRow is one snapshot row's list as the graph holds it (see
