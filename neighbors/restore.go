@@ -148,3 +148,159 @@ func (g *Graph) recomputeRows(rows, live []int32) {
 		}
 	}
 }
+
+// RestoreScored is RestoreRows for lists stored with their similarities:
+// sims holds, beside each entry of lists, the similarity the graph held for
+// it (as ListRows gives them). They are taken as given, so no vector row is
+// read for a row restored as stored: at a million items that spares a pass
+// over the whole matrix. A row is recomputed by brute force, and its id
+// returned in repaired, when it is not as a graph would have written it: an
+// entry naming an unknown row, the item itself or a row twice, a similarity
+// that is not a finite number in [-1.01, 1.01], or fewer than min(K, n-1)
+// entries. The vectors must be unit rows already checked by the Graph the
+// lists came from (they are not checked again: that too is a pass over
+// every row). Recall is estimated as RestoreRows does.
+func RestoreScored(ctx context.Context, ids []string, vectors []float32, dims int, lists []int32, sims []float32, k int, opts Options) (g *Graph, repaired []string, err error) {
+	if k < 0 || len(lists) != len(ids)*k || len(sims) != len(lists) {
+		return nil, nil, fmt.Errorf("neighbors: restore: %d list entries and %d similarities for %d ids of %d entries", len(lists), len(sims), len(ids), k)
+	}
+	g, err = newTrustedGraph(ids, vectors, dims, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("restore: %w", err)
+	}
+	g.done = ctx.Done()
+	defer func() {
+		g.done = nil
+		if err == nil && ctx.Err() != nil {
+			g, repaired, err = nil, nil, fmt.Errorf("neighbors: restore: %w", ctx.Err())
+		}
+	}()
+	opts = g.opts
+	want := min(opts.K, len(ids)-1)
+	n := int32(len(ids))
+	bad := make([]bool, len(ids))
+	parallel(opts.Workers, len(ids), func(_, t int) {
+		i := int32(t)
+		row, rowSims := lists[t*k:(t+1)*k], sims[t*k:(t+1)*k]
+		used := 0
+		for e, j := range row {
+			if j == -1 {
+				continue
+			}
+			s := rowSims[e]
+			if j < 0 || j >= n || j == i || !(s >= -1.01 && s <= 1.01) || slices.Contains(row[:e], j) {
+				bad[i] = true
+				return
+			}
+			used++
+		}
+		if used < want {
+			bad[i] = true
+			return
+		}
+		for e, j := range row {
+			if j >= 0 {
+				g.l.insert(i, j, rowSims[e], 0) // row i belongs to this worker alone
+			}
+		}
+	})
+	if g.stopped() {
+		return g, nil, nil
+	}
+	var redo []int32
+	for i, b := range bad {
+		if b {
+			redo = append(redo, int32(i))
+		}
+	}
+	live := g.live()
+	g.recomputeRows(redo, live)
+	g.dropPages()
+	for _, i := range redo {
+		repaired = append(repaired, g.ids[i])
+	}
+	g.recall = 1
+	if !g.exact {
+		rng := rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed))
+		size := opts.RestoreRecallSample
+		if size <= 0 {
+			size = restoreRecallSample
+		}
+		sample := sampleOf(live, size, rng)
+		g.recall = g.sampleRecall(sample, g.exactRows(sample, live, opts.K, nil))
+		g.dropPages()
+	}
+	slices.Sort(repaired)
+	return g, repaired, nil
+}
+
+// newTrustedGraph is newGraph without the unit-length check (a pass over
+// every row), for vectors a Graph already checked; the lists hold K entries.
+func newTrustedGraph(ids []string, vectors []float32, dims int, opts Options) (*Graph, error) {
+	opts, err := normalize(opts)
+	if err != nil {
+		return nil, err
+	}
+	if dims <= 0 {
+		return nil, fmt.Errorf("neighbors: dims must be positive, got %d", dims)
+	}
+	if len(vectors) != len(ids)*dims {
+		return nil, fmt.Errorf("neighbors: %d floats for %d ids of %d dims, want %d", len(vectors), len(ids), dims, len(ids)*dims)
+	}
+	g := &Graph{opts: opts, index: make(map[string]int32, len(ids)), m: matrix{dims: dims}}
+	g.ids = slices.Clone(ids)
+	g.m.rows = make([][]float32, len(ids))
+	for i, id := range ids {
+		if err := g.addID(id, int32(i)); err != nil {
+			return nil, err
+		}
+		g.m.rows[i] = vectors[i*dims : (i+1)*dims : (i+1)*dims]
+	}
+	g.exact = opts.Exact || len(ids) < exactBelow
+	g.l = newLists(len(ids), opts.K, &g.ids)
+	return g, nil
+}
+
+// ListRows lays a graph's lists out for storing them as RestoreScored takes
+// them back: neighbours as positions in IDs() and similarities as the graph
+// holds them (not truncated as Neighbors reports them), so a restored graph
+// has exactly these lists. It is valid until the graph's next Update.
+type ListRows struct {
+	g   *Graph
+	pos []int32 // the graph's row → position in IDs(), -1 for a removed item
+}
+
+// ListRows returns the graph's lists laid out for storing.
+func (g *Graph) ListRows() *ListRows {
+	pos := make([]int32, len(g.ids))
+	p := int32(0)
+	for i, id := range g.ids {
+		if id == "" {
+			pos[i] = -1
+			continue
+		}
+		pos[i] = p
+		p++
+	}
+	return &ListRows{g: g, pos: pos}
+}
+
+// Row fills rows and sims (of equal length k) with id's top-k, most similar
+// first: positions in IDs() and similarities, -1 and 0 after the list's
+// end. It reports false for an unknown id.
+func (r *ListRows) Row(id string, rows []int32, sims []float32) bool {
+	i, ok := r.g.index[id]
+	if !ok {
+		return false
+	}
+	idx, sim := r.g.l.row(i)
+	n := min(len(idx), r.g.opts.K, len(rows))
+	for e := range rows {
+		if e < n {
+			rows[e], sims[e] = r.pos[idx[e]], sim[e]
+		} else {
+			rows[e], sims[e] = -1, 0
+		}
+	}
+	return true
+}

@@ -150,3 +150,105 @@ func TestRestoreRowsRoundTripsAndHealsDamagedRows(t *testing.T) {
 		t.Error("lists of the wrong length were accepted")
 	}
 }
+
+// listRowsOf is g's lists as ListRows lays them out.
+func listRowsOf(g *Graph, k int) ([]int32, []float32) {
+	ids := g.IDs()
+	rows, sims := make([]int32, len(ids)*k), make([]float32, len(ids)*k)
+	lr := g.ListRows()
+	for p, id := range ids {
+		lr.Row(id, rows[p*k:(p+1)*k], sims[p*k:(p+1)*k])
+	}
+	return rows, sims
+}
+
+func TestRestoreScoredEqualsRescored(t *testing.T) {
+	const dims, k = 16, 8
+	for _, tt := range []struct {
+		name  string
+		n     int
+		exact bool
+	}{{"exact", 400, true}, {"approximate", exactBelow + 500, false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ids, vecs := clustered(tt.n, dims, 6, 77)
+			opts := Options{K: k, Exact: tt.exact, Seed: 3, RestoreRecallSample: 8}
+			orig, err := Build(ids, vecs, dims, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, sims := listRowsOf(orig, k)
+			scored, repaired, err := RestoreScored(context.Background(), ids, vecs, dims, rows, sims, k, opts)
+			if err != nil || len(repaired) > 0 {
+				t.Fatalf("RestoreScored: repaired %v, err %v", repaired, err)
+			}
+			rescored, _, err := RestoreRows(context.Background(), ids, vecs, dims, rows, k, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotRows, gotSims := listRowsOf(scored, k)
+			if !slices.Equal(gotRows, rows) || !slices.Equal(gotSims, sims) {
+				t.Fatal("the scored restore's lists differ from the stored ones")
+			}
+			reRows, reSims := listRowsOf(rescored, k)
+			if !slices.Equal(reRows, rows) {
+				t.Fatal("the re-scored restore's lists differ from the stored ones")
+			}
+			differ := 0
+			for e := range sims {
+				if sims[e] != reSims[e] {
+					differ++
+				}
+			}
+			if differ > 0 {
+				t.Errorf("%d of %d stored similarities differ from a re-score", differ, len(sims))
+			}
+			for _, id := range ids {
+				if a, b := scored.Neighbors(id), rescored.Neighbors(id); !slices.Equal(a, b) {
+					t.Fatalf("%s: scored %v, re-scored %v", id, a, b)
+				}
+			}
+		})
+	}
+}
+
+func TestRestoreScoredRepairsDamagedRows(t *testing.T) {
+	const dims, k = 16, 5
+	ids, vecs := clustered(200, dims, 4, 78)
+	orig, err := Build(ids, vecs, dims, Options{K: k, Exact: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nan := float32(0)
+	nan = nan / nan
+	tests := []struct {
+		name     string
+		damage   func(rows []int32, sims []float32)
+		repaired []string
+	}{
+		{"as stored", func([]int32, []float32) {}, nil},
+		{"entry dropped", func(r []int32, _ []float32) { r[3*k+k-1] = -1 }, []string{ids[3]}},
+		{"self, unknown and twice", func(r []int32, _ []float32) { r[7*k] = 7; r[9*k+1] = 9999; r[11*k+2] = r[11*k] },
+			[]string{ids[7], ids[9], ids[11]}},
+		{"similarity not a number or out of range", func(_ []int32, s []float32) { s[13*k] = nan; s[15*k+2] = 3 },
+			[]string{ids[13], ids[15]}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, sims := listRowsOf(orig, k)
+			tt.damage(rows, sims)
+			g, repaired, err := RestoreScored(context.Background(), ids, vecs, dims, rows, sims, k, Options{K: k, Exact: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(tt.repaired)
+			if !slices.Equal(repaired, tt.repaired) {
+				t.Errorf("repaired %v, want %v", repaired, tt.repaired)
+			}
+			for _, id := range ids {
+				if !slices.Equal(g.Neighbors(id), orig.Neighbors(id)) {
+					t.Fatalf("%s: restored %v, built %v", id, g.Neighbors(id), orig.Neighbors(id))
+				}
+			}
+		})
+	}
+}

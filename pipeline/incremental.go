@@ -161,7 +161,21 @@ type plan struct {
 	// this run wrote (see writeIncremental's rounds after refusals): the
 	// index holds that, not the snapshot's record.
 	written map[string]record
+	// lists says which lists the neighbour restore took from the
+	// snapshot as stored; nil when it took none so (see keptLists).
+	lists *keptLists
 }
+
+// keptLists says which neighbour lists an incremental run holds exactly as
+// the snapshot stored them: restored with their stored similarities (a
+// format-3 snapshot of this machine) and left alone by the update.
+type keptLists struct {
+	touched  map[string]bool // ids whose list the restore repaired or the update changed
+	repaired int             // lists the restore recomputed
+}
+
+// kept tells whether id's list is the snapshot's, unchanged.
+func (k *keptLists) kept(id string) bool { return k != nil && !k.touched[id] }
 
 func newPlan(snap *snapshot, products int) *plan {
 	p := &plan{items: make([]item, 0, products), known: make([]int32, len(snap.ids)), fresh: map[string]int{},
@@ -341,16 +355,31 @@ func updateGraph(ctx context.Context, cfg *Config, snap *snapshot, p *plan, dims
 		var err error
 		var repaired []string
 		// The snapshot's lists are rows already; turning them into ids
-		// and back would cost 20 strings a product.
-		g, repaired, err = neighbors.RestoreRows(ctx, snap.ids, vectors, dims, snap.lists, snap.hdr.K, opts)
+		// and back would cost 20 strings a product. A format-3 snapshot
+		// also holds their similarities: then no list is re-scored,
+		// and no vector row read for it.
+		scored := snap.scored()
+		if scored {
+			g, repaired, err = neighbors.RestoreScored(ctx, snap.ids, vectors, dims, snap.lists, snap.sims, snap.hdr.K, opts)
+			snap.sims = nil // the graph holds them now
+		} else {
+			g, repaired, err = neighbors.RestoreRows(ctx, snap.ids, vectors, dims, snap.lists, snap.hdr.K, opts)
+		}
 		if err != nil {
 			return fmt.Errorf("restore neighbours: %w", err)
 		}
 		if len(repaired) > 0 {
 			slog.Warn("stored neighbour lists named missing products; recomputed them", "products", len(repaired))
 		}
-		if _, err := g.UpdateContext(ctx, p.added, p.removed); err != nil {
+		changed, err := g.UpdateContext(ctx, p.added, p.removed)
+		if err != nil {
 			return fmt.Errorf("update neighbours: %w", err)
+		}
+		if scored {
+			p.lists = &keptLists{touched: make(map[string]bool, len(changed)+len(repaired)), repaired: len(repaired)}
+			for _, id := range slices.Concat(changed, repaired) {
+				p.lists.touched[id] = true
+			}
 		}
 		return nil
 	})

@@ -4,8 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"iter"
 	"log/slog"
+	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
@@ -27,23 +28,38 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 	sr := rep.snapshot()
 	for round := 0; ; round++ {
 		ids := g.IDs()
-		var w *snapshotWriter
-		if round == 0 {
-			w = startSnapshot(cfg, index, meta, p, ids, rep)
+		// Without new, changed or removed products the snapshot's vectors
+		// are this run's, row for row: the new snapshot links them instead
+		// of copying, and, when the lists were restored as stored, it is
+		// written only if a row differs from the snapshot's.
+		sameVectors := round == 0 && snap.vec != nil && len(p.added) == 0 && len(p.removed) == 0 && slices.Equal(ids, snap.ids)
+		var sink *rowSink
+		if round == 0 && cfg.StateDir != "" {
+			switch {
+			case sameVectors && p.lists != nil && p.lists.repaired == 0:
+				sink = newLazyRowSink(func() *snapshotWriter { return startSnapshot(cfg, index, meta, p, ids, snap, rep) }, snap, g, ids)
+			case sameVectors:
+				sink = newRowSink(startSnapshot(cfg, index, meta, p, ids, snap, rep), g, cfg.K)
+			default:
+				sink = newRowSink(startSnapshot(cfg, index, meta, p, ids, nil, rep), g, cfg.K)
+			}
 		}
 		// Groups come from the whole graph, as in a full run, so every
 		// document whose group changed is written too. The matrix is the
-		// new snapshot's mapped vectors when there is one.
+		// snapshot's mapped vectors when they are this run's, else the new
+		// snapshot's when there is one.
 		var matrix []float32
 		var mapped *npy.Mapped
-		if w != nil && snap.vec != nil {
-			dropPages(snap.vec.Data) // copied into the new snapshot; the groups read that one
-		}
-		if w != nil {
+		if sameVectors {
+			matrix = snap.vec.Data
+		} else if w := sink.writer(); w != nil {
+			if snap.vec != nil {
+				dropPages(snap.vec.Data) // copied into the new snapshot; the groups read that one
+			}
 			var err error
 			if mapped, err = w.mapVectors(); err != nil {
 				snapshotFailed(sr, w, err)
-				w = nil
+				sink = nil
 			} else {
 				matrix = mapped.Data
 			}
@@ -55,21 +71,33 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 			}
 		}
 		grp, err := computeGroups(cfg, g, ids, matrix, rep.Dims, func(id, name string) json.RawMessage { return productField(p.get(id).Product, name) }, rep)
+		if sameVectors {
+			dropPages(matrix)
+		}
 		var changes []change
 		if err == nil {
-			changes, err = changedDocuments(p, snap, g, grp, ids, w, rep)
+			changes, err = changedDocuments(p, snap, g, grp, ids, sink, rep)
+		}
+		if err == nil && len(changes) > 0 {
+			// The writes bump the index generation: the snapshot must
+			// be written again even if every row is as it was.
+			err = sink.materialize(len(ids))
 		}
 		matrix = nil
 		if mapped != nil {
 			mapped.Close()
 		}
+		w := sink.writer()
 		if err != nil {
 			w.abort()
 			return err
 		}
-		var encodeErr error
-		ops := opsOf(changes, p, g, grp, live.lists, rep.Model, cfg.Now().UTC().Format(time.RFC3339), &encodeErr)
-		generation, failed, err := writeChanges(ctx, cfg, es, live, changes, ops, &encodeErr, p.count(), rep)
+		if sink.unchanged() {
+			sr.Unchanged = true
+			slog.Info("the state snapshot describes what this run leaves; not written again", "dir", snap.dir)
+		}
+		set := &changeSet{changes: changes, p: p, g: g, grp: grp, lists: live.lists, model: rep.Model, syncedAt: cfg.Now().UTC().Format(time.RFC3339)}
+		generation, failed, err := writeChanges(ctx, cfg, es, live, set, p.count(), rep)
 		if err != nil {
 			w.abort()
 			return err
@@ -91,13 +119,16 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 			w = nil
 			sr.Reason = "elasticsearch refused documents: no snapshot written, the next run reads the index"
 		}
-		if allowed := cfg.MaxRefused.Allowed(len(changes)); len(refused) > allowed {
+		if allowed := cfg.MaxRefused.Allowed(len(set.changes)); len(refused) > allowed {
 			return fmt.Errorf("%w: elasticsearch refused %d operations, --max-refused allows %s (%d); first: %s: %s (all are listed in the report)",
 				ErrGate, len(refused), cfg.MaxRefused, allowed, failed[0].ID, failed[0].Reason)
 		}
 		if len(gone) == 0 {
 			if w != nil {
 				commitSnapshot(cfg, w, generation, rep)
+			}
+			if sr.Unchanged {
+				sr.Generation = generation
 			}
 			return nil
 		}
@@ -113,14 +144,16 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 		if _, err := g.UpdateContext(ctx, nil, gone); err != nil {
 			return fmt.Errorf("neighbors: %w", err)
 		}
+		p.lists = nil // the lists changed again: digest them all
 		rep.Changes.Unchanged, rep.Changes.ListsChanged, rep.Changes.GroupsChanged, rep.Changes.FieldsChanged = 0, 0, 0, 0
 	}
 }
 
 // startSnapshot begins the snapshot of the state this run leaves, writing
-// its vectors in the graph's order (nil without a state dir, or when the
+// its vectors in the graph's order, or, when from is not nil (whose rows
+// are ids), linking from's vectors (nil without a state dir, or when the
 // folder cannot be written: the run goes on without).
-func startSnapshot(cfg *Config, index string, meta esindex.Meta, p *plan, ids []string, rep *Report) *snapshotWriter {
+func startSnapshot(cfg *Config, index string, meta esindex.Meta, p *plan, ids []string, from *snapshot, rep *Report) *snapshotWriter {
 	if cfg.StateDir == "" {
 		return nil
 	}
@@ -131,6 +164,10 @@ func startSnapshot(cfg *Config, index string, meta esindex.Meta, p *plan, ids []
 		var err error
 		if w, err = newSnapshotWriter(cfg.StateDir, hdr, ids); err != nil {
 			return err
+		}
+		if from != nil {
+			w.reuseVectors(filepath.Join(from.dir, snapVectors))
+			return nil
 		}
 		for _, id := range ids {
 			if err := w.addVector(p.get(id).Vector); err != nil {
@@ -172,28 +209,6 @@ func commitSnapshot(cfg *Config, w *snapshotWriter, generation int64, rep *Repor
 	sr.Written, sr.Generation = true, generation
 }
 
-// changeKind is what one write of an incremental run does.
-type changeKind uint8
-
-const (
-	writeProduct  changeKind = iota // the whole product document (new, changed image or fields)
-	updateGroup                     // a partial update of the product document's group_id
-	writeList                       // the product's list document (list and offer group) in the similar index
-	deleteProduct                   // the product document
-	deleteList                      // the list document
-)
-
-// change is one write an incremental run makes; its body is encoded only
-// when the bulk load asks for it (opsOf), so a run that writes 1 % of a
-// million products does not hold every body at once.
-type change struct {
-	id   string
-	kind changeKind
-}
-
-// toLists tells whether the change goes to the similar index.
-func (c change) toLists() bool { return c.kind == writeList || c.kind == deleteList }
-
 // changedDocuments keeps only the writes that differ from what the index
 // holds, by the snapshot's digests, each in the index it concerns: a new
 // product, a changed image or changed catalog fields write the product
@@ -201,22 +216,30 @@ func (c change) toLists() bool { return c.kind == writeList || c.kind == deleteL
 // document in the similar index (lists, never the product document, whose
 // vector would be re-indexed); a changed group_id also writes a partial
 // update of the product document; a deleted product deletes both. Each
-// product's fresh record goes to w (when not nil) in the order of ids.
-func changedDocuments(p *plan, snap *snapshot, g *neighbors.Graph, grp *groups.Result, ids []string, w *snapshotWriter, rep *Report) ([]change, error) {
+// product's fresh record goes to sink in the order of ids. A list the
+// restore took as stored and the update left alone, in an offer group of
+// the same id and size, keeps the snapshot's lists digest: only the lists
+// that can have changed are digested again.
+func changedDocuments(p *plan, snap *snapshot, g *neighbors.Graph, grp *groups.Result, ids []string, sink *rowSink, rep *Report) ([]change, error) {
 	var changes []change
 	err := rep.timed("documents", func() error {
-		for _, id := range ids {
+		for i, id := range ids {
 			it := p.get(id)
-			fresh := freshRecord(*it, g, grp, rep.Model)
-			if w != nil {
-				if err := w.addRow(id, fresh, neighborIDs(g, id)); err != nil {
-					return err
-				}
-			}
 			row, exists := snap.row[id]
 			var old record
 			if exists {
 				old = snap.record(row)
+			}
+			var fresh record
+			gid, size := grp.Of(id)
+			_, again := p.written[id]
+			if gd := groupDigest(gid); exists && !again && p.lists.kept(id) && gd == old.Group && int32(size) == snap.groupSizes[row] {
+				fresh = freshRecordKeptList(*it, old.Lists, gd, rep.Model)
+			} else {
+				fresh = freshRecord(*it, g, grp, rep.Model)
+			}
+			if err := sink.add(i, id, fresh, size); err != nil {
+				return err
 			}
 			_, changed := p.added[id]
 			if prev, ok := p.written[id]; ok { // an earlier round of this run wrote it: the index holds that
@@ -261,59 +284,16 @@ func changedDocuments(p *plan, snap *snapshot, g *neighbors.Graph, grp *groups.R
 	return changes, err
 }
 
-// opsOf encodes the changes' bulk operations one at a time, as the bulk
-// load takes them. An encoding error stops the stream and is left in *err.
-func opsOf(changes []change, p *plan, g *neighbors.Graph, grp *groups.Result, lists, model, syncedAt string, err *error) iter.Seq[esindex.Op] {
-	return func(yield func(esindex.Op) bool) {
-		for _, c := range changes {
-			var op esindex.Op
-			switch c.kind {
-			case writeProduct:
-				it := p.get(c.id)
-				gid, _ := grp.Of(c.id)
-				body, e := encodeDocument(productFields(it.Product), Document{ProductID: c.id, ImageName: it.ImageName, ImageSHA256: it.SHA256, Vector: it.Vector,
-					GroupID: gid, Model: model, SyncedAt: syncedAt})
-				if e != nil {
-					*err = e
-					return
-				}
-				op = esindex.Op{Action: "index", ID: c.id, Body: body}
-			case updateGroup:
-				gid, _ := grp.Of(c.id)
-				op = esindex.Op{Action: "update", ID: c.id, Body: groupUpdate(gid, syncedAt)}
-			case writeList:
-				gid, size := grp.Of(c.id)
-				op = listDocument(c.id, g.Neighbors(c.id), gid, size, lists)
-			case deleteProduct:
-				op = esindex.Op{Action: "delete", ID: c.id}
-			case deleteList:
-				op = esindex.Op{Action: "delete", ID: c.id, Index: lists}
-			}
-			if !yield(op) {
-				return
-			}
-		}
-	}
-}
-
-// groupUpdate is the partial update that replaces a product document's
-// group_id (its group's size is in the list document).
-func groupUpdate(groupID string, syncedAt string) []byte {
-	body, _ := json.Marshal(map[string]any{"doc": map[string]any{
-		"group_id": groupID, "essync": map[string]string{"synced_at": syncedAt},
-	}})
-	return body
-}
-
-// writeChanges applies ops to the live pair under the pending mark (on the
+// writeChanges applies set's operations to the live pair under the pending mark (on the
 // product index), then refreshes both indices, checks both document counts
 // and clears the mark. Before the first write it bumps the index
 // generation, so a crash anywhere after leaves every state snapshot stale;
 // it returns the generation the index is at. It also returns the
 // operations Elasticsearch refused; with refusals the mark stays set, so
 // the next run recomputes every list.
-func writeChanges(ctx context.Context, cfg *Config, es *elasticsearch.Client, live livePair, changes []change, ops iter.Seq[esindex.Op], encodeErr *error, want int, rep *Report) (int64, []esindex.ItemFailure, error) {
+func writeChanges(ctx context.Context, cfg *Config, es *elasticsearch.Client, live livePair, set *changeSet, want int, rep *Report) (int64, []esindex.ItemFailure, error) {
 	index := live.products
+	changes := set.changes
 	var generation int64
 	if len(changes) == 0 {
 		_, meta, err := esindex.ReadMeta(ctx, es, index)
@@ -341,12 +321,12 @@ func writeChanges(ctx context.Context, cfg *Config, es *elasticsearch.Client, li
 		slog.Info("writing", "index", index, "similar", live.lists, "generation", generation, "operations", len(changes))
 		bulk := cfg.Bulk
 		bulk.Progress = cfg.Progress("index", len(changes))
-		res, err := esindex.Bulk(ctx, es, index, ops, bulk)
+		res, err := esindex.Bulk(ctx, es, index, set.ops(), bulk)
 		addBulk(&rep.Index.Bulk, res)
 		rep.Changes.Written += res.Succeeded
 		countWrites(rep.Changes, changes, res.Failed)
 		if err == nil {
-			err = *encodeErr // the stream stopped early
+			err = set.err // the stream stopped early
 		}
 		if err != nil {
 			return fmt.Errorf("%w; the live index carries a pending mark and the next incremental run will finish the job", err)

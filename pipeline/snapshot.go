@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -21,13 +22,23 @@ import (
 //	records.bin   per row: image sha256, image size and mtime, digests of the
 //	              document (recordSize bytes)
 //	lists.bin     per row: k int32 rows of the neighbour list, -1 padded
+//	sims.bin      per row: k float32 similarities beside lists.bin's entries,
+//	              as the neighbour graph held them (format 3)
+//	groups.bin    per row: the offer group's size, int32 (format 3)
 //	vectors.npy   the vectors, float32 rows × dims (mapped, never read in)
 //
 // It is trusted only when its index, generation, model, dims, k and schema
 // all match the live index's _meta.essync; otherwise the run reads the index.
 // Format 2 (schema 4): the lists digest covers the list document's offer
-// group too, the group digest group_id only.
-const snapshotFormat = 2
+// group too, the group digest group_id only. Format 3 adds sims.bin and
+// groups.bin, so an incremental run restores the lists without re-scoring
+// them and digests only the lists that can have changed; a format-2
+// snapshot is still taken up (its lists re-scored) and written again as
+// format 3.
+const snapshotFormat = 3
+
+// oldSnapshotFormat is the earlier format an incremental run still takes up.
+const oldSnapshotFormat = 2
 
 // Snapshot file names.
 const (
@@ -35,6 +46,8 @@ const (
 	snapIDs     = "ids.json"
 	snapRecords = "records.bin"
 	snapLists   = "lists.bin"
+	snapSims    = "sims.bin"
+	snapGroups  = "groups.bin"
 	snapVectors = "vectors.npy"
 )
 
@@ -114,7 +127,11 @@ type snapshot struct {
 	row     map[string]int32
 	records []byte
 	lists   []int32
-	vec     *npy.Mapped
+	// sims and groupSizes are sims.bin and groups.bin; nil in a format-2
+	// snapshot.
+	sims       []float32
+	groupSizes []int32
+	vec        *npy.Mapped
 	// temporary: read from the index for this run only; Close deletes it.
 	temporary bool
 	// orphanLists are list documents the similar index holds for products
@@ -142,8 +159,8 @@ func openSnapshot(dir string) (*snapshot, error) {
 	if err := json.Unmarshal(b, &s.hdr); err != nil {
 		return nil, bad("%s is damaged: %v", snapHeader, err)
 	}
-	if s.hdr.Format != snapshotFormat {
-		return nil, bad("format %d, this essync reads %d", s.hdr.Format, snapshotFormat)
+	if s.hdr.Format != snapshotFormat && s.hdr.Format != oldSnapshotFormat {
+		return nil, bad("format %d, this essync reads %d and %d", s.hdr.Format, oldSnapshotFormat, snapshotFormat)
 	}
 	n, k := s.hdr.Count, s.hdr.K
 	if b, err = os.ReadFile(filepath.Join(dir, snapIDs)); err != nil {
@@ -180,6 +197,14 @@ func openSnapshot(dir string) (*snapshot, error) {
 		}
 		s.lists[i] = j
 	}
+	if s.hdr.Format == snapshotFormat {
+		if s.sims, err = readFloat32s(dir, snapSims, n*k); err != nil {
+			return nil, bad("%v", err)
+		}
+		if s.groupSizes, err = readInt32s(dir, snapGroups, n); err != nil {
+			return nil, bad("%v", err)
+		}
+	}
 	if s.vec, err = npy.Map(filepath.Join(dir, snapVectors)); err != nil {
 		return nil, bad("%v", err)
 	}
@@ -188,6 +213,45 @@ func openSnapshot(dir string) (*snapshot, error) {
 		return nil, bad("%s is %d×%d, header says %d×%d", snapVectors, s.vec.Rows, s.vec.Cols, n, s.hdr.Dims)
 	}
 	return s, nil
+}
+
+// readFloat32s reads a file of exactly n little-endian float32s.
+func readFloat32s(dir, name string, n int) ([]float32, error) {
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) != 4*n {
+		return nil, fmt.Errorf("%s has %d bytes, want %d", name, len(b), 4*n)
+	}
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out, nil
+}
+
+// readInt32s reads a file of exactly n little-endian int32s.
+func readInt32s(dir, name string, n int) ([]int32, error) {
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) != 4*n {
+		return nil, fmt.Errorf("%s has %d bytes, want %d", name, len(b), 4*n)
+	}
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = int32(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out, nil
+}
+
+// scored tells whether the snapshot's lists may be restored with their
+// stored similarities: a format-3 snapshot this machine wrote, not one read
+// from the index (whose similarities were rounded for the documents).
+func (s *snapshot) scored() bool {
+	return s.sims != nil && s.groupSizes != nil && !s.temporary
 }
 
 // Close unmaps the vectors; views of them must not be used afterwards.

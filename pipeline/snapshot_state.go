@@ -38,6 +38,9 @@ type SnapshotReport struct {
 	Written    bool   `json:"written"`
 	Generation int64  `json:"generation"`
 	WriteError string `json:"write_error,omitempty"`
+	// Unchanged says the snapshot in place already described the state
+	// the run left (it wrote nothing, no record changed): not written again.
+	Unchanged bool `json:"unchanged,omitempty"`
 }
 
 // wantedSnapshot is the header a snapshot of the live index must carry.
@@ -276,15 +279,24 @@ func freshRecord(it item, g *neighbors.Graph, grp *groups.Result, model string) 
 		Lists: freshListsDigest(g.Neighbors(it.ID), gid, size), Group: groupDigest(gid)}
 }
 
-// neighborIDs is the ids of a product's list.
-func neighborIDs(g *neighbors.Graph, id string) []string {
-	list := g.Neighbors(id)
-	out := make([]string, len(list))
-	for i, n := range list {
-		out[i] = n.ID
-	}
-	return out
+// freshRecordKeptList is freshRecord for a product whose list document
+// is known to be as the snapshot's record lists says (its list was
+// restored as stored and left alone, its offer group is as it was), with
+// group its group digest, already computed.
+func freshRecordKeptList(it item, lists, group digest, model string) record {
+	return record{SHA256: it.SHA256, Size: it.Size, MTime: it.MTime,
+		Base:  baseDigest(productFields(it.Product), it.ID, it.ImageName, model, it.SHA256),
+		Lists: lists, Group: group}
 }
+
+// listRow is one snapshot row's list as the graph holds it (see
+// neighbors.ListRows), in buffers reused from row to row.
+type listRow struct {
+	rows []int32
+	sims []float32
+}
+
+func newListRow(k int) listRow { return listRow{rows: make([]int32, k), sims: make([]float32, k)} }
 
 // writeFullSnapshot writes the snapshot of the index a full run just put
 // live (generation mappings.FirstGeneration). A failure is only logged and
@@ -306,9 +318,16 @@ func writeFullSnapshot(cfg *Config, index string, items []item, g *neighbors.Gra
 		if err != nil {
 			return err
 		}
+		lr, row := g.ListRows(), newListRow(hdr.K)
 		for i, id := range ids {
 			it := items[byID[id]]
-			if err := w.add(id, freshRecord(it, g, grp, rep.Model), it.Vector, neighborIDs(g, id)); err != nil {
+			lr.Row(id, row.rows, row.sims)
+			_, size := grp.Of(id)
+			err := w.addVector(it.Vector)
+			if err == nil {
+				err = w.addScored(id, freshRecord(it, g, grp, rep.Model), row.rows, row.sims, size)
+			}
+			if err != nil {
 				w.abort()
 				return err
 			}

@@ -182,7 +182,7 @@ func TestIncrementalCrashBeforeTheSnapshotWriteReadsTheIndex(t *testing.T) {
 		t.Errorf("written %d, snapshot %+v: want nothing written and a snapshot of generation 2", rep.Changes.Written, s)
 	}
 
-	for _, file := range []string{"lists.bin", "records.bin", "header.json", "vectors.npy"} {
+	for _, file := range []string{"lists.bin", "records.bin", "sims.bin", "groups.bin", "header.json", "vectors.npy"} {
 		if err := os.Truncate(filepath.Join(dir, file), 7); err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -17,19 +19,26 @@ import (
 // index, where they arrive in any order) they go to a temporary text file
 // and are resolved in finish.
 type snapshotWriter struct {
-	dir      string
-	hdr      snapshotHeader
-	ids      []string
-	row      map[string]int32 // nil until every id is known
-	files    []*os.File
-	records  *bufio.Writer
-	lists    *bufio.Writer
-	vectors  *bufio.Writer
-	pending  *bufio.Writer // lists as text, one line per row, when row is nil
-	recBuf   []byte
-	listBuf  []byte
-	nvec     int
-	finished bool
+	dir     string
+	hdr     snapshotHeader
+	ids     []string
+	row     map[string]int32 // nil until every id is known
+	files   []*os.File
+	records *bufio.Writer
+	lists   *bufio.Writer
+	sims    *bufio.Writer
+	groups  *bufio.Writer
+	vectors *bufio.Writer // nil when the vectors are linked (reuseVectors)
+	pending *bufio.Writer // lists as text, one line per row, when row is nil
+	recBuf  []byte
+	listBuf []byte
+	simBuf  []byte
+	// vectorsFrom is the vectors.npy this snapshot links (or copies) in
+	// finish instead of writing its own: an earlier snapshot's, when no
+	// vector changed.
+	vectorsFrom string
+	nvec        int
+	finished    bool
 }
 
 // newSnapshotWriter starts a snapshot of hdr.Count rows in a fresh
@@ -44,7 +53,7 @@ func newSnapshotWriter(stateDir string, hdr snapshotHeader, known []string) (*sn
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
 	hdr.Format = snapshotFormat
-	w := &snapshotWriter{dir: dir, hdr: hdr, recBuf: make([]byte, recordSize), listBuf: make([]byte, 4*hdr.K)}
+	w := &snapshotWriter{dir: dir, hdr: hdr, recBuf: make([]byte, recordSize), listBuf: make([]byte, 4*hdr.K), simBuf: make([]byte, 4*hdr.K)}
 	if known != nil {
 		w.row = make(map[string]int32, len(known))
 		for i, id := range known {
@@ -61,8 +70,12 @@ func newSnapshotWriter(stateDir string, hdr snapshotHeader, known []string) (*sn
 	}
 	if w.records, err = create(snapRecords); err == nil {
 		if w.lists, err = create(snapLists); err == nil {
-			if w.vectors, err = create(snapVectors); err == nil && known == nil {
-				w.pending, err = create(snapLists + ".txt")
+			if w.sims, err = create(snapSims); err == nil {
+				if w.groups, err = create(snapGroups); err == nil {
+					if w.vectors, err = create(snapVectors); err == nil && known == nil {
+						w.pending, err = create(snapLists + ".txt")
+					}
+				}
 			}
 		}
 	}
@@ -100,8 +113,8 @@ func (w *snapshotWriter) addVector(vector []float32) error {
 // mapVectors maps vectors.npy once every vector is written: one contiguous
 // matrix in row order that costs no heap.
 func (w *snapshotWriter) mapVectors() (*npy.Mapped, error) {
-	if w.nvec != w.hdr.Count {
-		return nil, fmt.Errorf("state snapshot: %d vectors written, %d announced", w.nvec, w.hdr.Count)
+	if w.nvec != w.hdr.Count || w.vectors == nil {
+		return nil, fmt.Errorf("state snapshot: %d vectors written, %d announced (or they are linked)", w.nvec, w.hdr.Count)
 	}
 	if err := w.vectors.Flush(); err != nil {
 		return nil, fmt.Errorf("state snapshot: %w", err)
@@ -113,17 +126,85 @@ func (w *snapshotWriter) mapVectors() (*npy.Mapped, error) {
 	return m, nil
 }
 
-// addRow writes the next row's id, record and neighbour list.
+// addRow writes the next row's id, record and neighbour list given by
+// ids; its similarities and group size are left zero (a snapshot read from
+// the index, whose lists are re-scored when restored).
 func (w *snapshotWriter) addRow(id string, r record, list []string) error {
 	w.ids = append(w.ids, id)
 	r.encode(w.recBuf)
 	w.records.Write(w.recBuf)
+	clear(w.simBuf)
+	w.sims.Write(w.simBuf)
+	w.groups.Write(w.simBuf[:4])
 	if w.row == nil {
 		line, _ := json.Marshal(list) // ids may hold any character
 		w.pending.Write(line)
 		return w.pending.WriteByte('\n')
 	}
 	return w.writeList(list)
+}
+
+// addScored writes the next row's id, record, neighbour list and group
+// size: rows are the neighbours' rows in this snapshot (-1 padded, k long)
+// and sims their similarities as the graph holds them (see
+// neighbors.ListRows). Only for a writer whose ids were known up front.
+func (w *snapshotWriter) addScored(id string, r record, rows []int32, sims []float32, groupSize int) error {
+	if w.row == nil || len(rows) != w.hdr.K || len(sims) != w.hdr.K {
+		return fmt.Errorf("state snapshot: a list of %d entries (%d similarities) for k=%d, or ids not known up front", len(rows), len(sims), w.hdr.K)
+	}
+	w.ids = append(w.ids, id)
+	r.encode(w.recBuf)
+	w.records.Write(w.recBuf)
+	for i := range rows {
+		binary.LittleEndian.PutUint32(w.listBuf[4*i:], uint32(rows[i]))
+		binary.LittleEndian.PutUint32(w.simBuf[4*i:], math.Float32bits(sims[i]))
+	}
+	w.lists.Write(w.listBuf)
+	w.sims.Write(w.simBuf)
+	binary.LittleEndian.PutUint32(w.simBuf, uint32(int32(groupSize)))
+	_, err := w.groups.Write(w.simBuf[:4])
+	return err
+}
+
+// reuseVectors makes the snapshot take its vectors from the file src (an
+// earlier snapshot's vectors.npy of the same rows) instead of writing them:
+// finish links it in, or copies it where links are not possible.
+func (w *snapshotWriter) reuseVectors(src string) {
+	for i, f := range w.files {
+		if filepath.Base(f.Name()) == snapVectors {
+			f.Close()
+			os.Remove(f.Name())
+			w.files = append(w.files[:i], w.files[i+1:]...)
+			break
+		}
+	}
+	w.vectors, w.vectorsFrom, w.nvec = nil, src, w.hdr.Count
+}
+
+// linkVectors puts w.vectorsFrom in the folder as its vectors.npy.
+func (w *snapshotWriter) linkVectors() error {
+	dst := filepath.Join(w.dir, snapVectors)
+	if err := os.Link(w.vectorsFrom, dst); err == nil {
+		return nil
+	}
+	in, err := os.Open(w.vectorsFrom)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 func (w *snapshotWriter) writeList(list []string) error {
@@ -182,7 +263,10 @@ func (w *snapshotWriter) finish() error {
 			return fmt.Errorf("state snapshot: %w", err)
 		}
 	}
-	for _, b := range []*bufio.Writer{w.records, w.lists, w.vectors} {
+	for _, b := range []*bufio.Writer{w.records, w.lists, w.sims, w.groups, w.vectors} {
+		if b == nil {
+			continue
+		}
 		if err := b.Flush(); err != nil {
 			return fmt.Errorf("state snapshot: %w", err)
 		}
@@ -196,6 +280,11 @@ func (w *snapshotWriter) finish() error {
 		}
 	}
 	w.files = nil
+	if w.vectorsFrom != "" {
+		if err := w.linkVectors(); err != nil {
+			return fmt.Errorf("state snapshot: vectors: %w", err)
+		}
+	}
 	os.Remove(filepath.Join(w.dir, snapLists+".txt"))
 	ids, _ := json.Marshal(w.ids)
 	if err := os.WriteFile(filepath.Join(w.dir, snapIDs), ids, 0o644); err != nil {

@@ -167,7 +167,7 @@ func planVectorChanges(set *vectors.Set, products []catalog.Product, snap *snaps
 			rep.Changes.New++
 			vec = slices.Clone(vec) // the set is closed after planning
 			p.added[pr.ID] = vec
-		case !slices.Equal(vec, snap.vector(row)):
+		case !sameBits(vec, snap.vector(row)):
 			rep.Changes.ImageChanged++
 			vec = slices.Clone(vec)
 			p.added[pr.ID] = vec
