@@ -27,7 +27,7 @@ const (
 // fewer than there are workers.
 const (
 	offerBatch = 64
-	offerCap   = offerBatch * 60 * 120 // a descent batch at the widest lists
+	offerCap   = offerBatch * 2 * 60 * 120 // a descent batch at the widest lists
 )
 
 // A group of more than bigGroup × the working width (big leaves) offers each
