@@ -113,9 +113,9 @@ func (g *Graph) approximate(live []int32) float64 {
 const (
 	minLeaf = 32
 	maxLeaf = 4096
-	// leavesPerTree is how many leaves a tree has at most, so it is
-	// log2(leavesPerTree)+1 levels deep at most, at any N below
-	// leavesPerTree × maxLeaf.
+	// leavesPerTree is how many leaves a tree has at least (and below
+	// twice that), so it is 8–9 levels deep at any N up to
+	// leavesPerTree × maxLeaf (1 M items); deeper beyond.
 	leavesPerTree = 256
 )
 

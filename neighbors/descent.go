@@ -47,8 +47,8 @@ type offer struct {
 // and offers them to g.l, tagging insertions with round. Scoring runs in
 // parallel against the lists as they stood before the batch; offers are then
 // applied per item in parallel. The top-K of a set does not depend on the
-// order it is offered in, so the result is deterministic.
-// offers is the most offers one group can make, which sets the batch size.
+// order it is offered in, so the result is deterministic. offers is the most
+// offers one group can make, which sets how many groups a batch holds.
 func (g *Graph) join(n, offers int, round int32, get func(i int, into *group)) {
 	workers := g.opts.Workers
 	pending := make([][]offer, workers)
