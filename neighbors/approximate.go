@@ -48,7 +48,7 @@ func (g *Graph) approximate(live []int32) float64 {
 	slog.Debug("neighbors: recall sample ready", "items", len(s.sample), "took", time.Since(s.start), "cpu", cputime.Process())
 	s.leaf = o.LeafSize
 	if s.leaf == 0 {
-		s.leaf = max(32, o.K+12)
+		s.leaf = autoLeaf(len(live), o.K)
 	}
 	trees := o.Trees
 	if trees == 0 {
@@ -107,6 +107,31 @@ func (g *Graph) approximate(live []int32) float64 {
 	recall = s.refine(recall, true)
 	g.fineRounds = s.rounds - g.coarseRounds
 	return recall
+}
+
+// Leaf sizes the automatic choice picks between (see Options.LeafSize).
+const (
+	minLeaf = 32
+	maxLeaf = 4096
+	// leavesPerTree is how many leaves a tree has at least (and below
+	// twice that), so it is 8–9 levels deep at any N up to
+	// leavesPerTree × maxLeaf (1 M items); deeper beyond.
+	leavesPerTree = 256
+)
+
+// autoLeaf is the leaf size for n items at K: the largest power of two up to
+// n/leavesPerTree, within [max(minLeaf, K+12), maxLeaf]. A true neighbour
+// pair is cut apart at some level of a tree more often the deeper the tree
+// (at leaves of 32, 16 trees found 30 % of the top-20 at 100 000 items and
+// 18 % at 1 M on the clustered benchmark data; BENCHMARKS.md §13), so leaves
+// that grow with N hold the depth, and with it what each tree finds, while a
+// leaf's pairs are scored by the tile kernel at a few ns each.
+func autoLeaf(n, k int) int {
+	leaf := max(minLeaf, k+12)
+	for leaf*2 <= min(maxLeaf, n/leavesPerTree) {
+		leaf *= 2
+	}
+	return leaf
 }
 
 // refine runs descent rounds until the recall target is met (or, with fixed

@@ -8,7 +8,8 @@
 //
 // Approximate mode seeds every item's list from the leaves it shares in
 // several angular trees (two-means hyperplane splits, Annoy style, built on a
-// 64-d random-projection sketch), then refines the lists with NN-descent
+// 64-d random-projection sketch; leaves grow with the number of items so a
+// tree's depth, and the share of true neighbours it finds, do not), then refines the lists with NN-descent
 // rounds: the neighbours and reverse neighbours of an item are scored against
 // each other, since a neighbour of a neighbour is likely a neighbour. Every
 // candidate is scored on the full vectors, so the final ranking is exact over

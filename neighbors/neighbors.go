@@ -28,7 +28,16 @@ type Options struct {
 	// Recall is the recall@K the approximate search raises its effort to reach
 	// (default 0.99 unless Trees or Rounds are set, which then fix the effort).
 	Recall float64
-	// Trees, LeafSize and Rounds are the forest's knobs; 0 picks them automatically.
+	// Trees, LeafSize and Rounds are the forest's knobs; 0 picks them
+	// automatically. Trees (with Rounds) fixes the effort instead of letting
+	// the recall targeting raise it. LeafSize, the most items a tree's leaf
+	// holds, defaults to a size that grows with the number of items N: the
+	// largest power of two up to N/256, at least max(32, K+12) and at most
+	// 4096 (256 at 100 000 items, 1 024 at 300 000, 2 048 at 1 M), so a tree
+	// stays 8–9 levels deep up to about a million items and each tree finds
+	// as large a share of the true neighbours as N grows (BENCHMARKS.md §13).
+	// A set LeafSize is used as given (32 was the default before; with it
+	// recall falls as N grows).
 	Trees, LeafSize, Rounds int
 	// Seed makes the approximate search reproducible.
 	Seed int64

@@ -38,7 +38,7 @@ func neighborsCommand() *cli.Command {
 			&cli.BoolFlag{Name: "exact", Usage: "brute force: the true top-K"},
 			&cli.Float64Flag{Name: "recall", Value: 0.99, Usage: "recall@K target of the approximate search"},
 			&cli.IntFlag{Name: "trees", Usage: "approximate search: number of trees (0 = auto, fixes the effort when set)"},
-			&cli.IntFlag{Name: "leaf-size", Usage: "approximate search: most items per leaf (0 = auto)"},
+			&cli.IntFlag{Name: "leaf-size", Usage: "approximate search: most items per leaf (0 = auto: grows with N, about N/256, 32 to 4096)"},
 			&cli.IntFlag{Name: "rounds", Usage: "approximate search: refinement rounds (0 = auto, fixes the effort when set)"},
 			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "seed of the approximate search (same seed, same result)"},
 			&cli.IntFlag{Name: "workers", Usage: "goroutines to use (0 = all cores)"},
