@@ -90,6 +90,20 @@ func (b BadListFields) Field(name string) (ListFieldError, bool) {
 // source is not a JSON object, or names each field not of its type
 // (BadListFields, with the readable fields decoded).
 func DecodeList(source []byte) (ListDocument, error) {
+	// One typed pass reads a sound document (every one essync wrote);
+	// only when it fails are the fields taken one by one, to name each
+	// bad one. The typed pass takes half the time of the two.
+	var typed struct {
+		ProductID string        `json:"product_id"`
+		SimilarPI []string      `json:"similar_pi"`
+		Similar   []storedEntry `json:"similar"`
+		GroupID   string        `json:"group_id"`
+		GroupSize float64       `json:"group_size"`
+	}
+	if json.Unmarshal(source, &typed) == nil && typed.GroupSize == float64(int(typed.GroupSize)) {
+		return ListDocument{ProductID: typed.ProductID, SimilarPI: typed.SimilarPI, Similar: listEntries(typed.Similar),
+			GroupID: typed.GroupID, GroupSize: int(typed.GroupSize)}, nil
+	}
 	var f ListFields
 	if err := json.Unmarshal(source, &f); err != nil {
 		return ListDocument{}, fmt.Errorf("not a JSON object: %w", err)
@@ -114,10 +128,7 @@ func (f ListFields) Decode() (ListDocument, error) {
 		if json.Unmarshal(f.Similar, &entries) != nil {
 			bad = append(bad, ListFieldError{"similar", "an array of {pi, similarity}"})
 		} else {
-			d.Similar = make([]ListEntry, len(entries))
-			for i, e := range entries {
-				d.Similar[i] = ListEntry{PI: e.PI, Similarity: e.Similarity.f64, Scored: e.Similarity.ok, sim32: e.Similarity.f32}
-			}
+			d.Similar = listEntries(entries)
 		}
 	}
 	if present(f.GroupID) && json.Unmarshal(f.GroupID, &d.GroupID) != nil {
@@ -142,6 +153,18 @@ func (f ListFields) Decode() (ListDocument, error) {
 
 // present reports whether a raw field was there and not null.
 func present(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
+
+// listEntries converts decoded entries (nil stays nil).
+func listEntries(entries []storedEntry) []ListEntry {
+	if entries == nil {
+		return nil
+	}
+	out := make([]ListEntry, len(entries))
+	for i, e := range entries {
+		out[i] = ListEntry{PI: e.PI, Similarity: e.Similarity.f64, Scored: e.Similarity.ok, sim32: e.Similarity.f32}
+	}
+	return out
+}
 
 // storedEntry is one element of a stored similar list.
 type storedEntry struct {
