@@ -92,7 +92,8 @@ func (b BadListFields) Field(name string) (ListFieldError, bool) {
 func DecodeList(source []byte) (ListDocument, error) {
 	// One typed pass reads a sound document (every one essync wrote);
 	// only when it fails are the fields taken one by one, to name each
-	// bad one. The typed pass takes half the time of the two.
+	// bad one (BenchmarkDecodeList: both passes on every document took
+	// 1.6–2.3× the one).
 	var typed struct {
 		ProductID string        `json:"product_id"`
 		SimilarPI []string      `json:"similar_pi"`
