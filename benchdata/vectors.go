@@ -1,9 +1,6 @@
 package benchdata
 
-import (
-	"math"
-	"math/rand/v2"
-)
+import "math/rand/v2"
 
 // Vectors generates synthetic image-embedding-like unit vectors one row at a
 // time, so a million 1280-d rows (5 GB) can be streamed into a load or a
@@ -24,11 +21,7 @@ const latentDims = 64
 // NewVectors prepares a generator of dims-long rows around clusters centres.
 func NewVectors(dims, clusters int, seed uint64) *Vectors {
 	v := &Vectors{Dims: dims, Clusters: max(1, clusters), Seed: seed}
-	rng := rand.New(rand.NewPCG(seed, 0x11f7))
-	v.lift = make([]float64, latentDims*dims)
-	for i := range v.lift {
-		v.lift[i] = rng.NormFloat64() / math.Sqrt(latentDims)
-	}
+	v.lift = newLift(rand.New(rand.NewPCG(seed, 0x11f7)), dims)
 	return v
 }
 
@@ -43,21 +36,12 @@ func (v *Vectors) Row(i int, dst []float32) {
 	for d := range row {
 		row[d] = 0.05 * rng.NormFloat64()
 	}
-	for t := range latentDims {
-		z := crng.NormFloat64() + spread*rng.NormFloat64()
-		l := v.lift[t*v.Dims : (t+1)*v.Dims]
-		for d := range row {
-			row[d] += z * l[d]
-		}
+	var z [latentDims]float64
+	for t := range z {
+		z[t] = crng.NormFloat64() + spread*rng.NormFloat64()
 	}
-	var s float64
-	for _, x := range row {
-		s += x * x
-	}
-	inv := 1 / math.Sqrt(s)
-	for d := range dst[:v.Dims] {
-		dst[d] = float32(row[d] * inv)
-	}
+	addLifted(row, z[:], v.lift)
+	toUnit(dst[:v.Dims], row)
 }
 
 // Matrix returns rows first … first+n-1 as one contiguous row-major matrix.

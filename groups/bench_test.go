@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/essync/essync/benchdata"
 	"github.com/essync/essync/internal/cputime"
 	"github.com/essync/essync/neighbors"
 )
@@ -27,7 +28,7 @@ func BenchmarkCompute(b *testing.B) {
 		n = v
 	}
 	const dims = 1280
-	ids, vecs := clustered(n, dims, 50, 1)
+	ids, vecs := benchdata.ClusteredOffers(n, dims, 50, 1)
 	start, cpu := time.Now(), cputime.Process()
 	g, err := neighbors.Build(ids, vecs, dims, neighbors.Options{K: 20, Seed: 1})
 	if err != nil {

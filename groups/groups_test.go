@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/essync/essync/benchdata"
 	"github.com/essync/essync/neighbors"
 )
 
@@ -152,7 +153,7 @@ func TestGroupIDs(t *testing.T) {
 
 // TestDeterministic shuffles the input rows: the groups must not change.
 func TestDeterministic(t *testing.T) {
-	ids, vecs := clustered(2000, 32, 4, 7)
+	ids, vecs := benchdata.ClusteredOffers(2000, 32, 4, 7)
 	want := ""
 	rng := rand.New(rand.NewPCG(3, 3))
 	for round := range 4 {

@@ -134,29 +134,11 @@ func (c *computer) apartValue(m int32, part []int32, sims []float32) string {
 // links restricted to set, each sorted, in order of their smallest row,
 // appended to dst.
 func (c *computer) components(set []int32, mark []int32, epoch *int32, dst [][]int32) [][]int32 {
-	*epoch++
-	in := *epoch
+	in, seen := markSet(set, mark, epoch)
 	for _, i := range set {
-		mark[i] = in
-	}
-	*epoch++
-	seen := *epoch
-	for _, i := range set {
-		if mark[i] != in {
-			continue // already placed in a part
+		if mark[i] == in { // not yet placed in a part
+			dst = append(dst, c.flood(i, mark, in, seen))
 		}
-		part := []int32{i}
-		mark[i] = seen
-		for q := 0; q < len(part); q++ {
-			for _, e := range c.adj[part[q]] {
-				if j := e.to; mark[j] == in {
-					mark[j] = seen
-					part = append(part, j)
-				}
-			}
-		}
-		slices.Sort(part)
-		dst = append(dst, part)
 	}
 	return dst
 }
@@ -164,13 +146,26 @@ func (c *computer) components(set []int32, mark []int32, epoch *int32, dst [][]i
 // reach returns the members of set reachable from start through links within
 // set, sorted.
 func (c *computer) reach(start int32, set []int32, mark []int32, epoch *int32) []int32 {
+	in, seen := markSet(set, mark, epoch)
+	return c.flood(start, mark, in, seen)
+}
+
+// markSet starts a search restricted to set: it takes two new epochs, marks
+// set's rows with the first (in) and returns both; the search marks what it
+// reaches with the second (seen).
+func markSet(set []int32, mark []int32, epoch *int32) (in, seen int32) {
 	*epoch++
-	in := *epoch
+	in = *epoch
 	for _, i := range set {
 		mark[i] = in
 	}
 	*epoch++
-	seen := *epoch
+	return in, *epoch
+}
+
+// flood returns start and the rows reachable from it through links to rows
+// marked in, marking each seen, sorted.
+func (c *computer) flood(start int32, mark []int32, in, seen int32) []int32 {
 	out := []int32{start}
 	mark[start] = seen
 	for q := 0; q < len(out); q++ {

@@ -103,9 +103,9 @@ func benchBuild(b *testing.B, n int, opts Options) {
 func BenchmarkBuildExact(b *testing.B)  { benchBuild(b, 20000, Options{Exact: true}) }
 func BenchmarkBuildApprox(b *testing.B) { benchBuild(b, 20000, Options{Recall: 0.99}) }
 
-// BenchmarkTree times one angular tree over 20 000 items, on the 64-d sketch
-// as Build does (the sketch itself is made once, untimed).
-func BenchmarkTree(b *testing.B) {
+// benchMatrix is benchData as the forest holds it: a row view of every
+// item, and the items 0 … n-1.
+func benchMatrix() (matrix, []int32) {
 	ids, vecs := benchData()
 	m := matrix{rows: make([][]float32, len(ids)), dims: 1280}
 	items := make([]int32, len(ids))
@@ -113,6 +113,13 @@ func BenchmarkTree(b *testing.B) {
 		m.rows[i] = vecs[i*1280 : (i+1)*1280]
 		items[i] = int32(i)
 	}
+	return m, items
+}
+
+// BenchmarkTree times one angular tree over 20 000 items, on the 64-d sketch
+// as Build does (the sketch itself is made once, untimed).
+func BenchmarkTree(b *testing.B) {
+	m, items := benchMatrix()
 	sk := m.sketch(items, 1, runtime.GOMAXPROCS(0))
 	b.ResetTimer()
 	for i := range b.N {
@@ -125,13 +132,7 @@ func BenchmarkTree(b *testing.B) {
 
 // BenchmarkSketch times the 64-d random projection of 20 000 1280-d rows.
 func BenchmarkSketch(b *testing.B) {
-	ids, vecs := benchData()
-	m := matrix{rows: make([][]float32, len(ids)), dims: 1280}
-	items := make([]int32, len(ids))
-	for i := range ids {
-		m.rows[i] = vecs[i*1280 : (i+1)*1280]
-		items[i] = int32(i)
-	}
+	m, items := benchMatrix()
 	b.ResetTimer()
 	for range b.N {
 		m.sketch(items, 1, runtime.GOMAXPROCS(0))

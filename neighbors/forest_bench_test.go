@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/essync/essync/benchdata"
 	"github.com/essync/essync/internal/cputime"
 	"github.com/essync/essync/internal/memstat"
 )
@@ -34,20 +33,13 @@ import (
 //	NEIGHBORS_N=100000 NEIGHBORS_DATA=clustered NEIGHBORS_LEAF=32,0 \
 //	  go test -run '^$' -bench ForestScale -benchtime 1x -timeout 60m ./neighbors/
 func BenchmarkForestScale(b *testing.B) {
-	n, _ := strconv.Atoi(os.Getenv("NEIGHBORS_N"))
-	if n == 0 {
-		b.Skip("set NEIGHBORS_N (and NEIGHBORS_DATA=clustered|old) to run")
-	}
-	const dims, k = 1280, 20
+	n := scaleN(b, "set NEIGHBORS_N (and NEIGHBORS_DATA=clustered|old) to run")
+	const dims, k = scaleDims, 20
 	var ids []string
 	var vecs []float32
 	switch data := os.Getenv("NEIGHBORS_DATA"); data {
 	case "", "clustered":
-		vecs = benchdata.NewVectors(dims, n/6, 42).Matrix(0, n)
-		ids = make([]string, n)
-		for i := range ids {
-			ids[i] = fmt.Sprintf("p-%06d", i)
-		}
+		ids, vecs = scaleRows(n, n, 6)
 	case "old":
 		ids, vecs = clustered(n, dims, 25, 42)
 	default:

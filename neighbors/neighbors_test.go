@@ -39,22 +39,6 @@ func naive(ids []string, vecs []float32, dims, k int) map[string][]Neighbor {
 	return out
 }
 
-func unitRows(rng *rand.Rand, n, dims int) []float32 {
-	v := make([]float32, n*dims)
-	for i := range n {
-		row := v[i*dims : (i+1)*dims]
-		var s float64
-		for d := range row {
-			row[d] = float32(rng.NormFloat64())
-			s += float64(row[d]) * float64(row[d])
-		}
-		for d := range row {
-			row[d] = float32(float64(row[d]) / math.Sqrt(s))
-		}
-	}
-	return v
-}
-
 func idsN(n int) []string {
 	ids := make([]string, n)
 	for i := range ids {

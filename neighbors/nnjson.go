@@ -2,11 +2,12 @@ package neighbors
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/essync/essync/internal/jsonstr"
 )
 
 // JSONWriter writes the old pipeline's nearest_neighbors.json — a JSON array
@@ -47,9 +48,9 @@ func (j *JSONWriter) Write(id string, list []Neighbor) error {
 		b = append(b, "\n{\"similarity\":"...)
 		b = strconv.AppendFloat(b, float64(n.Similarity), 'f', -1, 32)
 		b = append(b, ",\"master_pi\":"...)
-		b = appendJSONString(b, id)
+		b = jsonstr.Append(b, id)
 		b = append(b, ",\"similar_pi\":"...)
-		b = appendJSONString(b, n.ID)
+		b = jsonstr.Append(b, n.ID)
 		b = append(b, '}')
 		j.buf = b
 		if _, err := j.w.Write(b); err != nil {
@@ -57,22 +58,6 @@ func (j *JSONWriter) Write(id string, list []Neighbor) error {
 		}
 	}
 	return nil
-}
-
-// appendJSONString appends s as a JSON string. Plain ASCII ids (the usual
-// case) are copied between quotes; anything else goes through
-// encoding/json, since Go's quoting (strconv.Quote) writes escapes such as
-// \x01 that are not JSON.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always encodes; invalid UTF-8 becomes U+FFFD
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
 
 // Close finishes the array and puts the file in place.

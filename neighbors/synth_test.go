@@ -2,58 +2,44 @@ package neighbors
 
 import (
 	"fmt"
-	"math"
-	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/essync/essync/benchdata"
 )
 
-// clustered makes n unit vectors of dims floats shaped like image embeddings:
-// points scatter with varied spread around n/per cluster centres in a
-// latent space of 64 dimensions, which a fixed random map lifts to dims, plus
-// a little isotropic noise. ids are "p-<i>".
-func clustered(n, dims, per int, seed uint64) ([]string, []float32) {
-	const latent = 64
-	rng := rand.New(rand.NewPCG(seed, 1))
-	lift := make([]float64, latent*dims)
-	for i := range lift {
-		lift[i] = rng.NormFloat64() / math.Sqrt(latent)
+// The package's test data, shared with the groups tests and essync-bench
+// through benchdata.
+var (
+	// clustered makes n unit vectors around n/per clusters of varied
+	// spread, ids "p-<i>".
+	clustered = benchdata.Clustered
+	// unitRows makes n random unit vectors (no clusters) from an rng.
+	unitRows = benchdata.UnitRows
+)
+
+// scaleDims is the width of the scale benchmarks' rows, the model's.
+const scaleDims = 1280
+
+// scaleN is NEIGHBORS_N, the size of the opt-in scale benchmarks; b is
+// skipped, with skip as the reason, when it is unset.
+func scaleN(b *testing.B, skip string) int {
+	n, _ := strconv.Atoi(os.Getenv("NEIGHBORS_N"))
+	if n <= 0 {
+		b.Skip(skip)
 	}
-	nc := max(1, n/per)
-	centres := make([]float64, nc*latent)
-	for i := range centres {
-		centres[i] = rng.NormFloat64()
+	return n
+}
+
+// scaleRows is the scale benchmarks' data at n products: rows 0 … rows-1
+// of benchdata.NewVectors(scaleDims, n/6, 42), as `essync-bench --vectors`
+// makes them (about 6 near-duplicates a cluster), with ids "p-<i>"
+// zero-padded to width digits.
+func scaleRows(n, rows, width int) ([]string, []float32) {
+	ids := make([]string, rows)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("p-%0*d", width, i)
 	}
-	spread := make([]float64, nc)
-	for c := range spread {
-		spread[c] = 0.2 + 0.6*rng.Float64()
-	}
-	ids := make([]string, n)
-	vecs := make([]float32, n*dims)
-	z := make([]float64, latent)
-	row64 := make([]float64, dims)
-	for i := range n {
-		ids[i] = fmt.Sprintf("p-%d", i)
-		c := rng.IntN(nc)
-		for t := range z {
-			z[t] = centres[c*latent+t] + spread[c]*rng.NormFloat64()
-		}
-		for d := range row64 {
-			row64[d] = 0.05 * rng.NormFloat64()
-		}
-		for t, zt := range z {
-			l := lift[t*dims : (t+1)*dims]
-			for d := range row64 {
-				row64[d] += zt * l[d]
-			}
-		}
-		var s float64
-		for _, v := range row64 {
-			s += v * v
-		}
-		inv := 1 / math.Sqrt(s)
-		row := vecs[i*dims : (i+1)*dims]
-		for d := range row {
-			row[d] = float32(row64[d] * inv)
-		}
-	}
-	return ids, vecs
+	return ids, benchdata.NewVectors(scaleDims, n/6, 42).Matrix(0, rows)
 }

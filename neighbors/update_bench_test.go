@@ -1,7 +1,6 @@
 package neighbors
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/essync/essync/benchdata"
 	"github.com/essync/essync/internal/cputime"
 )
 
@@ -30,18 +28,10 @@ import (
 //
 //	NEIGHBORS_N=100000 go test -run '^$' -bench UpdateScale -benchtime 1x -timeout 60m ./neighbors/
 func BenchmarkUpdateScale(b *testing.B) {
-	n, _ := strconv.Atoi(os.Getenv("NEIGHBORS_N"))
-	if n == 0 {
-		b.Skip("set NEIGHBORS_N to run")
-	}
-	const dims, k = 1280, 20
+	n := scaleN(b, "set NEIGHBORS_N to run")
+	const dims, k = scaleDims, 20
 	added, removed := n/100, n/200
-	gen := benchdata.NewVectors(dims, n/6, 42)
-	all := gen.Matrix(0, n+added)
-	ids := make([]string, n+added)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("p-%07d", i)
-	}
+	ids, all := scaleRows(n, n+added, 7)
 	rng := rand.New(rand.NewPCG(42, 5))
 	gone := map[int]bool{}
 	var remove []string

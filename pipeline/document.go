@@ -12,6 +12,7 @@ import (
 
 	"github.com/essync/essync/catalog"
 	"github.com/essync/essync/esindex"
+	"github.com/essync/essync/internal/jsonstr"
 	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/neighbors"
 )
@@ -54,8 +55,7 @@ func encodeDocument(fields map[string]json.RawMessage, d Document) ([]byte, erro
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		key, _ := json.Marshal(k) // JSON's escapes (strconv's \x01 is not JSON); a string always encodes
-		buf = append(buf, key...)
+		buf = jsonstr.Append(buf, k) // json.Marshal's quoting, without its allocation a key
 		buf = append(buf, ':')
 		buf = append(buf, out[k]...)
 	}
@@ -68,7 +68,7 @@ func encodeDocument(fields map[string]json.RawMessage, d Document) ([]byte, erro
 
 // essyncFields renders the fields essync owns.
 func essyncFields(d Document) map[string]json.RawMessage {
-	str := func(s string) json.RawMessage { b, _ := json.Marshal(s); return b }
+	str := func(s string) json.RawMessage { return jsonstr.Append(make([]byte, 0, len(s)+2), s) }
 	book, _ := json.Marshal(bookkeeping{Model: d.Model, ImageSHA256: d.ImageSHA256, SyncedAt: d.SyncedAt})
 	return map[string]json.RawMessage{
 		"product_id":   str(d.ProductID),

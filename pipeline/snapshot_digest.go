@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/essync/essync/esindex"
+	"github.com/essync/essync/internal/jsonstr"
 	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/neighbors"
 )
@@ -48,19 +50,14 @@ func canonical(raw json.RawMessage) []byte {
 
 // isCanonical tells whether raw is a value encoding/json would write back
 // byte for byte after decoding it into an any: true, false, null, an ASCII
-// string with nothing to escape, or an integer of at most 15 digits (exact
-// in a float64, written without an exponent).
+// string with nothing to escape (jsonstr.Plain), or an integer of at most
+// 15 digits (exact in a float64, written without an exponent).
 func isCanonical(raw []byte) bool {
 	switch s := string(raw); {
 	case s == "true" || s == "false" || s == "null" || s == "0":
 		return true
 	case len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"':
-		for _, c := range raw[1 : len(raw)-1] {
-			if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-				return false
-			}
-		}
-		return true
+		return jsonstr.Plain(raw[1 : len(raw)-1])
 	}
 	digits := raw
 	if len(digits) > 0 && digits[0] == '-' {
@@ -164,25 +161,14 @@ func (l listSource) digest() digest {
 	return listsDigest(l.PIs, l.Similar, l.GroupID, l.GroupSize)
 }
 
-// decodeList decodes one list document's _source from the similar index.
+// decodeList decodes one list document's _source from the similar index
+// with esindex.DecodeList, the one decoder of that shape.
 func decodeList(id string, source []byte) (listSource, error) {
-	var doc struct {
-		SimilarPI []string `json:"similar_pi"`
-		Similar   []struct {
-			PI         string  `json:"pi"`
-			Similarity float32 `json:"similarity"`
-		} `json:"similar"`
-		GroupID   string  `json:"group_id"`
-		GroupSize float64 `json:"group_size"`
-	}
-	if err := json.Unmarshal(source, &doc); err != nil {
+	l, err := esindex.DecodeList(source)
+	if err != nil {
 		return listSource{}, fmt.Errorf("list document %s: %w", id, err)
 	}
-	similar := make([]neighbors.Neighbor, len(doc.Similar))
-	for i, s := range doc.Similar {
-		similar[i] = neighbors.Neighbor{ID: s.PI, Similarity: s.Similarity}
-	}
-	return listSource{PIs: doc.SimilarPI, Similar: similar, GroupID: doc.GroupID, GroupSize: int(doc.GroupSize)}, nil
+	return listSource{PIs: l.SimilarPI, Similar: l.Neighbors(), GroupID: l.GroupID, GroupSize: l.GroupSize}, nil
 }
 
 // decodeStored decodes one product document's _source: the vector (dims

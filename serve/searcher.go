@@ -322,15 +322,8 @@ func (s *Searcher) Similar(ctx context.Context, id string, k int) (*SimilarResul
 	if err != nil {
 		return nil, err
 	}
-	var doc struct {
-		Similar []struct {
-			PI         string  `json:"pi"`
-			Similarity float64 `json:"similarity"`
-		} `json:"similar"`
-		GroupID   string `json:"group_id"`
-		GroupSize int    `json:"group_size"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
+	doc, err := esindex.DecodeList(raw)
+	if err != nil {
 		return nil, fmt.Errorf("product %s: its list document is not a JSON object with a similar list: %v", id, err)
 	}
 	list := doc.Similar

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/essync/essync/benchdata"
 	"github.com/essync/essync/neighbors"
 )
 
@@ -22,20 +23,10 @@ func newCorpus(t *testing.T, n, dims, k int) *corpus {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(3, 4))
 	c := &corpus{lists: map[string][]neighbors.Neighbor{}}
-	flat := make([]float32, 0, n*dims)
+	flat := benchdata.UnitRows(rng, n, dims)
 	for i := range n {
 		c.ids = append(c.ids, fmt.Sprintf("p%02d", i))
-		v := make([]float32, dims)
-		var s float64
-		for d := range v {
-			v[d] = float32(rng.NormFloat64())
-			s += float64(v[d]) * float64(v[d])
-		}
-		for d := range v {
-			v[d] = float32(float64(v[d]) / math.Sqrt(s))
-		}
-		c.vecs = append(c.vecs, v)
-		flat = append(flat, v...)
+		c.vecs = append(c.vecs, flat[i*dims:(i+1)*dims])
 	}
 	g, err := neighbors.Build(c.ids, flat, dims, neighbors.Options{K: k, Exact: true})
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/essync/essync/benchdata"
 	"github.com/essync/essync/catalog"
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/esindex/estest"
@@ -145,19 +145,7 @@ func loadSynthetic(b *testing.B, ctx context.Context, alias string, n, dims, k i
 		b.Fatal(err)
 	}
 	f.Close()
-	rng := rand.New(rand.NewPCG(42, 1))
-	vecs := make([]float32, n*dims)
-	for i := range n {
-		row := vecs[i*dims : (i+1)*dims]
-		var s float64
-		for d := range row {
-			row[d] = float32(rng.NormFloat64())
-			s += float64(row[d]) * float64(row[d])
-		}
-		for d := range row {
-			row[d] = float32(float64(row[d]) / math.Sqrt(s))
-		}
-	}
+	vecs := benchdata.UnitRows(rand.New(rand.NewPCG(42, 1)), n, dims)
 	g, err := neighbors.Build(ids, vecs, dims, neighbors.Options{K: k, Recall: 0.99, Seed: 1})
 	if err != nil {
 		b.Fatal(err)

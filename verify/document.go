@@ -2,20 +2,21 @@ package verify
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+
+	"github.com/essync/essync/esindex"
 )
 
 // source is a document's _source as verify reads it: every field raw, so a
 // field of an unexpected type is reported, not a reason to drop the document.
+// The list document's fields (a product document of schema 3 carried its
+// list too) are esindex's, decoded by its one list decoder.
 type source struct {
-	ProductID   json.RawMessage `json:"product_id"`
+	esindex.ListFields
 	ImageName   json.RawMessage `json:"image_name"`
 	Vector      json.RawMessage `json:"image_vector"`
-	SimilarPI   json.RawMessage `json:"similar_pi"`
-	Similar     json.RawMessage `json:"similar"`
-	GroupID     json.RawMessage `json:"group_id"`
-	GroupSize   json.RawMessage `json:"group_size"`
 	Essync      json.RawMessage `json:"essync"`
 	Model       json.RawMessage `json:"model"`
 	ImageSHA256 json.RawMessage `json:"image_sha256"`
@@ -100,11 +101,11 @@ func inspect(id string, raw []byte, exp expect) docState {
 		add(KindDocumentUnreadable, fmt.Sprintf("_source is not a JSON object: %v", err))
 		return d
 	}
-	var pid string
-	if present(s.ProductID) && json.Unmarshal(s.ProductID, &pid) != nil {
-		add(KindDocumentUnreadable, "product_id is not a string")
-	} else if pid != id {
-		add(KindProductID, fmt.Sprintf("product_id is %q, the document _id is %q", pid, id))
+	l, bad := decodeList(&s)
+	if e, ok := bad.Field("product_id"); ok {
+		add(KindDocumentUnreadable, e.Error())
+	} else if l.ProductID != id {
+		add(KindProductID, fmt.Sprintf("product_id is %q, the document _id is %q", l.ProductID, id))
 	}
 	if present(s.ImageName) && json.Unmarshal(s.ImageName, &d.ImageName) != nil {
 		add(KindDocumentUnreadable, "image_name is not a string")
@@ -118,10 +119,10 @@ func inspect(id string, raw []byte, exp expect) docState {
 		add(KindModel, fmt.Sprintf("document model %q, the index's model is %q: run essync full", b.Model, exp.Model))
 	}
 	d.Vector = checkVector(s.Vector, exp, add)
-	d.List, d.HasList = checkLists(id, &s, add), present(s.Similar) || present(s.SimilarPI)
+	d.List, d.HasList = checkLists(id, &s, l, bad, add), present(s.Similar) || present(s.SimilarPI)
 	// Schema 4 keeps group_size in the list document; a product document
 	// of schema 3 carries both (auditor.checkGroups takes the list's first).
-	d.GroupID, d.GroupSize, d.HasGroup = readGroup(&s, false, add)
+	d.GroupID, d.GroupSize, d.HasGroup = readGroup(&s, l, bad, false, add)
 	return d
 }
 
@@ -138,15 +139,25 @@ func inspectList(id string, raw []byte) docState {
 		add(KindDocumentUnreadable, fmt.Sprintf("list document _source is not a JSON object: %v", err))
 		return d
 	}
-	var pid string
-	if present(s.ProductID) && json.Unmarshal(s.ProductID, &pid) != nil {
-		add(KindDocumentUnreadable, "list document product_id is not a string")
-	} else if pid != id {
-		add(KindProductID, fmt.Sprintf("list document product_id is %q, its _id is %q", pid, id))
+	l, bad := decodeList(&s)
+	if e, ok := bad.Field("product_id"); ok {
+		add(KindDocumentUnreadable, "list document "+e.Error())
+	} else if l.ProductID != id {
+		add(KindProductID, fmt.Sprintf("list document product_id is %q, its _id is %q", l.ProductID, id))
 	}
-	d.List = checkLists(id, &s, add)
-	d.GroupID, d.GroupSize, d.HasGroup = readGroup(&s, true, add)
+	d.List = checkLists(id, &s, l, bad, add)
+	d.GroupID, d.GroupSize, d.HasGroup = readGroup(&s, l, bad, true, add)
 	return d
+}
+
+// decodeList decodes the list fields of s with esindex's list decoder:
+// what is readable, and the fields that are not of their type (each
+// becomes a finding where its check stands).
+func decodeList(s *source) (esindex.ListDocument, esindex.BadListFields) {
+	l, err := s.ListFields.Decode()
+	var bad esindex.BadListFields
+	errors.As(err, &bad)
+	return l, bad
 }
 
 // checkVector returns the vector when it can take part in the recall check.
@@ -186,27 +197,20 @@ func checkVector(raw json.RawMessage, exp expect, add func(Kind, string, ...stri
 
 // checkLists checks similar and similar_pi and returns the list to audit:
 // similar (with scores) when present, else similar_pi.
-func checkLists(id string, s *source, add func(Kind, string, ...string)) []entry {
-	var pis []string
-	if present(s.SimilarPI) && json.Unmarshal(s.SimilarPI, &pis) != nil {
-		add(KindDocumentUnreadable, "similar_pi is not an array of strings")
-		pis = nil
-	}
-	var sim []struct {
-		PI         string   `json:"pi"`
-		Similarity *float64 `json:"similarity"`
-	}
-	if present(s.Similar) && json.Unmarshal(s.Similar, &sim) != nil {
-		add(KindDocumentUnreadable, "similar is not an array of {pi, similarity}")
-		sim = nil
+func checkLists(id string, s *source, l esindex.ListDocument, bad esindex.BadListFields, add func(Kind, string, ...string)) []entry {
+	pis, sim := l.SimilarPI, l.Similar
+	for _, field := range []string{"similar_pi", "similar"} {
+		if e, ok := bad.Field(field); ok {
+			add(KindDocumentUnreadable, e.Error())
+		}
 	}
 	var list []entry
 	if present(s.Similar) {
 		list = make([]entry, len(sim))
 		for i, e := range sim {
 			list[i] = entry{ID: e.PI, Similarity: math.NaN()}
-			if e.Similarity != nil {
-				list[i].Similarity = *e.Similarity
+			if e.Scored {
+				list[i].Similarity = e.Similarity
 			}
 		}
 	} else {
@@ -249,21 +253,21 @@ func checkLists(id string, s *source, add func(Kind, string, ...string)) []entry
 // readGroup reads the offer group fields, if any. With pair, group_id and
 // group_size must come together (a list document); without, group_id may
 // stand alone (a product document of schema 4) but group_size may not.
-func readGroup(s *source, pair bool, add func(Kind, string, ...string)) (id string, size int, has bool) {
+func readGroup(s *source, l esindex.ListDocument, bad esindex.BadListFields, pair bool, add func(Kind, string, ...string)) (id string, size int, has bool) {
 	size = -1
 	hasID, hasSize := present(s.GroupID), present(s.GroupSize)
 	if !hasID && !hasSize {
 		return "", -1, false
 	}
-	if hasID && json.Unmarshal(s.GroupID, &id) != nil {
-		add(KindDocumentUnreadable, "group_id is not a string")
+	id = l.GroupID
+	if e, ok := bad.Field("group_id"); ok {
+		add(KindDocumentUnreadable, e.Error())
 	}
-	var f float64
 	if hasSize {
-		if json.Unmarshal(s.GroupSize, &f) != nil || f != math.Trunc(f) {
-			add(KindDocumentUnreadable, "group_size is not an integer")
+		if e, ok := bad.Field("group_size"); ok {
+			add(KindDocumentUnreadable, e.Error())
 		} else {
-			size = int(f)
+			size = l.GroupSize
 		}
 	}
 	if hasID != hasSize && (pair || !hasID) {

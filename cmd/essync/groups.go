@@ -261,24 +261,15 @@ func readIndexLists(ctx context.Context, es *elasticsearch.Client, alias string,
 	}
 	lists := mappings.SimilarAlias(alias)
 	err := esindex.Scan(ctx, es, lists, []string{"similar"}, 2000, func(d esindex.StoredDoc) error {
-		var doc struct {
-			Similar []struct {
-				PI         string
-				Similarity float32
-			} `json:"similar"`
-		}
-		if err := json.Unmarshal(d.Source, &doc); err != nil {
+		doc, err := esindex.DecodeList(d.Source)
+		if err != nil {
 			return fmt.Errorf("%s list document %s: %w", lists, d.ID, err)
 		}
 		i, ok := row[d.ID]
 		if !ok {
 			return nil // an orphan list (essync verify reports it)
 		}
-		list := make([]neighbors.Neighbor, len(doc.Similar))
-		for j, s := range doc.Similar {
-			list[j] = neighbors.Neighbor{ID: s.PI, Similarity: s.Similarity}
-		}
-		in.lists[i] = list
+		in.lists[i] = doc.Neighbors()
 		return nil
 	})
 	if err != nil {

@@ -27,11 +27,8 @@ func runStoredGroups(c *cli.Context, format string, wanted []string) error {
 	members := map[string][]string{} // group_id -> product ids
 	stored := map[string]int{}       // group_id -> the group_size its list documents say
 	err = esindex.Scan(c.Context, es, lists, []string{"group_id", "group_size"}, 5000, func(d esindex.StoredDoc) error {
-		var doc struct {
-			GroupID   string `json:"group_id"`
-			GroupSize int    `json:"group_size"`
-		}
-		if err := json.Unmarshal(d.Source, &doc); err != nil {
+		doc, err := esindex.DecodeList(d.Source)
+		if err != nil {
 			return fmt.Errorf("%s list document %s: %w", lists, d.ID, err)
 		}
 		if doc.GroupID == "" {
