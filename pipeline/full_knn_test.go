@@ -97,4 +97,7 @@ func TestFullWithNeighborsFromElasticsearch(t *testing.T) {
 	if again.Changes.New != 0 || !again.Snapshot.Used {
 		t.Errorf("incremental after full --neighbors es: changes %+v, snapshot %+v", again.Changes, again.Snapshot)
 	}
+	if _, ok := again.StageSeconds["plan"]; !ok { // --vectors: comparing the rows is a stage of its own
+		t.Errorf("stage_seconds %v has no plan", again.StageSeconds)
+	}
 }

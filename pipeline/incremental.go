@@ -99,7 +99,12 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 	defer snap.Close() // unchanged products' vectors are views of its mapping
 	var plan *plan
 	if set != nil {
-		plan = planVectorChanges(set, products, snap, rep)
+		// Timed on its own: it reads every --vectors row and the snapshot's
+		// (at 1 M, two 4.8 GiB files from disk: ≈ 2 minutes, BENCHMARKS §14).
+		rep.timed("plan", func() error {
+			plan = planVectorChanges(set, products, snap, rep)
+			return nil
+		})
 		set.Close() // the plan holds copies of what it needs: one mapping of the vectors less
 	} else if plan, err = planChanges(ctx, &cfg, embedder, products, snap, rep); err != nil {
 		return rep, err

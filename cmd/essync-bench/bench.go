@@ -113,7 +113,7 @@ func benchName(kind string) string {
 }
 
 // stageOrder is the order the pipeline's stages run in, for printing.
-var stageOrder = []string{"catalog", "vectors", "read", "hash", "embed", "neighbors", "groups", "documents", "index", "write"}
+var stageOrder = []string{"catalog", "vectors", "read", "plan", "hash", "embed", "neighbors", "groups", "documents", "index", "write"}
 
 // printStages writes one line per stage that ran, in pipeline order.
 func printStages(w io.Writer, stages map[string]float64) {
