@@ -158,6 +158,18 @@ func BuildContext(ctx context.Context, ids []string, vectors []float32, dims int
 // than K for the search; a restored graph's lists hold K entries, which is
 // all Update needs, so it saves the rest (120 bytes an item at K=20).
 func newGraph(ids []string, vectors []float32, dims int, opts Options, wide bool) (*Graph, error) {
+	return makeGraph(ids, vectors, dims, opts, wide, true)
+}
+
+// newTrustedGraph is newGraph without the unit-length check (a pass over
+// every row), for vectors a Graph already checked; the lists hold K entries.
+func newTrustedGraph(ids []string, vectors []float32, dims int, opts Options) (*Graph, error) {
+	return makeGraph(ids, vectors, dims, opts, false, false)
+}
+
+// makeGraph is newGraph, checking that every row is a unit vector only when
+// check is set.
+func makeGraph(ids []string, vectors []float32, dims int, opts Options, wide, check bool) (*Graph, error) {
 	opts, err := normalize(opts)
 	if err != nil {
 		return nil, err
@@ -177,8 +189,10 @@ func newGraph(ids []string, vectors []float32, dims int, opts Options, wide bool
 		}
 		g.m.rows[i] = vectors[i*dims : (i+1)*dims : (i+1)*dims]
 	}
-	if err := checkUnit(g.m.rows, ids, opts.Workers); err != nil {
-		return nil, err
+	if check {
+		if err := checkUnit(g.m.rows, ids, opts.Workers); err != nil {
+			return nil, err
+		}
 	}
 	g.exact = opts.Exact || len(ids) < exactBelow
 	width := opts.K

@@ -113,24 +113,33 @@ func RestoreRows(ctx context.Context, ids []string, vectors []float32, dims int,
 			short = append(short, int32(i))
 		}
 	}
+	return g, g.finishRestore(short), nil
+}
+
+// finishRestore recomputes the rows a restore could not take as stored,
+// estimates the recall on a sample as Build does, and returns the repaired
+// rows' ids, sorted.
+func (g *Graph) finishRestore(redo []int32) []string {
 	live := g.live()
-	g.recomputeRows(short, live)
-	for _, i := range short {
+	g.recomputeRows(redo, live)
+	g.dropPages()
+	var repaired []string
+	for _, i := range redo {
 		repaired = append(repaired, g.ids[i])
 	}
 	g.recall = 1
 	if !g.exact {
-		rng := rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed))
-		size := opts.RestoreRecallSample
+		rng := rand.New(rand.NewPCG(uint64(g.opts.Seed), 0x5eed))
+		size := g.opts.RestoreRecallSample
 		if size <= 0 {
 			size = restoreRecallSample
 		}
 		sample := sampleOf(live, size, rng)
-		g.recall = g.sampleRecall(sample, g.exactRows(sample, live, opts.K, nil))
+		g.recall = g.sampleRecall(sample, g.exactRows(sample, live, g.opts.K, nil))
 		g.dropPages()
 	}
 	slices.Sort(repaired)
-	return g, repaired, nil
+	return repaired
 }
 
 // recomputeRows replaces the lists of rows with their exact top-K among live,
@@ -213,52 +222,7 @@ func RestoreScored(ctx context.Context, ids []string, vectors []float32, dims in
 			redo = append(redo, int32(i))
 		}
 	}
-	live := g.live()
-	g.recomputeRows(redo, live)
-	g.dropPages()
-	for _, i := range redo {
-		repaired = append(repaired, g.ids[i])
-	}
-	g.recall = 1
-	if !g.exact {
-		rng := rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed))
-		size := opts.RestoreRecallSample
-		if size <= 0 {
-			size = restoreRecallSample
-		}
-		sample := sampleOf(live, size, rng)
-		g.recall = g.sampleRecall(sample, g.exactRows(sample, live, opts.K, nil))
-		g.dropPages()
-	}
-	slices.Sort(repaired)
-	return g, repaired, nil
-}
-
-// newTrustedGraph is newGraph without the unit-length check (a pass over
-// every row), for vectors a Graph already checked; the lists hold K entries.
-func newTrustedGraph(ids []string, vectors []float32, dims int, opts Options) (*Graph, error) {
-	opts, err := normalize(opts)
-	if err != nil {
-		return nil, err
-	}
-	if dims <= 0 {
-		return nil, fmt.Errorf("neighbors: dims must be positive, got %d", dims)
-	}
-	if len(vectors) != len(ids)*dims {
-		return nil, fmt.Errorf("neighbors: %d floats for %d ids of %d dims, want %d", len(vectors), len(ids), dims, len(ids)*dims)
-	}
-	g := &Graph{opts: opts, index: make(map[string]int32, len(ids)), m: matrix{dims: dims}}
-	g.ids = slices.Clone(ids)
-	g.m.rows = make([][]float32, len(ids))
-	for i, id := range ids {
-		if err := g.addID(id, int32(i)); err != nil {
-			return nil, err
-		}
-		g.m.rows[i] = vectors[i*dims : (i+1)*dims : (i+1)*dims]
-	}
-	g.exact = opts.Exact || len(ids) < exactBelow
-	g.l = newLists(len(ids), opts.K, &g.ids)
-	return g, nil
+	return g, g.finishRestore(redo), nil
 }
 
 // ListRows lays a graph's lists out for storing them as RestoreScored takes
