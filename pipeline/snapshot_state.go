@@ -274,9 +274,7 @@ func hashFiles(paths []string) ([]string, []error) {
 // freshRecord is the snapshot record of the document a run writes for it.
 func freshRecord(it item, g *neighbors.Graph, grp *groups.Result, model string) record {
 	gid, size := grp.Of(it.ID)
-	return record{SHA256: it.SHA256, Size: it.Size, MTime: it.MTime,
-		Base:  baseDigest(productFields(it.Product), it.ID, it.ImageName, model, it.SHA256),
-		Lists: freshListsDigest(g.Neighbors(it.ID), gid, size), Group: groupDigest(gid)}
+	return freshRecordKeptList(it, freshListsDigest(g.Neighbors(it.ID), gid, size), groupDigest(gid), model)
 }
 
 // freshRecordKeptList is freshRecord for a product whose list document
