@@ -43,8 +43,10 @@ func TestLeaseIsExclusiveRenewedReleasedAndBroken(t *testing.T) {
 	}
 
 	// A broken lease is lost: its holder's context ends with ErrLeaseLost
-	// and Check fails, so it never publishes.
-	b, err := esindex.AcquireLease(ctx, es, alias, esindex.LeaseOptions{TTL: 900 * time.Millisecond})
+	// and Check fails, so it never publishes. The TTL is long so that no
+	// renewal falls between the break's read and its guarded delete (with
+	// 900 ms one did on a loaded machine, and the break was refused).
+	b, err := esindex.AcquireLease(ctx, es, alias, esindex.LeaseOptions{TTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
