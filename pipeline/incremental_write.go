@@ -36,7 +36,8 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 		var sink *rowSink
 		if round == 0 && cfg.StateDir != "" {
 			switch {
-			case sameVectors && p.lists != nil && p.lists.repaired == 0:
+			case sameVectors && p.lists != nil && p.lists.repaired == 0 && snap.hdr.Format == snapshotFormat:
+				// (an older format is written again: the upgrade is a change)
 				sink = newLazyRowSink(func() *snapshotWriter { return startSnapshot(cfg, index, meta, p, ids, snap, rep) }, snap, g, ids)
 			case sameVectors:
 				sink = newRowSink(startSnapshot(cfg, index, meta, p, ids, snap, rep), g, cfg.K)
@@ -166,7 +167,7 @@ func startSnapshot(cfg *Config, index string, meta esindex.Meta, p *plan, ids []
 			return err
 		}
 		if from != nil {
-			w.reuseVectors(filepath.Join(from.dir, snapVectors))
+			w.reuseVectors(filepath.Join(from.dir, snapVectors), from.digests)
 			return nil
 		}
 		for _, id := range ids {

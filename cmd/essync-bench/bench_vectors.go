@@ -19,7 +19,6 @@ import (
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/internal/memstat"
 	"github.com/essync/essync/neighbors"
-	"github.com/essync/essync/npy"
 	"github.com/essync/essync/pipeline"
 	"github.com/essync/essync/vectors"
 	"github.com/urfave/cli/v2"
@@ -267,25 +266,21 @@ func writeSyntheticRows(dir, catalogPath string, rows []int, dims, clusters int,
 		return err
 	}
 	gen := benchdata.NewVectors(dims, clusters, seed)
-	f, err := os.Create(filepath.Join(dir, vectors.MatrixFile))
+	w, err := vectors.Create(dir, len(rows), dims)
 	if err != nil {
-		return err
-	}
-	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
-	if err := npy.WriteHeader(w, len(rows), dims); err != nil {
 		return err
 	}
 	row := make([]float32, dims)
 	ids := make([]string, len(rows))
 	for k, i := range rows {
 		gen.Row(i, row)
-		if err := npy.WriteValues(w, row); err != nil {
+		if err := w.Add(row); err != nil {
+			w.Abort()
 			return err
 		}
 		ids[k] = fmt.Sprintf("p-%07d", i)
 	}
-	if err := w.Flush(); err != nil {
+	if err := w.Close(); err != nil {
 		return err
 	}
 	cat, err := os.Create(catalogPath)
