@@ -101,15 +101,19 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 	if set != nil {
 		// Timed on its own: it reads every --vectors row and the snapshot's
 		// (at 1 M, two 4.8 GiB files from disk: ≈ 2 minutes, BENCHMARKS §14).
+		io0 := readIOCounters()
 		rep.timed("plan", func() error {
 			plan = planVectorChanges(set, products, snap, rep)
 			return nil
 		})
+		logIO("plan", io0)
 		set.Close() // the plan holds copies of what it needs: one mapping of the vectors less
 	} else if plan, err = planChanges(ctx, &cfg, embedder, products, snap, rep); err != nil {
 		return rep, err
 	}
+	io0 := readIOCounters()
 	graph, err := updateGraph(ctx, &cfg, snap, plan, rep.Dims, meta.Pending, rep)
+	logIO("neighbors", io0)
 	if err != nil {
 		return rep, err
 	}

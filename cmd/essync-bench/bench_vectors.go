@@ -22,6 +22,7 @@ import (
 	"github.com/essync/essync/pipeline"
 	"github.com/essync/essync/vectors"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 )
 
 // benchVectorsModel names the synthetic vectors' model in their report.json.
@@ -209,6 +210,12 @@ func benchIncrementalVectors(c *cli.Context) error {
 	// (until the product index has run no merge for a second): what the
 	// writes cost the cluster, re-indexed vectors included, and less
 	// sensitive to the machine's other load than wall time.
+	cold := func() {
+		if c.Bool("cold") {
+			dropFileCache(r, filepath.Join(stateDir, r.alias, vectors.MatrixFile), filepath.Join(afterDir, vectors.MatrixFile))
+		}
+	}
+	cold()
 	cpu0, cpuErr := nodeCPU(c.Context, es)
 	inc, err := run("incremental after the changes (MEASURED)", afterCatalog, afterDir, pipeline.Incremental)
 	if err != nil {
@@ -224,6 +231,7 @@ func benchIncrementalVectors(c *cli.Context) error {
 				(cpu1 - cpu0).Seconds(), tail.Seconds(), loadAverage())
 		}
 	}
+	cold()
 	again, err := run("incremental again", afterCatalog, afterDir, pipeline.Incremental)
 	if err != nil {
 		return err
@@ -329,4 +337,18 @@ func exactVectorListChanges(ctx context.Context, r *benchRun, dims, clusters int
 	}
 	fmt.Fprintf(r.w, "exact top-20 before and after computed in %.1f s (not part of any measurement)\n", time.Since(start).Seconds())
 	return changed, nil
+}
+
+// dropFileCache asks the kernel to drop the page cache of paths
+// (posix_fadvise DONTNEED; best effort), so the next run reads them from
+// disk as it would at a size that does not fit the cache (--cold).
+func dropFileCache(r *benchRun, paths ...string) {
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err == nil {
+			err = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+			f.Close()
+		}
+		fmt.Fprintf(r.w, "page cache of %s dropped (error: %v)\n", p, err)
+	}
 }
