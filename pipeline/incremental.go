@@ -117,10 +117,12 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	pass := recallOf(ctx, graph, snap, plan, meta.Pending, rep)
+	defer pass.stop(rep) // before snap.Close: the pass reads its mapping
 	if err := checkSkipped(&cfg, rep); err != nil {
 		return rep, err
 	}
-	return rep, writeIncremental(ctx, &cfg, es, live, meta, plan, snap, graph, rep)
+	return rep, writeIncremental(ctx, &cfg, es, live, meta, plan, snap, graph, pass, rep)
 }
 
 // liveIndex finds the concrete product index behind alias and its similar
@@ -173,6 +175,9 @@ type plan struct {
 	// lists says which lists the neighbour restore took from the
 	// snapshot as stored; nil when it took none so (see keptLists).
 	lists *keptLists
+	// listsChanged says the neighbour stage changed a list: the restore
+	// repaired or re-scored lists, or the update added or removed items.
+	listsChanged bool
 }
 
 // keptLists says which neighbour lists an incremental run holds exactly as
@@ -330,8 +335,9 @@ func (p *plan) removeRest(snap *snapshot, products []catalog.Product, rep *Repor
 	}
 }
 
-// incrementalRecallSample is how many products the restore checks against
-// brute force for the report's recall (full's sample is 256).
+// incrementalRecallSample is how many products an incremental run checks
+// against brute force for the report's recall (full's sample is 256): each
+// is a pass over every vector, run beside the later stages (recallOf).
 const incrementalRecallSample = 32
 
 // updateGraph restores the stored lists and applies the plan. After a crash
@@ -356,10 +362,9 @@ func updateGraph(ctx context.Context, cfg *Config, snap *snapshot, p *plan, dims
 			// the graph's own memory.
 			opts.DropPages = func() { dropPages(vectors) }
 		}
-		// The stored lists were measured when full built them; the report's
-		// recall only checks the restore, so a smaller sample does (each
-		// item is a pass over every vector: ≈ 3 s for 32 at a million).
-		opts.RestoreRecallSample = incrementalRecallSample
+		// The recall is measured apart (recallOf), beside the later
+		// stages, or carried from the snapshot when no list changed.
+		opts.RestoreRecallSample = -1
 		defer debug.SetGCPercent(debug.SetGCPercent(25)) // as full's neighbour stage: the heap peaks here
 		var err error
 		var repaired []string
@@ -384,6 +389,7 @@ func updateGraph(ctx context.Context, cfg *Config, snap *snapshot, p *plan, dims
 		if err != nil {
 			return fmt.Errorf("update neighbours: %w", err)
 		}
+		p.listsChanged = !scored || len(repaired) > 0 || len(changed) > 0 || len(p.added) > 0 || len(p.removed) > 0
 		if scored {
 			p.lists = &keptLists{touched: make(map[string]bool, len(changed)+len(repaired)), repaired: len(repaired)}
 			for _, id := range slices.Concat(changed, repaired) {

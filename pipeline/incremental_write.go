@@ -22,7 +22,7 @@ import (
 // changes computed and written again, so no list names a product the index
 // does not hold. After any refusal no snapshot is written: the index then
 // differs from what this run computed, and the next run reads it.
-func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client, live livePair, meta esindex.Meta, p *plan, snap *snapshot, g *neighbors.Graph, rep *Report) error {
+func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client, live livePair, meta esindex.Meta, p *plan, snap *snapshot, g *neighbors.Graph, pass *recallPass, rep *Report) error {
 	index := live.products
 	refused := map[string]bool{}
 	sr := rep.snapshot()
@@ -124,8 +124,10 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 			return fmt.Errorf("%w: elasticsearch refused %d operations, --max-refused allows %s (%d); first: %s: %s (all are listed in the report)",
 				ErrGate, len(refused), cfg.MaxRefused, allowed, failed[0].ID, failed[0].Reason)
 		}
+		pass.wait(rep) // before the snapshot, which stores it, and before the graph changes again
 		if len(gone) == 0 {
 			if w != nil {
+				w.hdr.Recall, w.hdr.RecallGeneration = recallToStore(rep, generation)
 				commitSnapshot(cfg, w, generation, rep)
 			}
 			if sr.Unchanged {

@@ -86,6 +86,11 @@ type snapshotHeader struct {
 	Count      int    `json:"count"`
 	Schema     int    `json:"schema_version"`
 	WrittenAt  string `json:"written_at"`
+	// Recall is the lists' recall@K last measured on a sample, at index
+	// generation RecallGeneration (0: none stored). An incremental run
+	// in which no list changes reports it instead of measuring again.
+	Recall           float64 `json:"recall,omitempty"`
+	RecallGeneration int64   `json:"recall_generation,omitempty"`
 }
 
 // record is what the snapshot keeps about one document besides its vector
