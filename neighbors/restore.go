@@ -68,12 +68,7 @@ func RestoreRows(ctx context.Context, ids []string, vectors []float32, dims int,
 		return nil, nil, fmt.Errorf("restore: %w", err)
 	}
 	g.done = ctx.Done()
-	defer func() {
-		g.done = nil
-		if err == nil && ctx.Err() != nil {
-			g, repaired, err = nil, nil, fmt.Errorf("neighbors: restore: %w", ctx.Err())
-		}
-	}()
+	defer endRestore(ctx, &g, &repaired, &err)
 	g.dropPages() // checkUnit's pass
 	opts = g.opts
 	want := min(opts.K, len(ids)-1)
@@ -114,6 +109,18 @@ func RestoreRows(ctx context.Context, ids []string, vectors []float32, dims int,
 		}
 	}
 	return g, g.finishRestore(short), nil
+}
+
+// endRestore ends a restore that watched ctx through g.done (deferred by
+// RestoreRows and RestoreScored): the graph stops watching, and a restore
+// cut short by ctx returns ctx's error and no graph.
+func endRestore(ctx context.Context, g **Graph, repaired *[]string, err *error) {
+	if *g != nil {
+		(*g).done = nil
+	}
+	if *err == nil && ctx.Err() != nil {
+		*g, *repaired, *err = nil, nil, fmt.Errorf("neighbors: restore: %w", ctx.Err())
+	}
 }
 
 // finishRestore recomputes the rows a restore could not take as stored,
@@ -220,12 +227,7 @@ func RestoreScored(ctx context.Context, ids []string, vectors []float32, dims in
 		return nil, nil, fmt.Errorf("restore: %w", err)
 	}
 	g.done = ctx.Done()
-	defer func() {
-		g.done = nil
-		if err == nil && ctx.Err() != nil {
-			g, repaired, err = nil, nil, fmt.Errorf("neighbors: restore: %w", ctx.Err())
-		}
-	}()
+	defer endRestore(ctx, &g, &repaired, &err)
 	opts = g.opts
 	want := min(opts.K, len(ids)-1)
 	n := int32(len(ids))

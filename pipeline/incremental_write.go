@@ -35,14 +35,18 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 		sameVectors := round == 0 && snap.vec != nil && len(p.added) == 0 && len(p.removed) == 0 && slices.Equal(ids, snap.ids)
 		var sink *rowSink
 		if round == 0 && cfg.StateDir != "" {
-			switch {
-			case sameVectors && p.lists != nil && p.lists.repaired == 0 && snap.hdr.Format == snapshotFormat:
-				// (an older format is written again: the upgrade is a change)
-				sink = newLazyRowSink(func() *snapshotWriter { return startSnapshot(cfg, index, meta, p, ids, snap, rep) }, snap, g, ids)
-			case sameVectors:
-				sink = newRowSink(startSnapshot(cfg, index, meta, p, ids, snap, rep), g, cfg.K)
-			default:
-				sink = newRowSink(startSnapshot(cfg, index, meta, p, ids, nil, rep), g, cfg.K)
+			var from *snapshot // whose vectors the new snapshot links
+			if sameVectors {
+				from = snap
+			}
+			open := func() *snapshotWriter { return startSnapshot(cfg, index, meta, p, ids, from, rep) }
+			// Lazy only when the lists were restored as stored, none
+			// repaired, from a snapshot of this format (an older one is
+			// written again: the upgrade is a change).
+			if sameVectors && p.lists != nil && p.lists.repaired == 0 && snap.hdr.Format == snapshotFormat {
+				sink = newLazyRowSink(open, snap, g, ids)
+			} else {
+				sink = newRowSink(open(), g, cfg.K)
 			}
 		}
 		// Groups come from the whole graph, as in a full run, so every
@@ -235,7 +239,7 @@ func changedDocuments(p *plan, snap *snapshot, g *neighbors.Graph, grp *groups.R
 			}
 			var fresh record
 			gid, size := grp.Of(id)
-			_, again := p.written[id]
+			prev, again := p.written[id] // an earlier round of this run wrote it: the index holds that
 			if gd := groupDigest(gid); exists && !again && p.lists.kept(id) && gd == old.Group && int32(size) == snap.groupSizes[row] {
 				fresh = freshRecordKeptList(*it, old.Lists, gd, rep.Model)
 			} else {
@@ -245,7 +249,7 @@ func changedDocuments(p *plan, snap *snapshot, g *neighbors.Graph, grp *groups.R
 				return err
 			}
 			_, changed := p.added[id]
-			if prev, ok := p.written[id]; ok { // an earlier round of this run wrote it: the index holds that
+			if again {
 				old, exists, changed = prev, true, false
 			}
 			if !exists || changed || old.Base != fresh.Base || old.Lists != fresh.Lists || old.Group != fresh.Group {
