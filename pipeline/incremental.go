@@ -35,6 +35,7 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 	rep := newReport("incremental", &cfg)
 	rep.Changes = &ChangeReport{}
 	defer func() { rep.FinishedAt = cfg.Now().UTC() }()
+	defer logIO("incremental", readIOCounters())
 	if err := mappings.CheckAlias(cfg.Alias); err != nil {
 		return rep, fmt.Errorf("%w: %w", err, ErrUsage)
 	}
