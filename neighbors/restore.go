@@ -68,12 +68,7 @@ func RestoreRows(ctx context.Context, ids []string, vectors []float32, dims int,
 		return nil, nil, fmt.Errorf("restore: %w", err)
 	}
 	g.done = ctx.Done()
-	defer func() {
-		g.done = nil
-		if err == nil && ctx.Err() != nil {
-			g, repaired, err = nil, nil, fmt.Errorf("neighbors: restore: %w", ctx.Err())
-		}
-	}()
+	defer endRestore(ctx, &g, &repaired, &err)
 	g.dropPages() // checkUnit's pass
 	opts = g.opts
 	want := min(opts.K, len(ids)-1)
@@ -116,6 +111,18 @@ func RestoreRows(ctx context.Context, ids []string, vectors []float32, dims int,
 	return g, g.finishRestore(short), nil
 }
 
+// endRestore ends a restore that watched ctx through g.done (deferred by
+// RestoreRows and RestoreScored): the graph stops watching, and a restore
+// cut short by ctx returns ctx's error and no graph.
+func endRestore(ctx context.Context, g **Graph, repaired *[]string, err *error) {
+	if *g != nil {
+		(*g).done = nil
+	}
+	if *err == nil && ctx.Err() != nil {
+		*g, *repaired, *err = nil, nil, fmt.Errorf("neighbors: restore: %w", ctx.Err())
+	}
+}
+
 // finishRestore recomputes the rows a restore could not take as stored,
 // estimates the recall on a sample as Build does, and returns the repaired
 // rows' ids, sorted.
@@ -128,18 +135,60 @@ func (g *Graph) finishRestore(redo []int32) []string {
 		repaired = append(repaired, g.ids[i])
 	}
 	g.recall = 1
-	if !g.exact {
-		rng := rand.New(rand.NewPCG(uint64(g.opts.Seed), 0x5eed))
-		size := g.opts.RestoreRecallSample
-		if size <= 0 {
+	if size := g.opts.RestoreRecallSample; !g.exact && size >= 0 {
+		if size == 0 {
 			size = restoreRecallSample
 		}
-		sample := sampleOf(live, size, rng)
+		sample := sampleOf(live, size, g.recallRNG())
 		g.recall = g.sampleRecall(sample, g.exactRows(sample, live, g.opts.K, nil))
 		g.dropPages()
+	} else if !g.exact {
+		g.recall = 0 // not measured: the caller measures it (MeasureRecall)
 	}
 	slices.Sort(repaired)
 	return repaired
+}
+
+// recallRNG is the sample's random source: the same sample for the same
+// seed.
+func (g *Graph) recallRNG() *rand.Rand { return rand.New(rand.NewPCG(uint64(g.opts.Seed), 0x5eed)) }
+
+// recallChunk is how many items MeasureRecall scores the sample against
+// between two Options.DropPages calls and checks for cancellation.
+const recallChunk = 16384
+
+// MeasureRecall estimates the graph's recall@K as Restore does (size
+// items against brute force over every item), for a caller that restored
+// with RestoreRecallSample < 0 (no sample: Recall reports 0) and measures
+// it apart, e.g. while it waits
+// on other work: each sample item costs a pass over every vector, which at
+// a million items is reading the whole matrix. It only reads the graph, so
+// it may run concurrently with other readers (Neighbors, ListRows), never
+// with Update. It scores the items chunk by chunk, calling
+// Options.DropPages after each (a mapped matrix's pages do not pile up in
+// the process), and returns ctx.Err() within a chunk once ctx is done.
+// Exact graphs report 1 without a pass.
+func (g *Graph) MeasureRecall(ctx context.Context, size int) (float64, error) {
+	if g.exact {
+		return 1, nil
+	}
+	live := g.live()
+	sample := sampleOf(live, size, g.recallRNG())
+	truth := newLists(len(sample), g.opts.K, &g.ids)
+	for lo := 0; lo < len(live); lo += recallChunk {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		part := g.exactRows(sample, live[lo:min(lo+recallChunk, len(live))], g.opts.K, nil)
+		for r := range sample {
+			idx, sim := part.row(int32(r))
+			for e, j := range idx {
+				truth.insert(int32(r), j, sim[e], 0)
+			}
+		}
+		g.dropPages()
+	}
+	return g.sampleRecall(sample, truth), nil
 }
 
 // recomputeRows replaces the lists of rows with their exact top-K among live,
@@ -178,12 +227,7 @@ func RestoreScored(ctx context.Context, ids []string, vectors []float32, dims in
 		return nil, nil, fmt.Errorf("restore: %w", err)
 	}
 	g.done = ctx.Done()
-	defer func() {
-		g.done = nil
-		if err == nil && ctx.Err() != nil {
-			g, repaired, err = nil, nil, fmt.Errorf("neighbors: restore: %w", ctx.Err())
-		}
-	}()
+	defer endRestore(ctx, &g, &repaired, &err)
 	opts = g.opts
 	want := min(opts.K, len(ids)-1)
 	n := int32(len(ids))

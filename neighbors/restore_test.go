@@ -252,3 +252,53 @@ func TestRestoreScoredRepairsDamagedRows(t *testing.T) {
 		})
 	}
 }
+
+// TestMeasureRecallApart: a restore told to measure no recall reports 0,
+// and MeasureRecall then gives the figure the restore would have measured
+// (same sample, chunk by chunk over the items); a cancelled context stops it
+// with the context's error instead of a figure.
+func TestMeasureRecallApart(t *testing.T) {
+	const dims, k = 16, 8
+	ids, vecs := clustered(exactBelow+recallChunk/8, dims, 6, 79)
+	opts := Options{K: k, Seed: 5, RestoreRecallSample: 8}
+	orig, err := Build(ids, vecs, dims, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, sims := listRowsOf(orig, k)
+	inRestore, _, err := RestoreScored(context.Background(), ids, vecs, dims, rows, sims, k, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drops := 0
+	apart := opts
+	apart.RestoreRecallSample = -1
+	apart.DropPages = func() { drops++ }
+	g, _, err := RestoreScored(context.Background(), ids, vecs, dims, rows, sims, k, apart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Recall() != 0 {
+		t.Errorf("Recall() after a restore without a sample = %v, want 0 (not measured)", g.Recall())
+	}
+	drops = 0
+	got, err := g.MeasureRecall(context.Background(), 8)
+	if err != nil || got != inRestore.Recall() || got <= 0 {
+		t.Errorf("MeasureRecall = %v (%v), want the restore's %v", got, err, inRestore.Recall())
+	}
+	if drops == 0 {
+		t.Error("MeasureRecall dropped no pages")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if r, err := g.MeasureRecall(ctx, 8); err == nil {
+		t.Errorf("MeasureRecall on a cancelled context = %v, want its error", r)
+	}
+	exact, err := Build(ids[:300], vecs[:300*dims], dims, Options{K: k, Exact: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := exact.MeasureRecall(ctx, 8); r != 1 || err != nil {
+		t.Errorf("exact graph: MeasureRecall = %v (%v), want 1 without a pass", r, err)
+	}
+}

@@ -170,7 +170,7 @@ func knnGraph(ctx context.Context, cfg *Config, es *elasticsearch.Client, index 
 		if len(repaired) > 0 {
 			slog.Warn("elasticsearch returned short lists; completed them by brute force", "products", len(repaired))
 		}
-		rep.Neighbors = NeighborsReport{K: cfg.K, Recall: sampledRecall(g, ids, matrix, dims, cfg)}
+		rep.Neighbors = NeighborsReport{K: cfg.K, Recall: sampledRecall(g, ids, matrix, dims, cfg), RecallMeasured: true}
 		return nil
 	})
 	return g, err

@@ -35,6 +35,7 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 	rep := newReport("incremental", &cfg)
 	rep.Changes = &ChangeReport{}
 	defer func() { rep.FinishedAt = cfg.Now().UTC() }()
+	defer logIO("incremental", readIOCounters())
 	if err := mappings.CheckAlias(cfg.Alias); err != nil {
 		return rep, fmt.Errorf("%w: %w", err, ErrUsage)
 	}
@@ -101,22 +102,28 @@ func Incremental(ctx context.Context, cfg Config) (*Report, error) {
 	if set != nil {
 		// Timed on its own: it reads every --vectors row and the snapshot's
 		// (at 1 M, two 4.8 GiB files from disk: ≈ 2 minutes, BENCHMARKS §14).
+		io0 := readIOCounters()
 		rep.timed("plan", func() error {
 			plan = planVectorChanges(set, products, snap, rep)
 			return nil
 		})
+		logIO("plan", io0)
 		set.Close() // the plan holds copies of what it needs: one mapping of the vectors less
 	} else if plan, err = planChanges(ctx, &cfg, embedder, products, snap, rep); err != nil {
 		return rep, err
 	}
+	io0 := readIOCounters()
 	graph, err := updateGraph(ctx, &cfg, snap, plan, rep.Dims, meta.Pending, rep)
+	logIO("neighbors", io0)
 	if err != nil {
 		return rep, err
 	}
+	pass := recallOf(ctx, graph, snap, plan, meta.Pending, rep)
+	defer pass.stop(rep) // before snap.Close: the pass reads its mapping
 	if err := checkSkipped(&cfg, rep); err != nil {
 		return rep, err
 	}
-	return rep, writeIncremental(ctx, &cfg, es, live, meta, plan, snap, graph, rep)
+	return rep, writeIncremental(ctx, &cfg, es, live, meta, plan, snap, graph, pass, rep)
 }
 
 // liveIndex finds the concrete product index behind alias and its similar
@@ -169,6 +176,9 @@ type plan struct {
 	// lists says which lists the neighbour restore took from the
 	// snapshot as stored; nil when it took none so (see keptLists).
 	lists *keptLists
+	// listsChanged says the neighbour stage changed a list: the restore
+	// repaired or re-scored lists, or the update added or removed items.
+	listsChanged bool
 }
 
 // keptLists says which neighbour lists an incremental run holds exactly as
@@ -326,8 +336,9 @@ func (p *plan) removeRest(snap *snapshot, products []catalog.Product, rep *Repor
 	}
 }
 
-// incrementalRecallSample is how many products the restore checks against
-// brute force for the report's recall (full's sample is 256).
+// incrementalRecallSample is how many products an incremental run checks
+// against brute force for the report's recall (full's sample is 256): each
+// is a pass over every vector, run beside the later stages (recallOf).
 const incrementalRecallSample = 32
 
 // updateGraph restores the stored lists and applies the plan. After a crash
@@ -352,10 +363,9 @@ func updateGraph(ctx context.Context, cfg *Config, snap *snapshot, p *plan, dims
 			// the graph's own memory.
 			opts.DropPages = func() { dropPages(vectors) }
 		}
-		// The stored lists were measured when full built them; the report's
-		// recall only checks the restore, so a smaller sample does (each
-		// item is a pass over every vector: ≈ 3 s for 32 at a million).
-		opts.RestoreRecallSample = incrementalRecallSample
+		// The recall is measured apart (recallOf), beside the later
+		// stages, or carried from the snapshot when no list changed.
+		opts.RestoreRecallSample = -1
 		defer debug.SetGCPercent(debug.SetGCPercent(25)) // as full's neighbour stage: the heap peaks here
 		var err error
 		var repaired []string
@@ -380,6 +390,7 @@ func updateGraph(ctx context.Context, cfg *Config, snap *snapshot, p *plan, dims
 		if err != nil {
 			return fmt.Errorf("update neighbours: %w", err)
 		}
+		p.listsChanged = !scored || len(repaired) > 0 || len(changed) > 0 || len(p.added) > 0 || len(p.removed) > 0
 		if scored {
 			p.lists = &keptLists{touched: make(map[string]bool, len(changed)+len(repaired)), repaired: len(repaired)}
 			for _, id := range slices.Concat(changed, repaired) {

@@ -22,7 +22,7 @@ import (
 // changes computed and written again, so no list names a product the index
 // does not hold. After any refusal no snapshot is written: the index then
 // differs from what this run computed, and the next run reads it.
-func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client, live livePair, meta esindex.Meta, p *plan, snap *snapshot, g *neighbors.Graph, rep *Report) error {
+func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client, live livePair, meta esindex.Meta, p *plan, snap *snapshot, g *neighbors.Graph, pass *recallPass, rep *Report) error {
 	index := live.products
 	refused := map[string]bool{}
 	sr := rep.snapshot()
@@ -35,13 +35,18 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 		sameVectors := round == 0 && snap.vec != nil && len(p.added) == 0 && len(p.removed) == 0 && slices.Equal(ids, snap.ids)
 		var sink *rowSink
 		if round == 0 && cfg.StateDir != "" {
-			switch {
-			case sameVectors && p.lists != nil && p.lists.repaired == 0:
-				sink = newLazyRowSink(func() *snapshotWriter { return startSnapshot(cfg, index, meta, p, ids, snap, rep) }, snap, g, ids)
-			case sameVectors:
-				sink = newRowSink(startSnapshot(cfg, index, meta, p, ids, snap, rep), g, cfg.K)
-			default:
-				sink = newRowSink(startSnapshot(cfg, index, meta, p, ids, nil, rep), g, cfg.K)
+			var from *snapshot // whose vectors the new snapshot links
+			if sameVectors {
+				from = snap
+			}
+			open := func() *snapshotWriter { return startSnapshot(cfg, index, meta, p, ids, from, rep) }
+			// Lazy only when the lists were restored as stored, none
+			// repaired, from a snapshot of this format (an older one is
+			// written again: the upgrade is a change).
+			if sameVectors && p.lists != nil && p.lists.repaired == 0 && snap.hdr.Format == snapshotFormat {
+				sink = newLazyRowSink(open, snap, g, ids)
+			} else {
+				sink = newRowSink(open(), g, cfg.K)
 			}
 		}
 		// Groups come from the whole graph, as in a full run, so every
@@ -123,8 +128,10 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 			return fmt.Errorf("%w: elasticsearch refused %d operations, --max-refused allows %s (%d); first: %s: %s (all are listed in the report)",
 				ErrGate, len(refused), cfg.MaxRefused, allowed, failed[0].ID, failed[0].Reason)
 		}
+		pass.wait(rep) // before the snapshot, which stores it, and before the graph changes again
 		if len(gone) == 0 {
 			if w != nil {
+				w.hdr.Recall, w.hdr.RecallGeneration = recallToStore(rep, generation)
 				commitSnapshot(cfg, w, generation, rep)
 			}
 			if sr.Unchanged {
@@ -166,7 +173,7 @@ func startSnapshot(cfg *Config, index string, meta esindex.Meta, p *plan, ids []
 			return err
 		}
 		if from != nil {
-			w.reuseVectors(filepath.Join(from.dir, snapVectors))
+			w.reuseVectors(filepath.Join(from.dir, snapVectors), from.digests)
 			return nil
 		}
 		for _, id := range ids {
@@ -232,7 +239,7 @@ func changedDocuments(p *plan, snap *snapshot, g *neighbors.Graph, grp *groups.R
 			}
 			var fresh record
 			gid, size := grp.Of(id)
-			_, again := p.written[id]
+			prev, again := p.written[id] // an earlier round of this run wrote it: the index holds that
 			if gd := groupDigest(gid); exists && !again && p.lists.kept(id) && gd == old.Group && int32(size) == snap.groupSizes[row] {
 				fresh = freshRecordKeptList(*it, old.Lists, gd, rep.Model)
 			} else {
@@ -242,7 +249,7 @@ func changedDocuments(p *plan, snap *snapshot, g *neighbors.Graph, grp *groups.R
 				return err
 			}
 			_, changed := p.added[id]
-			if prev, ok := p.written[id]; ok { // an earlier round of this run wrote it: the index holds that
+			if again {
 				old, exists, changed = prev, true, false
 			}
 			if !exists || changed || old.Base != fresh.Base || old.Lists != fresh.Lists || old.Group != fresh.Group {

@@ -57,6 +57,18 @@ type NeighborsReport struct {
 	K      int     `json:"k"`
 	Exact  bool    `json:"exact"`
 	Recall float64 `json:"recall"` // measured recall@K on a sample (1 for exact)
+	// RecallMeasured says this run measured Recall. An incremental run in
+	// which no list changed carries the recall the state snapshot stored
+	// instead (RecallMeasured false, RecallFromGeneration the index
+	// generation it was measured at); one whose sample pass was cancelled
+	// reports none (Recall 0, RecallNote says why).
+	RecallMeasured       bool   `json:"recall_measured"`
+	RecallFromGeneration int64  `json:"recall_from_generation,omitempty"`
+	RecallNote           string `json:"recall_note,omitempty"`
+	// RecallSeconds is an incremental run's sample pass, which runs beside
+	// the groups, documents and index stages (the "recall" stage is only
+	// the wait for it at their end).
+	RecallSeconds float64 `json:"recall_seconds,omitempty"`
 }
 
 // IndexReport says what happened in Elasticsearch (or on disk without it).

@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/essync/essync/npy"
+	"github.com/essync/essync/vectors"
 )
 
 // A state snapshot is what the live index holds, kept on this machine so an
@@ -26,6 +29,7 @@ import (
 //	              as the neighbour graph held them (format 3)
 //	groups.bin    per row: the offer group's size, int32 (format 3)
 //	vectors.npy   the vectors, float32 rows × dims (mapped, never read in)
+//	digests.bin   per row: the vector's vectors.RowDigest, uint64 (format 4)
 //
 // It is trusted only when its index, generation, model, dims, k and schema
 // all match the live index's _meta.essync; otherwise the run reads the index.
@@ -34,11 +38,18 @@ import (
 // groups.bin, so an incremental run restores the lists without re-scoring
 // them and digests only the lists that can have changed; a format-2
 // snapshot is still taken up (its lists re-scored) and written again as
-// format 3.
-const snapshotFormat = 3
+// format 3. Format 4 adds digests.bin, so planning on --vectors compares
+// 8 bytes a row instead of reading both matrices; a format-2 or -3 snapshot
+// is still taken up (its digests computed once from its vectors) and
+// written again as format 4.
+const snapshotFormat = 4
 
-// oldSnapshotFormat is the earlier format an incremental run still takes up.
+// oldSnapshotFormat is the earliest format an incremental run still takes
+// up.
 const oldSnapshotFormat = 2
+
+// scoredSnapshotFormat is the first format with sims.bin and groups.bin.
+const scoredSnapshotFormat = 3
 
 // Snapshot file names.
 const (
@@ -49,6 +60,7 @@ const (
 	snapSims    = "sims.bin"
 	snapGroups  = "groups.bin"
 	snapVectors = "vectors.npy"
+	snapDigests = "digests.bin"
 )
 
 // digestSize is the length of the document digests (truncated sha256).
@@ -74,6 +86,11 @@ type snapshotHeader struct {
 	Count      int    `json:"count"`
 	Schema     int    `json:"schema_version"`
 	WrittenAt  string `json:"written_at"`
+	// Recall is the lists' recall@K last measured on a sample, at index
+	// generation RecallGeneration (0: none stored). An incremental run
+	// in which no list changes reports it instead of measuring again.
+	Recall           float64 `json:"recall,omitempty"`
+	RecallGeneration int64   `json:"recall_generation,omitempty"`
 }
 
 // record is what the snapshot keeps about one document besides its vector
@@ -131,7 +148,10 @@ type snapshot struct {
 	// snapshot.
 	sims       []float32
 	groupSizes []int32
-	vec        *npy.Mapped
+	// digests is every row's vectors.RowDigest: digests.bin, or computed
+	// from vectors.npy when the snapshot is older than format 4.
+	digests []uint64
+	vec     *npy.Mapped
 	// temporary: read from the index for this run only; Close deletes it.
 	temporary bool
 	// orphanLists are list documents the similar index holds for products
@@ -159,8 +179,8 @@ func openSnapshot(dir string) (*snapshot, error) {
 	if err := json.Unmarshal(b, &s.hdr); err != nil {
 		return nil, bad("%s is damaged: %v", snapHeader, err)
 	}
-	if s.hdr.Format != snapshotFormat && s.hdr.Format != oldSnapshotFormat {
-		return nil, bad("format %d, this essync reads %d and %d", s.hdr.Format, oldSnapshotFormat, snapshotFormat)
+	if s.hdr.Format < oldSnapshotFormat || s.hdr.Format > snapshotFormat {
+		return nil, bad("format %d, this essync reads %d to %d", s.hdr.Format, oldSnapshotFormat, snapshotFormat)
 	}
 	n, k := s.hdr.Count, s.hdr.K
 	if b, err = os.ReadFile(filepath.Join(dir, snapIDs)); err != nil {
@@ -197,7 +217,7 @@ func openSnapshot(dir string) (*snapshot, error) {
 		}
 		s.lists[i] = j
 	}
-	if s.hdr.Format == snapshotFormat {
+	if s.hdr.Format >= scoredSnapshotFormat {
 		if s.sims, err = readFloat32s(dir, snapSims, n*k); err != nil {
 			return nil, bad("%v", err)
 		}
@@ -212,7 +232,36 @@ func openSnapshot(dir string) (*snapshot, error) {
 		s.vec.Close()
 		return nil, bad("%s is %d×%d, header says %d×%d", snapVectors, s.vec.Rows, s.vec.Cols, n, s.hdr.Dims)
 	}
+	if err := s.readDigests(); err != nil {
+		s.vec.Close()
+		return nil, bad("%v", err)
+	}
 	return s, nil
+}
+
+// readDigests reads digests.bin, or, in a snapshot older than format 4,
+// computes the digests from vectors.npy (one read of it, through read
+// calls, so the mapping's pages stay out of RSS).
+func (s *snapshot) readDigests() error {
+	n := s.hdr.Count
+	if s.hdr.Format >= 4 {
+		b, err := os.ReadFile(filepath.Join(s.dir, snapDigests))
+		if err != nil {
+			return err
+		}
+		if len(b) != 8*n {
+			return fmt.Errorf("%s has %d bytes, want %d", snapDigests, len(b), 8*n)
+		}
+		s.digests = make([]uint64, n)
+		for i := range s.digests {
+			s.digests[i] = binary.LittleEndian.Uint64(b[8*i:])
+		}
+		return nil
+	}
+	slog.Info("state snapshot of format "+strconv.Itoa(s.hdr.Format)+": computing its vectors' row digests once (one read of its vectors)", "dir", s.dir, "rows", n)
+	var err error
+	s.digests, err = vectors.FileDigests(filepath.Join(s.dir, snapVectors), n, s.hdr.Dims)
+	return err
 }
 
 // readFloat32s reads a file of exactly n little-endian float32s.

@@ -31,10 +31,17 @@ func snapshotFiles(t *testing.T, dir string) map[string][]byte {
 }
 
 // asFormat2 turns a snapshot folder into what the format-2 essync wrote:
-// no similarities, no group sizes, format 2 in the header.
+// no similarities, no group sizes, no row digests, format 2 in the header.
 func asFormat2(t *testing.T, dir string) {
 	t.Helper()
-	for _, f := range []string{"sims.bin", "groups.bin"} {
+	asFormat(t, dir, 2, "sims.bin", "groups.bin", "digests.bin")
+}
+
+// asFormat turns a snapshot folder into one of format, without the files
+// named.
+func asFormat(t *testing.T, dir string, format int, without ...string) {
+	t.Helper()
+	for _, f := range without {
 		if err := os.Remove(filepath.Join(dir, f)); err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +55,7 @@ func asFormat2(t *testing.T, dir string) {
 	if err := json.Unmarshal(b, &hdr); err != nil {
 		t.Fatal(err)
 	}
-	hdr["format"] = 2
+	hdr["format"] = format
 	if b, err = json.Marshal(hdr); err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +66,7 @@ func asFormat2(t *testing.T, dir string) {
 
 // TestIncrementalUpgradesAFormat2SnapshotAndRewritesNoneWhenNothingChanged:
 // a format-2 snapshot (the similarities not stored) is taken up, its lists
-// re-scored, and written again as format 3 although nothing was written to
+// re-scored, and written again as format 4 although nothing was written to
 // the index; the similarities the re-score stored are those full stored. A
 // run that then changes nothing writes 0 and leaves the snapshot's files as
 // they were (its header's written_at included). Changes after that are
@@ -90,10 +97,10 @@ func TestIncrementalUpgradesAFormat2SnapshotAndRewritesNoneWhenNothingChanged(t 
 	var hdr struct {
 		Format int `json:"format"`
 	}
-	if err := json.Unmarshal(upgraded["header.json"], &hdr); err != nil || hdr.Format != 3 {
-		t.Fatalf("upgraded header %s (%v), want format 3", upgraded["header.json"], err)
+	if err := json.Unmarshal(upgraded["header.json"], &hdr); err != nil || hdr.Format != 4 {
+		t.Fatalf("upgraded header %s (%v), want format 4", upgraded["header.json"], err)
 	}
-	for _, f := range []string{"sims.bin", "groups.bin", "lists.bin", "records.bin", "ids.json", "vectors.npy"} {
+	for _, f := range []string{"sims.bin", "groups.bin", "lists.bin", "records.bin", "ids.json", "vectors.npy", "digests.bin"} {
 		if !bytes.Equal(upgraded[f], byFull[f]) {
 			t.Errorf("%s after the re-scoring upgrade differs from full's (%d and %d bytes): the restored similarities are not the re-scored ones", f, len(upgraded[f]), len(byFull[f]))
 		}
@@ -128,4 +135,45 @@ func TestIncrementalUpgradesAFormat2SnapshotAndRewritesNoneWhenNothingChanged(t 
 		t.Fatal(err)
 	}
 	assertSameDocuments(t, comparable(t, es, live), comparable(t, es, reference))
+}
+
+// TestIncrementalUpgradesAFormat3Snapshot: a format-3 snapshot (no row
+// digests: what the essync before digests.bin wrote) is taken up, its
+// digests computed from its vectors, and written again as format 4 — the
+// digests those a full run writes — although nothing was written to the
+// index; the run after it changes and rewrites nothing.
+func TestIncrementalUpgradesAFormat3Snapshot(t *testing.T) {
+	estest.Client(t)
+	before, _, _, _ := catalogVariants(t)
+	live := estest.IndexName(t, "snapfmt3")
+	cfg := e2eConfig(t, live)
+	cfg.CatalogPath = before
+	if _, err := pipeline.Full(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(cfg.StateDir, live)
+	byFull := snapshotFiles(t, dir)
+	if len(byFull["digests.bin"]) == 0 {
+		t.Fatalf("full wrote no digests.bin")
+	}
+	asFormat(t, dir, 3, "digests.bin")
+	rep := incremental(t, cfg)
+	if s := rep.Snapshot; !s.Used || !s.Written || s.Unchanged || rep.Changes.Written != 0 {
+		t.Fatalf("format 3 taken up: snapshot %+v, written %d; want it used, nothing written, the snapshot written again", s, rep.Changes.Written)
+	}
+	upgraded := snapshotFiles(t, dir)
+	var hdr struct {
+		Format int `json:"format"`
+	}
+	if err := json.Unmarshal(upgraded["header.json"], &hdr); err != nil || hdr.Format != 4 {
+		t.Fatalf("upgraded header %s (%v), want format 4", upgraded["header.json"], err)
+	}
+	for _, f := range []string{"digests.bin", "sims.bin", "lists.bin", "records.bin", "vectors.npy"} {
+		if !bytes.Equal(upgraded[f], byFull[f]) {
+			t.Errorf("%s after the upgrade differs from full's (%d and %d bytes)", f, len(upgraded[f]), len(byFull[f]))
+		}
+	}
+	if rep = incremental(t, cfg); rep.Changes.Written != 0 || !rep.Snapshot.Unchanged || rep.Snapshot.Written {
+		t.Errorf("the run after the upgrade wrote %d (snapshot %+v), want 0 and the snapshot left as it was", rep.Changes.Written, rep.Snapshot)
+	}
 }

@@ -311,7 +311,8 @@ func writeFullSnapshot(cfg *Config, index string, items []item, g *neighbors.Gra
 			byID[it.ID] = i
 		}
 		hdr := snapshotHeader{Alias: cfg.Alias, Index: index, Generation: mappings.FirstGeneration, Model: rep.Model, Dims: rep.Dims,
-			K: cfg.K, Count: len(ids), Schema: mappings.SchemaVersion, WrittenAt: cfg.Now().UTC().Format("2006-01-02T15:04:05Z")}
+			K: cfg.K, Count: len(ids), Schema: mappings.SchemaVersion, WrittenAt: cfg.Now().UTC().Format("2006-01-02T15:04:05Z"),
+			Recall: rep.Neighbors.Recall, RecallGeneration: mappings.FirstGeneration}
 		w, err := newSnapshotWriter(cfg.StateDir, hdr, ids)
 		if err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/essync/essync/npy"
+	"github.com/essync/essync/vectors"
 )
 
 // snapshotWriter writes a snapshot folder row by row into a temporary
@@ -38,7 +39,10 @@ type snapshotWriter struct {
 	// vector changed.
 	vectorsFrom string
 	nvec        int
-	finished    bool
+	// digests are the vectors' row digests (digests.bin), kept as the
+	// vectors are written: 8 bytes a row.
+	digests  []uint64
+	finished bool
 }
 
 // newSnapshotWriter starts a snapshot of hdr.Count rows in a fresh
@@ -104,6 +108,7 @@ func (w *snapshotWriter) addVector(vector []float32) error {
 		return fmt.Errorf("state snapshot: a vector of %d dims, want %d", len(vector), w.hdr.Dims)
 	}
 	w.nvec++
+	w.digests = append(w.digests, vectors.RowDigest(vector))
 	if err := npy.WriteValues(w.vectors, vector); err != nil {
 		return fmt.Errorf("state snapshot: %w", err)
 	}
@@ -167,9 +172,10 @@ func (w *snapshotWriter) addScored(id string, r record, rows []int32, sims []flo
 }
 
 // reuseVectors makes the snapshot take its vectors from the file src (an
-// earlier snapshot's vectors.npy of the same rows) instead of writing them:
-// finish links it in, or copies it where links are not possible.
-func (w *snapshotWriter) reuseVectors(src string) {
+// earlier snapshot's vectors.npy of the same rows, whose row digests are
+// digests) instead of writing them: finish links it in, or copies it where
+// links are not possible.
+func (w *snapshotWriter) reuseVectors(src string, digests []uint64) {
 	for i, f := range w.files {
 		if filepath.Base(f.Name()) == snapVectors {
 			f.Close()
@@ -178,7 +184,7 @@ func (w *snapshotWriter) reuseVectors(src string) {
 			break
 		}
 	}
-	w.vectors, w.vectorsFrom, w.nvec = nil, src, w.hdr.Count
+	w.vectors, w.vectorsFrom, w.nvec, w.digests = nil, src, w.hdr.Count, digests
 }
 
 // linkVectors puts w.vectorsFrom in the folder as its vectors.npy.
@@ -230,8 +236,8 @@ func (w *snapshotWriter) encodeList(list []string) []byte {
 // finish flushes every file, resolves pending lists and writes the header
 // and ids; the folder is then complete but not yet in place.
 func (w *snapshotWriter) finish() error {
-	if len(w.ids) != w.hdr.Count || w.nvec != w.hdr.Count {
-		return fmt.Errorf("state snapshot: %d rows and %d vectors written, %d announced", len(w.ids), w.nvec, w.hdr.Count)
+	if len(w.ids) != w.hdr.Count || w.nvec != w.hdr.Count || len(w.digests) != w.hdr.Count {
+		return fmt.Errorf("state snapshot: %d rows, %d vectors and %d digests written, %d announced", len(w.ids), w.nvec, len(w.digests), w.hdr.Count)
 	}
 	if w.row == nil {
 		if err := w.pending.Flush(); err != nil {
@@ -285,6 +291,9 @@ func (w *snapshotWriter) finish() error {
 			return fmt.Errorf("state snapshot: vectors: %w", err)
 		}
 	}
+	if err := writeUint64s(filepath.Join(w.dir, snapDigests), w.digests); err != nil {
+		return fmt.Errorf("state snapshot: %w", err)
+	}
 	os.Remove(filepath.Join(w.dir, snapLists+".txt"))
 	ids, _ := json.Marshal(w.ids)
 	if err := os.WriteFile(filepath.Join(w.dir, snapIDs), ids, 0o644); err != nil {
@@ -296,6 +305,26 @@ func (w *snapshotWriter) finish() error {
 	}
 	w.finished = true
 	return nil
+}
+
+// writeUint64s writes vs little-endian to a new file at path, synced.
+func writeUint64s(path string, vs []uint64) error {
+	b := make([]byte, 8*len(vs))
+	for i, v := range vs {
+		binary.LittleEndian.PutUint64(b[8*i:], v)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // listPatcher writes lists into the rows of a finished snapshot (see

@@ -126,7 +126,7 @@ func buildGraph(ctx context.Context, cfg *Config, ids []string, vectors []float3
 		if err != nil {
 			return fmt.Errorf("neighbors: %w", err)
 		}
-		rep.Neighbors = NeighborsReport{K: cfg.K, Exact: g.Exact(), Recall: g.Recall()}
+		rep.Neighbors = NeighborsReport{K: cfg.K, Exact: g.Exact(), Recall: g.Recall(), RecallMeasured: true}
 		return nil
 	})
 	return g, err

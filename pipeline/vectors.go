@@ -20,6 +20,10 @@ type VectorsReport struct {
 	// the first maxUnusedListed of them.
 	Unused    int      `json:"unused"`
 	UnusedIDs []string `json:"unused_ids,omitempty"`
+	// DigestsComputed names the folders whose row digests were computed
+	// by reading vectors.npy (no digests.bin, or the file changed after it
+	// was written); the others' came from their digests.bin.
+	DigestsComputed []string `json:"digests_computed,omitempty"`
 }
 
 // maxUnusedListed bounds the ids of unused vectors a report lists.
@@ -53,8 +57,8 @@ func openVectors(cfg *Config, rep *Report) (*vectors.Set, error) {
 		return nil, err
 	}
 	rep.Model, rep.Dims = set.Model, set.Dims
-	rep.Vectors = &VectorsReport{Folders: cfg.Vectors, Model: set.Model, Rows: len(set.IDs)}
-	slog.Info("vectors", "folders", cfg.Vectors, "rows", len(set.IDs), "dims", set.Dims, "model", set.Model)
+	rep.Vectors = &VectorsReport{Folders: cfg.Vectors, Model: set.Model, Rows: len(set.IDs), DigestsComputed: set.DigestsComputed}
+	slog.Info("vectors", "folders", cfg.Vectors, "rows", len(set.IDs), "dims", set.Dims, "model", set.Model, "digests_computed", set.DigestsComputed)
 	return set, nil
 }
 
@@ -140,43 +144,40 @@ func vectorItems(set *vectors.Set, products []catalog.Product, rep *Report) (ite
 
 // planVectorChanges is planChanges for --vectors: a product's vector
 // itself tells whether it changed (compared with the stored one, as image
-// hashes are without --vectors), so nothing is embedded. The plan holds no
-// view of set: new and changed vectors are copied (a few percent), the
-// others are the snapshot's, so the caller may close set at once.
+// hashes are without --vectors), so nothing is embedded. The comparison is
+// by row digest (vectors.RowDigest, the folder's digests.bin against the
+// snapshot's), so neither matrix is read for it: an unchanged product
+// takes the snapshot's row (a view of its mapping, read only when used),
+// and only new and changed vectors are read from set, and copied (a few
+// percent), so the plan holds no view of set and the caller may close it
+// at once. The one blind spot is a changed vector whose 64-bit digest
+// equals its old one: a chance of 2⁻⁶⁴ per changed row.
 func planVectorChanges(set *vectors.Set, products []catalog.Product, snap *snapshot, rep *Report) *plan {
 	p := newPlan(snap, len(products))
 	kept, rows := vectorRows(set, products, rep)
 	sums, stats := imageSums(kept, snap, rep)
-	// Comparing row by row touches both mappings; without drops both files
-	// would be resident at once (2 × the raw vectors). The unchanged
-	// products' vectors are read again later, in row order.
-	drop := func() {
-		dropPages(set.Matrix)
-		if snap.vec != nil {
-			dropPages(snap.vec.Data)
-		}
-	}
+	read := 0
 	for i, pr := range kept {
-		if (i+1)%dropEvery == 0 {
-			drop()
-		}
-		vec := set.Row(rows[i])
+		var vec []float32
 		row, known := snap.row[pr.ID]
 		switch {
 		case !known:
 			rep.Changes.New++
-			vec = slices.Clone(vec) // the set is closed after planning
+			vec = slices.Clone(set.Row(rows[i])) // the set is closed after planning
 			p.added[pr.ID] = vec
-		case !sameBits(vec, snap.vector(row)):
+			read++
+		case set.Digests[rows[i]] != snap.digests[row]:
 			rep.Changes.ImageChanged++
-			vec = slices.Clone(vec)
+			vec = slices.Clone(set.Row(rows[i]))
 			p.added[pr.ID] = vec
+			read++
 		default:
 			vec = snap.vector(row)
 		}
 		p.put(item{Product: pr, Vector: vec, SHA256: sums[i], Size: stats[i].Size, MTime: stats[i].MTime})
 	}
-	drop()
+	dropPages(set.Matrix)
+	slog.Info("planned by row digests", "rows_read", read, "rows", len(kept))
 	p.removeRest(snap, products, rep)
 	return p
 }

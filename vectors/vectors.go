@@ -4,9 +4,11 @@
 // that made them, so full and incremental runs can take precomputed vectors
 // instead of images and record the right model in the index.
 //
-// A folder holds vectors.npy (float32 N×D), ids.json (N ids in row order)
-// and report.json (essync embed's report; its "model" and "dims" name the
-// vectors' model fingerprint and length, "shard" which shard it is).
+// A folder holds vectors.npy (float32 N×D), ids.json (N ids in row order),
+// report.json (essync embed's report; its "model" and "dims" name the
+// vectors' model fingerprint and length, "shard" which shard it is) and
+// digests.bin (DigestsFile: a digest of every row, written by Writer and
+// trusted only while vectors.npy keeps the size and mtime it records).
 package vectors
 
 import (
@@ -46,7 +48,13 @@ type Set struct {
 	Matrix []float32 // len(IDs)×Dims, row-major
 	Dims   int
 	Model  string // "" when the folders carry no report.json (vectors made elsewhere)
-	mapped *npy.Mapped
+	// Digests holds every row's RowDigest, from the folders' DigestsFile
+	// sidecars where they still describe vectors.npy; DigestsComputed
+	// names the folders whose digests were computed by reading the rows
+	// instead (no sidecar, or vectors.npy changed since it was written).
+	Digests         []uint64
+	DigestsComputed []string
+	mapped          *npy.Mapped
 }
 
 // Row returns the vector of row r (a view into the mapping).
@@ -79,15 +87,31 @@ func Open(dirs ...string) (*Set, error) {
 	}
 	defer os.Remove(tmp.Name())
 	tmp.Close()
-	ids, meta, err := merge(tmp.Name(), dirs)
+	sh, err := openShards(dirs)
 	if err != nil {
+		return nil, err
+	}
+	defer sh.close()
+	set := &Set{IDs: sh.ids, Dims: sh.meta.Dims, Model: sh.meta.Model}
+	for i, dir := range dirs {
+		d, computed, err := folderDigests(dir, sh.parts[i].Rows, sh.parts[i].Cols)
+		if err != nil {
+			return nil, err
+		}
+		set.Digests = append(set.Digests, d...)
+		if computed {
+			set.DigestsComputed = append(set.DigestsComputed, dir)
+		}
+	}
+	if err := sh.writeTo(tmp.Name()); err != nil {
 		return nil, err
 	}
 	m, err := npy.Map(tmp.Name())
 	if err != nil {
 		return nil, fmt.Errorf("vectors: %w", err)
 	}
-	return &Set{IDs: ids, Matrix: m.Data, Dims: meta.Dims, Model: meta.Model, mapped: m}, nil
+	set.Matrix, set.mapped = m.Data, m
+	return set, nil
 }
 
 // Merge combines shard folders into one folder out (created if needed):
@@ -101,12 +125,29 @@ func Merge(out string, dirs ...string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("vectors: %w", err)
 	}
-	ids, meta, err := merge(filepath.Join(out, MatrixFile), dirs)
+	sh, err := openShards(dirs)
 	if err != nil {
 		return err
 	}
+	defer sh.close()
+	w, err := Create(out, len(sh.ids), sh.meta.Dims)
+	if err != nil {
+		return err
+	}
+	for _, m := range sh.parts {
+		for r := range m.Rows {
+			if err := w.Add(m.Row(r)); err != nil {
+				w.Abort()
+				return err
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	meta := sh.meta
 	meta.Shard = ""
-	if err := writeJSON(filepath.Join(out, IDsFile), ids); err != nil {
+	if err := writeJSON(filepath.Join(out, IDsFile), sh.ids); err != nil {
 		return err
 	}
 	return writeJSON(filepath.Join(out, MetaFile), meta)
@@ -145,7 +186,17 @@ func openOne(dir string) (*Set, error) {
 		m.Close()
 		return nil, err
 	}
-	return &Set{IDs: ids, Matrix: m.Data, Dims: m.Cols, Model: meta.Model, mapped: m}, nil
+	set := &Set{IDs: ids, Matrix: m.Data, Dims: m.Cols, Model: meta.Model, mapped: m}
+	d, computed, err := folderDigests(dir, m.Rows, m.Cols)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	set.Digests = d
+	if computed {
+		set.DigestsComputed = []string{dir}
+	}
+	return set, nil
 }
 
 // check compares a folder's parts with each other.
@@ -172,59 +223,75 @@ func readIDs(dir string) ([]string, error) {
 	return ids, nil
 }
 
-// merge writes the folders' matrices, concatenated, to npyPath and returns
-// the ids and the common Meta.
-func merge(npyPath string, dirs []string) ([]string, Meta, error) {
-	var all []string
-	var common Meta
-	seen := map[string]string{} // id → folder
-	parts := make([]*npy.Mapped, 0, len(dirs))
+// shards is several vectors folders opened as parts of one set: their ids
+// in order, their common Meta and their mapped matrices.
+type shards struct {
+	ids   []string
+	meta  Meta
+	parts []*npy.Mapped
+}
+
+func (s *shards) close() {
+	for _, m := range s.parts {
+		m.Close()
+	}
+}
+
+// openShards maps the folders' matrices and checks they agree: same model
+// and dims, no id twice.
+func openShards(dirs []string) (_ *shards, err error) {
+	s := &shards{parts: make([]*npy.Mapped, 0, len(dirs))}
 	defer func() {
-		for _, m := range parts {
-			m.Close()
+		if err != nil {
+			s.close()
 		}
 	}()
-	rows := 0
+	seen := map[string]string{} // id → folder
 	for i, dir := range dirs {
 		meta, err := ReadMeta(dir)
 		if err != nil {
-			return nil, common, err
+			return nil, err
 		}
 		ids, err := readIDs(dir)
 		if err != nil {
-			return nil, common, err
+			return nil, err
 		}
 		m, err := npy.Map(filepath.Join(dir, MatrixFile))
 		if err != nil {
-			return nil, common, fmt.Errorf("vectors: %w", err)
+			return nil, fmt.Errorf("vectors: %w", err)
 		}
-		parts = append(parts, m)
+		s.parts = append(s.parts, m)
 		if err := check(dir, meta, ids, m.Rows, m.Cols); err != nil {
-			return nil, common, err
+			return nil, err
 		}
 		meta.Dims = m.Cols
 		if i == 0 {
-			common = meta
-		} else if meta.Model != common.Model || meta.Dims != common.Dims {
-			return nil, common, fmt.Errorf("vectors: %s has model %q with %d dims but %s has %q with %d: embed every shard with the same model",
-				dir, meta.Model, meta.Dims, dirs[0], common.Model, common.Dims)
+			s.meta = meta
+		} else if meta.Model != s.meta.Model || meta.Dims != s.meta.Dims {
+			return nil, fmt.Errorf("vectors: %s has model %q with %d dims but %s has %q with %d: embed every shard with the same model",
+				dir, meta.Model, meta.Dims, dirs[0], s.meta.Model, s.meta.Dims)
 		}
 		for _, id := range ids {
 			if other, dup := seen[id]; dup {
-				return nil, common, fmt.Errorf("vectors: product %q is in both %s and %s: shards must not overlap (use --shard i/n with the same n)", id, other, dir)
+				return nil, fmt.Errorf("vectors: product %q is in both %s and %s: shards must not overlap (use --shard i/n with the same n)", id, other, dir)
 			}
 			seen[id] = dir
 		}
-		all = append(all, ids...)
-		rows += m.Rows
+		s.ids = append(s.ids, ids...)
 	}
+	return s, nil
+}
+
+// writeTo writes the parts' matrices, concatenated, to npyPath (a plain
+// .npy: the set's digests are the folders').
+func (s *shards) writeTo(npyPath string) error {
 	f, err := os.Create(npyPath)
 	if err != nil {
-		return nil, common, fmt.Errorf("vectors: %w", err)
+		return fmt.Errorf("vectors: %w", err)
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
-	err = npy.WriteHeader(bw, rows, common.Dims)
-	for _, m := range parts {
+	err = npy.WriteHeader(bw, len(s.ids), s.meta.Dims)
+	for _, m := range s.parts {
 		if err == nil {
 			err = npy.WriteValues(bw, m.Data)
 		}
@@ -236,9 +303,9 @@ func merge(npyPath string, dirs []string) ([]string, Meta, error) {
 		err = cerr
 	}
 	if err != nil {
-		return nil, common, fmt.Errorf("vectors: write %s: %w", npyPath, err)
+		return fmt.Errorf("vectors: write %s: %w", npyPath, err)
 	}
-	return all, common, nil
+	return nil
 }
 
 func writeJSON(path string, v any) error {

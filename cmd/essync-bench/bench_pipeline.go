@@ -200,6 +200,7 @@ func benchIncrementalCommand() *cli.Command {
 			&cli.BoolFlag{Name: "vectors", Usage: "synthetic vectors through --vectors instead of photos, with the local state snapshot; takes up a kept --alias and --dir of `full --vectors --keep-index`"},
 			&cli.IntFlag{Name: "dims", Value: 1280, Usage: "with --vectors: vector length"},
 			&cli.PathFlag{Name: "state-dir", Usage: "with --vectors: state snapshot folder (default: state/ in --dir)"},
+			&cli.BoolFlag{Name: "cold", Usage: "with --vectors: drop the vector files' page cache before the measured runs, so their reads come from disk"},
 			&cli.DurationFlag{Name: "full-time", Usage: "with --vectors, taking up a kept alias: the full run's wall time, for the ratio"},
 			&cli.DurationFlag{Name: "give-up", Value: time.Hour, Usage: "with --vectors: bound on each run's bulk load with its retries"},
 			&cli.IntFlag{Name: "exact-limit", Value: 50000, Usage: "with --vectors: compute the exact minimum of writes only up to this many products (brute force)"},

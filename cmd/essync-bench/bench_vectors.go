@@ -19,10 +19,10 @@ import (
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/internal/memstat"
 	"github.com/essync/essync/neighbors"
-	"github.com/essync/essync/npy"
 	"github.com/essync/essync/pipeline"
 	"github.com/essync/essync/vectors"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 )
 
 // benchVectorsModel names the synthetic vectors' model in their report.json.
@@ -210,6 +210,12 @@ func benchIncrementalVectors(c *cli.Context) error {
 	// (until the product index has run no merge for a second): what the
 	// writes cost the cluster, re-indexed vectors included, and less
 	// sensitive to the machine's other load than wall time.
+	cold := func() {
+		if c.Bool("cold") {
+			dropFileCache(r, filepath.Join(stateDir, r.alias, vectors.MatrixFile), filepath.Join(afterDir, vectors.MatrixFile))
+		}
+	}
+	cold()
 	cpu0, cpuErr := nodeCPU(c.Context, es)
 	inc, err := run("incremental after the changes (MEASURED)", afterCatalog, afterDir, pipeline.Incremental)
 	if err != nil {
@@ -225,6 +231,7 @@ func benchIncrementalVectors(c *cli.Context) error {
 				(cpu1 - cpu0).Seconds(), tail.Seconds(), loadAverage())
 		}
 	}
+	cold()
 	again, err := run("incremental again", afterCatalog, afterDir, pipeline.Incremental)
 	if err != nil {
 		return err
@@ -267,25 +274,21 @@ func writeSyntheticRows(dir, catalogPath string, rows []int, dims, clusters int,
 		return err
 	}
 	gen := benchdata.NewVectors(dims, clusters, seed)
-	f, err := os.Create(filepath.Join(dir, vectors.MatrixFile))
+	w, err := vectors.Create(dir, len(rows), dims)
 	if err != nil {
-		return err
-	}
-	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
-	if err := npy.WriteHeader(w, len(rows), dims); err != nil {
 		return err
 	}
 	row := make([]float32, dims)
 	ids := make([]string, len(rows))
 	for k, i := range rows {
 		gen.Row(i, row)
-		if err := npy.WriteValues(w, row); err != nil {
+		if err := w.Add(row); err != nil {
+			w.Abort()
 			return err
 		}
 		ids[k] = fmt.Sprintf("p-%07d", i)
 	}
-	if err := w.Flush(); err != nil {
+	if err := w.Close(); err != nil {
 		return err
 	}
 	cat, err := os.Create(catalogPath)
@@ -334,4 +337,18 @@ func exactVectorListChanges(ctx context.Context, r *benchRun, dims, clusters int
 	}
 	fmt.Fprintf(r.w, "exact top-20 before and after computed in %.1f s (not part of any measurement)\n", time.Since(start).Seconds())
 	return changed, nil
+}
+
+// dropFileCache asks the kernel to drop the page cache of paths
+// (posix_fadvise DONTNEED; best effort), so the next run reads them from
+// disk as it would at a size that does not fit the cache (--cold).
+func dropFileCache(r *benchRun, paths ...string) {
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err == nil {
+			err = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+			f.Close()
+		}
+		fmt.Fprintf(r.w, "page cache of %s dropped (error: %v)\n", p, err)
+	}
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/essync/essync/catalog"
 	"github.com/essync/essync/embed"
-	"github.com/essync/essync/npy"
 	"github.com/essync/essync/vectors"
 	"github.com/urfave/cli/v2"
 )
@@ -194,10 +193,11 @@ func runEmbed(c *cli.Context) error {
 	return nil
 }
 
-// writeEmbedOutputs writes vectors.npy, ids.json and report.json into dir,
-// each through a temporary file and a rename, so a crash never leaves a
-// half-written file behind.
-func writeEmbedOutputs(dir string, ids []string, vectors []float32, dims int, rep *embedReport) error {
+// writeEmbedOutputs writes vectors.npy (with its digests sidecar, through
+// vectors.Writer), ids.json and report.json into dir, each through a
+// temporary file and a rename, so a crash never leaves a half-written file
+// behind.
+func writeEmbedOutputs(dir string, ids []string, matrix []float32, dims int, rep *embedReport) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
@@ -214,7 +214,17 @@ func writeEmbedOutputs(dir string, ids []string, vectors []float32, dims int, re
 		}
 		return nil
 	}
-	if err := place("vectors.npy", func(tmp string) error { return npy.WriteFile(tmp, len(ids), dims, vectors) }); err != nil {
+	w, err := vectors.Create(dir, len(ids), dims)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	for i := range ids {
+		if err := w.Add(matrix[i*dims : (i+1)*dims]); err != nil {
+			w.Abort()
+			return err
+		}
+	}
+	if err := w.Close(); err != nil {
 		return err
 	}
 	for _, f := range []struct {

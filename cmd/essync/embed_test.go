@@ -57,6 +57,16 @@ func TestEmbedCommandFolder(t *testing.T) {
 	if !slices.Equal(ids, []string{"a-cat.jpg", "c-coffee.jpg"}) {
 		t.Errorf("ids %v", ids)
 	}
+	// digests.bin describes the vectors written: an incremental run
+	// trusts it instead of reading the rows.
+	set, err := vectors.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.DigestsComputed) != 0 || !slices.Equal(set.Digests, []uint64{vectors.RowDigest(data[:16]), vectors.RowDigest(data[16:])}) {
+		t.Errorf("vectors.Open: digests %x computed %v, want digests.bin's, those of the rows", set.Digests, set.DigestsComputed)
+	}
+	set.Close()
 	var rep embedReport
 	readJSON(t, filepath.Join(out, "report.json"), &rep)
 	if rep.Products != 4 || rep.Embedded != 2 || rep.FromCache != 2 || len(rep.Skipped) != 2 ||
