@@ -92,7 +92,7 @@ func benchListChange(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, "  loaded the similar index in %.1f s\n", time.Since(start).Seconds())
 	for _, index := range []string{products, lists} {
-		if _, err := mergeTail(ctx, es, index); err != nil {
+		if _, err := mergeTail(ctx, es, index, mergeWaitDefault); err != nil {
 			return err
 		}
 	}
@@ -191,7 +191,7 @@ func writeListChange(ctx context.Context, es *elasticsearch.Client, index string
 		return cost, err
 	}
 	cost.Refresh = time.Since(start)
-	if cost.Tail, err = mergeTail(ctx, es, index); err != nil {
+	if cost.Tail, err = mergeTail(ctx, es, index, mergeWaitDefault); err != nil {
 		return cost, err
 	}
 	cpu1, err := nodeCPU(ctx, es)
@@ -207,10 +207,10 @@ func writeListChange(ctx context.Context, es *elasticsearch.Client, index string
 }
 
 // mergeTail waits until index has had no running merge for a second (at
-// most 15 minutes) and returns how long that took, the quiet second excluded.
-func mergeTail(ctx context.Context, es *elasticsearch.Client, index string) (time.Duration, error) {
+// most limit) and returns how long that took, the quiet second excluded.
+func mergeTail(ctx context.Context, es *elasticsearch.Client, index string, limit time.Duration) (time.Duration, error) {
 	start, quietSince := time.Now(), time.Time{}
-	for time.Since(start) < 15*time.Minute {
+	for time.Since(start) < limit {
 		_, running, err := mergeStats(ctx, es, index)
 		if err != nil {
 			return 0, err
@@ -229,8 +229,11 @@ func mergeTail(ctx context.Context, es *elasticsearch.Client, index string) (tim
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return 0, fmt.Errorf("%s still merging after 15 minutes", index)
+	return 0, fmt.Errorf("%s still merging after %s", index, limit)
 }
+
+// mergeWaitDefault is how long mergeTail waits for an index's merges to end.
+const mergeWaitDefault = 15 * time.Minute
 
 // mergeStats returns the merge time index has spent so far and its running merges.
 func mergeStats(ctx context.Context, es *elasticsearch.Client, index string) (total time.Duration, running int, err error) {

@@ -202,6 +202,7 @@ func benchIncrementalCommand() *cli.Command {
 			&cli.PathFlag{Name: "state-dir", Usage: "with --vectors: state snapshot folder (default: state/ in --dir)"},
 			&cli.BoolFlag{Name: "cold", Usage: "with --vectors: drop the vector files' page cache before the measured runs, so their reads come from disk"},
 			&cli.DurationFlag{Name: "full-time", Usage: "with --vectors, taking up a kept alias: the full run's wall time, for the ratio"},
+			&cli.DurationFlag{Name: "merge-wait", Value: mergeWaitDefault, Usage: "with --vectors: how long to wait for the node's merges after the measured run (for its CPU) before the next run"},
 			&cli.DurationFlag{Name: "give-up", Value: time.Hour, Usage: "with --vectors: bound on each run's bulk load with its retries"},
 			&cli.IntFlag{Name: "exact-limit", Value: 50000, Usage: "with --vectors: compute the exact minimum of writes only up to this many products (brute force)"},
 			&cli.PathFlag{Name: "peak-profile", Usage: "with --vectors: write the Go heap profile (in use, by site) at each run's heap peak to `PREFIX`-<run>.pprof (go tool pprof -sample_index=inuse_space)"},

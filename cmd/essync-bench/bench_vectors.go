@@ -222,7 +222,7 @@ func benchIncrementalVectors(c *cli.Context) error {
 		return err
 	}
 	if cpuErr == nil {
-		tail, terr := mergeTail(c.Context, es, r.alias)
+		tail, terr := mergeTail(c.Context, es, r.alias, c.Duration("merge-wait"))
 		cpu1, cerr := nodeCPU(c.Context, es)
 		if err := errors.Join(terr, cerr); err != nil {
 			fmt.Fprintf(r.w, "node CPU not measured: %v\n", err)
