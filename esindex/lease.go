@@ -444,8 +444,7 @@ func ensureLeaseIndex(ctx context.Context, es *elasticsearch.Client) error {
 	if err != nil {
 		return fmt.Errorf("create %s: %w", LeaseIndex, err)
 	}
-	var re *ResponseError
-	if err := decode(res, nil); err != nil && !(errors.As(err, &re) && re.Type == "resource_already_exists_exception") {
+	if err := decode(res, nil); err != nil && !isAlreadyExists(err) {
 		return fmt.Errorf("create %s: %w", LeaseIndex, err)
 	}
 	return nil

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
@@ -60,9 +62,32 @@ func CreateIndex(ctx context.Context, es *elasticsearch.Client, index string, bo
 		return fmt.Errorf("create %s: %w", index, err)
 	}
 	if err := decode(res, nil); err != nil {
-		return fmt.Errorf("create %s: %w", index, err)
+		if !isAlreadyExists(err) || !ownEmptyIndex(ctx, es, index) {
+			return fmt.Errorf("create %s: %w", index, err)
+		}
+		// The client retries a create whose answer was lost (a timeout
+		// on a busy node); the first attempt made the index. Its name is
+		// this run's (a millisecond timestamp under the run's lease).
+		slog.Warn("the index already existed, empty and not complete: taking it as made by a retried create", "index", index)
 	}
 	return nil
+}
+
+// isAlreadyExists is true for Elasticsearch's "index already exists" answer.
+func isAlreadyExists(err error) bool {
+	var re *ResponseError
+	return errors.As(err, &re) && re.Type == "resource_already_exists_exception"
+}
+
+// ownEmptyIndex reports whether index holds no document and is not marked
+// complete: what a create that succeeded a moment ago leaves.
+func ownEmptyIndex(ctx context.Context, es *elasticsearch.Client, index string) bool {
+	_, meta, err := ReadMeta(ctx, es, index)
+	if err != nil || meta.Complete {
+		return false
+	}
+	n, err := Count(ctx, es, index)
+	return err == nil && n == 0
 }
 
 // FinishLoad makes a freshly loaded index ready to go live: it restores the

@@ -189,3 +189,34 @@ func TestScanReadsEveryDocumentOnce(t *testing.T) {
 		t.Fatalf("scanned %d documents, want 250", len(seen))
 	}
 }
+
+// A create whose answer was lost is retried by the client and finds the
+// index it made: an empty, incomplete index is taken as its own; one that
+// holds documents or is complete is another's, and refused.
+func TestCreateIndexTakesUpOnlyAnEmptyIncompleteIndex(t *testing.T) {
+	es := estest.Client(t)
+	ctx := context.Background()
+	alias := estest.IndexName(t, "recreate")
+	empty := esindex.NewIndexName(alias, time.Now())
+	for range 2 {
+		if err := esindex.CreateIndex(ctx, es, empty, []byte(testMapping)); err != nil {
+			t.Fatalf("create %s again: %v", empty, err)
+		}
+	}
+	filled := esindex.NewIndexName(alias, time.Now().Add(time.Second))
+	if err := esindex.CreateIndex(ctx, es, filled, []byte(testMapping)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := esindex.Bulk(ctx, es, filled, docs(2), esindex.BulkOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := esindex.Refresh(ctx, es, filled); err != nil {
+		t.Fatal(err)
+	}
+	complete := load(t, es, alias, time.Now().Add(2*time.Second), 0)
+	for _, index := range []string{filled, complete} {
+		if err := esindex.CreateIndex(ctx, es, index, []byte(testMapping)); err == nil || !strings.Contains(err.Error(), "resource_already_exists_exception") {
+			t.Errorf("create %s over an index in use: %v, want already exists", index, err)
+		}
+	}
+}
