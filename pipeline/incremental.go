@@ -362,7 +362,7 @@ func updateGraph(ctx context.Context, cfg *Config, snap *snapshot, p *plan, dims
 			// without drops the whole mapping would stay resident beside
 			// the graph's own memory.
 			opts.DropPages = func() { dropPages(vectors) }
-			warmSnapshotVectors(ctx, snap, p)
+			defer prepareSnapshotReads(ctx, snap, p)()
 		}
 		// The recall is measured apart (recallOf), beside the later
 		// stages, or carried from the snapshot when no list changed.

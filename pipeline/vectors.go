@@ -157,6 +157,7 @@ func planVectorChanges(set *vectors.Set, products []catalog.Product, snap *snaps
 	kept, rows := vectorRows(set, products, rep)
 	sums, stats := imageSums(kept, snap, rep)
 	read := 0
+	set.AdviseRandom() // only the new and changed rows are read
 	for i, pr := range kept {
 		var vec []float32
 		row, known := snap.row[pr.ID]

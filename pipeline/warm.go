@@ -59,18 +59,33 @@ func warmFile(ctx context.Context, path string) (int64, error) {
 	return n, nil
 }
 
-// warmSnapshotVectors warms the snapshot's vectors.npy when the plan's
-// changes make the update read many of its rows at random; best effort: a
-// failed read only costs the random reads it was meant to save.
-func warmSnapshotVectors(ctx context.Context, snap *snapshot, p *plan) {
-	if snap.vec == nil || !warmBeforeUpdate(len(p.added)+len(p.removed), len(snap.ids)) {
-		return
+// prepareSnapshotReads readies the snapshot's vectors for the neighbour
+// update: when the plan's changes make the update read many rows, it reads
+// the file once in order (warmFile); when they are few, it turns the
+// mapping's read-ahead off for the update, so each row read costs its own
+// pages and not a MiB around them, and the returned func turns it back on
+// for the stages that read the rows in order. A snapshot whose lists are
+// re-scored (before format 3) reads every row anyway and is left as is.
+func prepareSnapshotReads(ctx context.Context, snap *snapshot, p *plan) (undo func()) {
+	undo = func() {}
+	if snap.vec == nil {
+		return undo
+	}
+	if !warmBeforeUpdate(len(p.added)+len(p.removed), len(snap.ids)) {
+		if snap.scored() {
+			snap.vec.AdviseRandom(true)
+			undo = func() { snap.vec.AdviseRandom(false) }
+		}
+		return undo
 	}
 	start := time.Now()
 	n, err := warmFile(ctx, filepath.Join(snap.dir, snapVectors))
 	if err != nil {
+		// Best effort: a failed read only costs the random reads it
+		// was meant to save.
 		slog.Warn("could not read the snapshot's vectors ahead of the neighbour update", "err", err)
-		return
+		return undo
 	}
 	slog.Info("read the snapshot's vectors ahead of the neighbour update", "mib", n>>20, "seconds", time.Since(start).Seconds())
+	return undo
 }

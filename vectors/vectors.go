@@ -60,6 +60,11 @@ type Set struct {
 // Row returns the vector of row r (a view into the mapping).
 func (s *Set) Row(r int) []float32 { return s.Matrix[r*s.Dims : (r+1)*s.Dims] }
 
+// AdviseRandom says the matrix's rows will be read at random, a few of
+// them (an incremental run reads only its new and changed rows): without it
+// each row read pulls in up to a MiB around it (npy.Mapped.AdviseRandom).
+func (s *Set) AdviseRandom() { s.mapped.AdviseRandom(true) }
+
 // Close releases the mapping; the matrix must not be used afterwards.
 func (s *Set) Close() error {
 	if s == nil {
