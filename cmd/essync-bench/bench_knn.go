@@ -14,6 +14,7 @@ import (
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/neighbors"
+	"github.com/essync/essync/vectors"
 	"github.com/urfave/cli/v2"
 )
 
@@ -37,7 +38,8 @@ Recall@K of both against the exact top-K of those products by brute force.`,
 			&cli.StringFlag{Name: "index-options", Value: "hnsw", Usage: "index_options of the index this benchmark loads"},
 			&cli.IntFlag{Name: "k", Value: 20, Usage: "neighbours per product"},
 			&cli.IntFlag{Name: "queries", Value: 0, Usage: "products the ES kNN pass queries and recall is measured on (0: all)"},
-			&cli.IntFlag{Name: "num-candidates", Value: 0, Usage: "kNN num_candidates (0: esindex's default)"},
+			&cli.IntSliceFlag{Name: "num-candidates", Value: cli.NewIntSlice(0), Usage: "kNN num_candidates, one ES pass each (0: esindex's default); repeat the flag for a sweep"},
+			&cli.PathFlag{Name: "vectors", Usage: "take the products from this vectors folder (ids.json + vectors.npy, e.g. the --dir/vectors-after of incremental --vectors) instead of generating -n rows: for an --index an incremental has changed"},
 			&cli.IntFlag{Name: "batch", Value: 0, Usage: "searches per _msearch (0: esindex's default)"},
 			&cli.IntFlag{Name: "workers", Value: 0, Usage: "_msearch requests in flight (0: esindex's default)"},
 			&cli.IntFlag{Name: "id-digits", Value: 6, Usage: "digits of the product ids p-<row> (7 for an --index kept by `full --vectors --keep-index`, with --per-cluster 6 --seed 1)"},
@@ -54,6 +56,14 @@ func benchKNN(c *cli.Context) error {
 		return err
 	}
 	n, dims, k := c.Int("n"), c.Int("dims"), c.Int("k")
+	var set *vectors.Set
+	if dir := c.Path("vectors"); dir != "" {
+		if set, err = vectors.Open(dir); err != nil {
+			return err
+		}
+		defer set.Close()
+		n, dims = len(set.IDs), set.Dims
+	}
 	q := c.Int("queries")
 	if q <= 0 || q > n {
 		q = n
@@ -65,12 +75,19 @@ func benchKNN(c *cli.Context) error {
 	gen := benchdata.NewVectors(dims, n/max(1, c.Int("per-cluster")), c.Uint64("seed"))
 	fmt.Fprintf(w, "bench knn: %d products × %d dims, k=%d, ES queries %d, node %s, load average %s\n", n, dims, k, q, strings.Join(cfg.URLs, ","), loadAverage())
 	start := time.Now()
-	vecs := gen.Matrix(0, n)
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("p-%0*d", c.Int("id-digits"), i)
+	var vecs []float32
+	var ids []string
+	if set != nil {
+		vecs, ids = set.Matrix, set.IDs
+		fmt.Fprintf(w, "vectors from %s\n", c.Path("vectors"))
+	} else {
+		vecs = gen.Matrix(0, n)
+		ids = make([]string, n)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("p-%0*d", c.Int("id-digits"), i)
+		}
+		fmt.Fprintf(w, "generated the vectors in %.1f s\n", time.Since(start).Seconds())
 	}
-	fmt.Fprintf(w, "generated the vectors in %.1f s\n", time.Since(start).Seconds())
 	sample := make([]int, q)
 	for j := range sample {
 		sample[j] = int(int64(j) * int64(n) / int64(q))
@@ -105,32 +122,34 @@ func benchKNN(c *cli.Context) error {
 		}
 		fmt.Fprintf(w, "  loaded %s (%s) in %.1f s (not part of the neighbour time: the index is loaded anyway)\n", index, c.String("index-options"), time.Since(start).Seconds())
 	}
-	got := make(map[string][]neighbors.Neighbor, q)
-	var mu sync.Mutex
-	start = time.Now()
-	res, err := esindex.NeighborsByKNN(ctx, es, index, func(yield func(esindex.ProductVector) bool) {
-		for _, i := range sample {
-			if !yield(esindex.ProductVector{ID: ids[i], Vector: vecs[i*dims : (i+1)*dims]}) {
-				return
+	for _, nc := range c.IntSlice("num-candidates") {
+		got := make(map[string][]neighbors.Neighbor, q)
+		var mu sync.Mutex
+		start = time.Now()
+		res, err := esindex.NeighborsByKNN(ctx, es, index, func(yield func(esindex.ProductVector) bool) {
+			for _, i := range sample {
+				if !yield(esindex.ProductVector{ID: ids[i], Vector: vecs[i*dims : (i+1)*dims]}) {
+					return
+				}
 			}
+		}, esindex.KNNOptions{K: k, NumCandidates: nc, Batch: c.Int("batch"), Workers: c.Int("workers")},
+			func(id string, list []neighbors.Neighbor) error {
+				mu.Lock()
+				got[id] = list
+				mu.Unlock()
+				return nil
+			})
+		if err != nil {
+			return err
 		}
-	}, esindex.KNNOptions{K: k, NumCandidates: c.Int("num-candidates"), Batch: c.Int("batch"), Workers: c.Int("workers")},
-		func(id string, list []neighbors.Neighbor) error {
-			mu.Lock()
-			got[id] = list
-			mu.Unlock()
-			return nil
-		})
-	if err != nil {
-		return err
-	}
-	took := time.Since(start)
-	perQuery := took.Seconds() / float64(q)
-	fmt.Fprintf(w, "  es kNN (num_candidates %d): %.1f s for %d products (%.2f ms each, %d requests, %d retried, %d short) → %.1f s for all %d; recall@%d %.4f\n",
-		max(c.Int("num-candidates"), 100, 4*(k+1)), took.Seconds(), q, perQuery*1000, res.Requests, res.Retried, res.Short, perQuery*float64(n), n, k,
-		recallOf(exact, sample, ids, func(id string) []neighbors.Neighbor { return got[id] }))
-	if forest > 0 {
-		fmt.Fprintf(w, "  ratio es/forest for all %d: %.2f\n", n, perQuery*float64(n)/forest.Seconds())
+		took := time.Since(start)
+		perQuery := took.Seconds() / float64(q)
+		fmt.Fprintf(w, "  es kNN (num_candidates %d): %.1f s for %d products (%.2f ms each, %d requests, %d retried, %d short) → %.1f s for all %d; recall@%d %.4f\n",
+			max(nc, 100, 4*(k+1)), took.Seconds(), q, perQuery*1000, res.Requests, res.Retried, res.Short, perQuery*float64(n), n, k,
+			recallOf(exact, sample, ids, func(id string) []neighbors.Neighbor { return got[id] }))
+		if forest > 0 {
+			fmt.Fprintf(w, "  ratio es/forest for all %d: %.2f\n", n, perQuery*float64(n)/forest.Seconds())
+		}
 	}
 	fmt.Fprintf(w, "  load average at the end %s\n", loadAverage())
 	return nil
