@@ -36,6 +36,14 @@ func TestMap(t *testing.T) {
 		if rows > 1 && m.Row(1)[0] != data[cols] {
 			t.Errorf("%v: Row(1)[0] = %v, want %v", shape, m.Row(1)[0], data[cols])
 		}
+		// Read advice changes how rows are read, never what: rows out of
+		// range are ignored.
+		m.AdviseRandom(true)
+		m.WillNeed([]int{rows - 1, 0, -1, rows, rows / 2})
+		if rows > 0 && m.Row(rows - 1)[cols-1] != data[rows*cols-1] {
+			t.Errorf("%v: last value after the advice %v, want %v", shape, m.Row(rows - 1)[cols-1], data[rows*cols-1])
+		}
+		m.AdviseRandom(false)
 		if err := m.Close(); err != nil {
 			t.Fatal(err)
 		}

@@ -158,6 +158,13 @@ func planVectorChanges(set *vectors.Set, products []catalog.Product, snap *snaps
 	sums, stats := imageSums(kept, snap, rep)
 	read := 0
 	set.AdviseRandom() // only the new and changed rows are read
+	var wanted []int
+	for i, pr := range kept {
+		if row, known := snap.row[pr.ID]; !known || set.Digests[rows[i]] != snap.digests[row] {
+			wanted = append(wanted, rows[i])
+		}
+	}
+	set.WillNeed(wanted) // all at once: the disk reads them in parallel
 	for i, pr := range kept {
 		var vec []float32
 		row, known := snap.row[pr.ID]

@@ -65,6 +65,11 @@ func (s *Set) Row(r int) []float32 { return s.Matrix[r*s.Dims : (r+1)*s.Dims] }
 // each row read pulls in up to a MiB around it (npy.Mapped.AdviseRandom).
 func (s *Set) AdviseRandom() { s.mapped.AdviseRandom(true) }
 
+// WillNeed starts the reads of the given rows at once (npy.Mapped.WillNeed):
+// a few thousand rows scattered over a large file come in parallel instead
+// of one page fault after another.
+func (s *Set) WillNeed(rows []int) { s.mapped.WillNeed(rows) }
+
 // Close releases the mapping; the matrix must not be used afterwards.
 func (s *Set) Close() error {
 	if s == nil {
