@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -218,10 +217,10 @@ func openSnapshot(dir string) (*snapshot, error) {
 		s.lists[i] = j
 	}
 	if s.hdr.Format >= scoredSnapshotFormat {
-		if s.sims, err = readFloat32s(dir, snapSims, n*k); err != nil {
+		if s.sims, err = readLittleEndian[float32](dir, snapSims, n*k); err != nil {
 			return nil, bad("%v", err)
 		}
-		if s.groupSizes, err = readInt32s(dir, snapGroups, n); err != nil {
+		if s.groupSizes, err = readLittleEndian[int32](dir, snapGroups, n); err != nil {
 			return nil, bad("%v", err)
 		}
 	}
@@ -245,18 +244,9 @@ func openSnapshot(dir string) (*snapshot, error) {
 func (s *snapshot) readDigests() error {
 	n := s.hdr.Count
 	if s.hdr.Format >= 4 {
-		b, err := os.ReadFile(filepath.Join(s.dir, snapDigests))
-		if err != nil {
-			return err
-		}
-		if len(b) != 8*n {
-			return fmt.Errorf("%s has %d bytes, want %d", snapDigests, len(b), 8*n)
-		}
-		s.digests = make([]uint64, n)
-		for i := range s.digests {
-			s.digests[i] = binary.LittleEndian.Uint64(b[8*i:])
-		}
-		return nil
+		var err error
+		s.digests, err = readLittleEndian[uint64](s.dir, snapDigests, n)
+		return err
 	}
 	slog.Info("state snapshot of format "+strconv.Itoa(s.hdr.Format)+": computing its vectors' row digests once (one read of its vectors)", "dir", s.dir, "rows", n)
 	var err error
@@ -264,34 +254,19 @@ func (s *snapshot) readDigests() error {
 	return err
 }
 
-// readFloat32s reads a file of exactly n little-endian float32s.
-func readFloat32s(dir, name string, n int) ([]float32, error) {
+// readLittleEndian reads a file of exactly n little-endian values of T:
+// sims.bin, groups.bin and digests.bin.
+func readLittleEndian[T float32 | int32 | uint64](dir, name string, n int) ([]T, error) {
 	b, err := os.ReadFile(filepath.Join(dir, name))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) != 4*n {
-		return nil, fmt.Errorf("%s has %d bytes, want %d", name, len(b), 4*n)
+	out := make([]T, n)
+	if want := binary.Size(out); len(b) != want {
+		return nil, fmt.Errorf("%s has %d bytes, want %d", name, len(b), want)
 	}
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return out, nil
-}
-
-// readInt32s reads a file of exactly n little-endian int32s.
-func readInt32s(dir, name string, n int) ([]int32, error) {
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) != 4*n {
-		return nil, fmt.Errorf("%s has %d bytes, want %d", name, len(b), 4*n)
-	}
-	out := make([]int32, n)
-	for i := range out {
-		out[i] = int32(binary.LittleEndian.Uint32(b[4*i:]))
+	if _, err := binary.Decode(b, binary.LittleEndian, out); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return out, nil
 }
