@@ -156,36 +156,39 @@ func planVectorChanges(set *vectors.Set, products []catalog.Product, snap *snaps
 	p := newPlan(snap, len(products))
 	kept, rows := vectorRows(set, products, rep)
 	sums, stats := imageSums(kept, snap, rep)
-	read := 0
+	// stored says whether the snapshot holds pr with the same vector
+	// (row digests), and at which row.
+	stored := func(i int, pr catalog.Product) (row int32, known, same bool) {
+		row, known = snap.row[pr.ID]
+		return row, known, known && set.Digests[rows[i]] == snap.digests[row]
+	}
 	set.AdviseRandom() // only the new and changed rows are read
 	var wanted []int
 	for i, pr := range kept {
-		if row, known := snap.row[pr.ID]; !known || set.Digests[rows[i]] != snap.digests[row] {
+		if _, _, same := stored(i, pr); !same {
 			wanted = append(wanted, rows[i])
 		}
 	}
 	set.WillNeed(wanted) // all at once: the disk reads them in parallel
 	for i, pr := range kept {
 		var vec []float32
-		row, known := snap.row[pr.ID]
+		row, known, same := stored(i, pr)
 		switch {
 		case !known:
 			rep.Changes.New++
 			vec = slices.Clone(set.Row(rows[i])) // the set is closed after planning
 			p.added[pr.ID] = vec
-			read++
-		case set.Digests[rows[i]] != snap.digests[row]:
+		case !same:
 			rep.Changes.ImageChanged++
 			vec = slices.Clone(set.Row(rows[i]))
 			p.added[pr.ID] = vec
-			read++
 		default:
 			vec = snap.vector(row)
 		}
 		p.put(item{Product: pr, Vector: vec, SHA256: sums[i], Size: stats[i].Size, MTime: stats[i].MTime})
 	}
 	dropPages(set.Matrix)
-	slog.Info("planned by row digests", "rows_read", read, "rows", len(kept))
+	slog.Info("planned by row digests", "rows_read", len(wanted), "rows", len(kept))
 	p.removeRest(snap, products, rep)
 	return p
 }
