@@ -64,6 +64,25 @@ func asFormat(t *testing.T, dir string, format int, without ...string) {
 	}
 }
 
+// takeUpOldSnapshot runs incremental on a snapshot asFormat made older,
+// checks that it was taken up, nothing written to the index and the
+// snapshot written again as format 4, and returns its files.
+func takeUpOldSnapshot(t *testing.T, cfg pipeline.Config, dir string, format int) map[string][]byte {
+	t.Helper()
+	rep := incremental(t, cfg)
+	if s := rep.Snapshot; !s.Used || !s.Written || s.Unchanged || rep.Changes.Written != 0 {
+		t.Fatalf("format %d taken up: snapshot %+v, written %d; want it used, nothing written, the snapshot written again", format, s, rep.Changes.Written)
+	}
+	upgraded := snapshotFiles(t, dir)
+	var hdr struct {
+		Format int `json:"format"`
+	}
+	if err := json.Unmarshal(upgraded["header.json"], &hdr); err != nil || hdr.Format != 4 {
+		t.Fatalf("upgraded header %s (%v), want format 4", upgraded["header.json"], err)
+	}
+	return upgraded
+}
+
 // TestIncrementalUpgradesAFormat2SnapshotAndRewritesNoneWhenNothingChanged:
 // a format-2 snapshot (the similarities not stored) is taken up, its lists
 // re-scored, and written again as format 4 although nothing was written to
@@ -89,24 +108,14 @@ func TestIncrementalUpgradesAFormat2SnapshotAndRewritesNoneWhenNothingChanged(t 
 	}
 	asFormat2(t, dir)
 
-	rep := incremental(t, cfg)
-	if s := rep.Snapshot; !s.Used || !s.Written || s.Unchanged || rep.Changes.Written != 0 {
-		t.Fatalf("format 2 taken up: snapshot %+v, written %d; want it used, nothing written, the snapshot written again", s, rep.Changes.Written)
-	}
-	upgraded := snapshotFiles(t, dir)
-	var hdr struct {
-		Format int `json:"format"`
-	}
-	if err := json.Unmarshal(upgraded["header.json"], &hdr); err != nil || hdr.Format != 4 {
-		t.Fatalf("upgraded header %s (%v), want format 4", upgraded["header.json"], err)
-	}
+	upgraded := takeUpOldSnapshot(t, cfg, dir, 2)
 	for _, f := range []string{"sims.bin", "groups.bin", "lists.bin", "records.bin", "ids.json", "vectors.npy", "digests.bin"} {
 		if !bytes.Equal(upgraded[f], byFull[f]) {
 			t.Errorf("%s after the re-scoring upgrade differs from full's (%d and %d bytes): the restored similarities are not the re-scored ones", f, len(upgraded[f]), len(byFull[f]))
 		}
 	}
 
-	rep = incremental(t, cfg)
+	rep := incremental(t, cfg)
 	if s := rep.Snapshot; !s.Used || s.Written || !s.Unchanged || rep.Changes.Written != 0 || s.Generation != 1 {
 		t.Errorf("no-op run: snapshot %+v, written %d; want nothing written and the snapshot left as it was", s, rep.Changes.Written)
 	}
@@ -157,23 +166,13 @@ func TestIncrementalUpgradesAFormat3Snapshot(t *testing.T) {
 		t.Fatalf("full wrote no digests.bin")
 	}
 	asFormat(t, dir, 3, "digests.bin")
-	rep := incremental(t, cfg)
-	if s := rep.Snapshot; !s.Used || !s.Written || s.Unchanged || rep.Changes.Written != 0 {
-		t.Fatalf("format 3 taken up: snapshot %+v, written %d; want it used, nothing written, the snapshot written again", s, rep.Changes.Written)
-	}
-	upgraded := snapshotFiles(t, dir)
-	var hdr struct {
-		Format int `json:"format"`
-	}
-	if err := json.Unmarshal(upgraded["header.json"], &hdr); err != nil || hdr.Format != 4 {
-		t.Fatalf("upgraded header %s (%v), want format 4", upgraded["header.json"], err)
-	}
+	upgraded := takeUpOldSnapshot(t, cfg, dir, 3)
 	for _, f := range []string{"digests.bin", "sims.bin", "lists.bin", "records.bin", "vectors.npy"} {
 		if !bytes.Equal(upgraded[f], byFull[f]) {
 			t.Errorf("%s after the upgrade differs from full's (%d and %d bytes)", f, len(upgraded[f]), len(byFull[f]))
 		}
 	}
-	if rep = incremental(t, cfg); rep.Changes.Written != 0 || !rep.Snapshot.Unchanged || rep.Snapshot.Written {
+	if rep := incremental(t, cfg); rep.Changes.Written != 0 || !rep.Snapshot.Unchanged || rep.Snapshot.Written {
 		t.Errorf("the run after the upgrade wrote %d (snapshot %+v), want 0 and the snapshot left as it was", rep.Changes.Written, rep.Snapshot)
 	}
 }
