@@ -72,7 +72,6 @@ func benchKNN(c *cli.Context) error {
 		return fmt.Errorf("--n ≥ 2, --k ≥ 1 and --dims in 1..%d", mappings.MaxDims)
 	}
 	defer debug.SetGCPercent(debug.SetGCPercent(20))
-	gen := benchdata.NewVectors(dims, n/max(1, c.Int("per-cluster")), c.Uint64("seed"))
 	fmt.Fprintf(w, "bench knn: %d products × %d dims, k=%d, ES queries %d, node %s, load average %s\n", n, dims, k, q, strings.Join(cfg.URLs, ","), loadAverage())
 	start := time.Now()
 	var vecs []float32
@@ -81,7 +80,7 @@ func benchKNN(c *cli.Context) error {
 		vecs, ids = set.Matrix, set.IDs
 		fmt.Fprintf(w, "vectors from %s\n", c.Path("vectors"))
 	} else {
-		vecs = gen.Matrix(0, n)
+		vecs = benchdata.NewVectors(dims, n/max(1, c.Int("per-cluster")), c.Uint64("seed")).Matrix(0, n)
 		ids = make([]string, n)
 		for i := range ids {
 			ids[i] = fmt.Sprintf("p-%0*d", c.Int("id-digits"), i)
