@@ -42,7 +42,7 @@ mapping and loader (esindex.Bulk + FinishLoad), then reports:
 			&cli.StringSliceFlag{Name: "index-options", Value: cli.NewStringSlice("hnsw", "int8_hnsw", "bbq_hnsw"), Usage: "index_options types to measure, in order"},
 			&cli.IntFlag{Name: "queries", Value: 200, Usage: "kNN queries for the recall"},
 			&cli.IntFlag{Name: "k", Value: 10, Usage: "recall@k"},
-			&cli.IntFlag{Name: "num-candidates", Value: 100, Usage: "kNN num_candidates"},
+			&cli.IntSliceFlag{Name: "num-candidates", Value: cli.NewIntSlice(100), Usage: "kNN num_candidates; repeat the flag for a sweep (one recall line each)"},
 			&cli.BoolFlag{Name: "force-merge", Value: true, Usage: "force-merge to one segment before measuring size and recall"},
 			&cli.IntFlag{Name: "workers", Value: 0, Usage: "essync bulk workers (0: the default)"},
 		}, benchESFlags()...),
@@ -310,14 +310,25 @@ func measureIndexOption(c *cli.Context, es *elasticsearch.Client, gen *benchdata
 	}
 	fmt.Fprintf(w, "  %-10s memory: page cache for searches ≈ %s/product (%.2f GB; vector field %s/product minus raw floats for quantised types); non-compound ve* files %s/product; JVM heap used %.2f GB (whole node); dense_vector stats %s\n",
 		opt, perDoc(cache), float64(cache)/1e9, perDoc(knn), perDoc(vecFiles), float64(heap)/1e9, offHeap)
-	// Recall.
-	k := len(exact[0])
-	nq := len(exact)
+	// Recall, once per num_candidates of the sweep.
+	for _, candidates := range c.IntSlice("num-candidates") {
+		if err := measureRecall(c, es, index, opt, queries, exact, candidates); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// measureRecall runs every query with num_candidates candidates and prints
+// recall@k against the exact top-k and the mean query time.
+func measureRecall(c *cli.Context, es *elasticsearch.Client, index, opt string, queries []float32, exact [][]int, candidates int) error {
+	k, nq := len(exact[0]), len(exact)
+	dims := len(queries) / nq
 	var hits int
 	var took time.Duration
 	for q := range nq {
 		qv := queries[q*dims : (q+1)*dims]
-		got, d, err := knnSearch(ctx, es, index, qv, k, c.Int("num-candidates"))
+		got, d, err := knnSearch(c.Context, es, index, qv, k, candidates)
 		if err != nil {
 			return err
 		}
@@ -332,8 +343,8 @@ func measureIndexOption(c *cli.Context, es *elasticsearch.Client, gen *benchdata
 			}
 		}
 	}
-	fmt.Fprintf(w, "  %-10s recall@%d (num_candidates %d, %d queries): %.4f; mean query %.1f ms\n",
-		opt, k, c.Int("num-candidates"), nq, float64(hits)/float64(nq*k), float64(took.Milliseconds())/float64(nq))
+	fmt.Fprintf(c.App.Writer, "  %-10s recall@%d (num_candidates %d, %d queries): %.4f; mean query %.1f ms\n",
+		opt, k, candidates, nq, float64(hits)/float64(nq*k), float64(took.Milliseconds())/float64(nq))
 	return nil
 }
 
