@@ -31,7 +31,14 @@ type Config struct {
 	ESTimeout    time.Duration   // deadline of every Elasticsearch call (default 5 s)
 	HealthEvery  time.Duration   // how often the alias and its model are checked (default 2 s)
 	MaxK         int             // largest k a caller may ask for (default 100)
+	// NumCandidates is the kNN num_candidates of every search (0: esindex's
+	// default, max(10·k, 100)); at 1 M products and more, 500–1 000 keep
+	// recall@20 above 0.97 (docs/SCALING.md). At most MaxNumCandidates.
+	NumCandidates int
 }
+
+// MaxNumCandidates is the largest num_candidates Elasticsearch accepts.
+const MaxNumCandidates = 10000
 
 func (c *Config) defaults() {
 	if c.Alias == "" {
@@ -102,6 +109,9 @@ type Searcher struct {
 // NewSearcher starts the inference goroutine and the periodic health check
 // (the first check runs before it returns). Close stops both.
 func NewSearcher(cfg Config) (*Searcher, error) {
+	if cfg.NumCandidates < 0 || cfg.NumCandidates > MaxNumCandidates {
+		return nil, fmt.Errorf("serve: num_candidates %d: want 0 (the default, max(10·k, 100)) up to %d", cfg.NumCandidates, MaxNumCandidates)
+	}
 	if cfg.ES == nil || cfg.Embedder == nil {
 		return nil, errors.New("serve: Config needs ES and Embedder")
 	}
@@ -221,7 +231,7 @@ func (s *Searcher) searchHolding(ctx context.Context, name string, data []byte, 
 	}
 	var hits []esindex.Hit
 	err = s.onIndex(ctx, &st, "knn", func(ctx context.Context, index string) (err error) {
-		hits, err = esindex.KNN(ctx, s.cfg.ES, index, esindex.KNNQuery{Vector: vec, K: q.K, Filters: filters, Excludes: hitExcludes})
+		hits, err = esindex.KNN(ctx, s.cfg.ES, index, esindex.KNNQuery{Vector: vec, K: q.K, NumCandidates: s.cfg.NumCandidates, Filters: filters, Excludes: hitExcludes})
 		return err
 	})
 	if err != nil {

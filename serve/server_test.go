@@ -3,6 +3,7 @@ package serve
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -284,6 +285,26 @@ func TestImagesRouteCannotLeaveItsFolder(t *testing.T) {
 			t.Errorf("%s: %d %q, want 200 %q", tc.path, res.StatusCode, body, tc.ok)
 		case tc.ok == "" && (bytes.Contains(body, []byte("SECRET")) || res.StatusCode == 200 || res.StatusCode >= 500):
 			t.Errorf("%s: %d %q, want a 3xx/4xx without the file", tc.path, res.StatusCode, body)
+		}
+	}
+}
+
+// TestNumCandidatesSetting: a configured num_candidates smaller than k still
+// answers k hits (esindex raises it to k, which Elasticsearch requires), the
+// photo itself first; a value above Elasticsearch's limit is refused when the
+// server is built, not on every search.
+func TestNumCandidatesSetting(t *testing.T) {
+	if _, err := New(Config{NumCandidates: MaxNumCandidates + 1}); err == nil || !strings.Contains(err.Error(), "num_candidates") {
+		t.Errorf("NumCandidates %d: err %v, want a refusal naming num_candidates", MaxNumCandidates+1, err)
+	}
+	emb, es, alias := e2eIndex(t)
+	for _, tc := range []struct{ candidates, k int }{{10, 6}, {10, 40}, {1000, 10}} {
+		srv := newTestServer(t, Config{ES: es, Alias: alias, Embedder: emb, NumCandidates: tc.candidates})
+		hs := httptest.NewServer(srv)
+		code, _, ans := post(t, fmt.Sprintf("%s/v1/search?k=%d", hs.URL, tc.k), "image/jpeg", e2eImage(t, "cat-crop.jpg"))
+		hs.Close()
+		if ids := hitIDs(t, ans, "hits"); code != 200 || len(ids) != tc.k || ids[0] != "cat-crop" {
+			t.Errorf("num_candidates %d, k %d: %d, hits %v", tc.candidates, tc.k, code, ids)
 		}
 	}
 }

@@ -24,6 +24,7 @@ func searchCommand() *cli.Command {
 			&cli.IntFlag{Name: "k", Value: 10, Usage: "hits wanted"},
 			&cli.BoolFlag{Name: "json", Usage: "print the answer as JSON, as POST /v1/search gives it"},
 			&cli.StringFlag{Name: "index", Value: "products", Usage: "the alias to search"},
+			numCandidatesFlag(),
 		}, modelFlags()...), esFlags()...),
 		Action: runSearch,
 	}

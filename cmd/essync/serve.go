@@ -35,6 +35,7 @@ SIGINT/SIGTERM stop accepting connections and let in-flight requests finish.`,
 			&cli.DurationFlag{Name: "batch-wait", Value: 2 * time.Millisecond, Usage: "longest a model call waits for query photos still being decoded (negative: never)"},
 			&cli.DurationFlag{Name: "health-every", Value: 2 * time.Second, Usage: "how often the alias and its model are checked"},
 			&cli.DurationFlag{Name: "drain", Value: 30 * time.Second, Usage: "on SIGTERM, how long in-flight requests may take to finish"},
+			numCandidatesFlag(),
 		}, modelFlags()...), esFlags()...),
 		Action: runServe,
 	}
@@ -66,6 +67,9 @@ func runServe(c *cli.Context) error {
 // shared flags and starts a serve.Server; search uses it too, so both
 // commands embed and query the same way.
 func newSearchService(c *cli.Context, imagesDir string) (*serve.Server, func(), error) {
+	if nc := c.Int("num-candidates"); nc < 0 || nc > serve.MaxNumCandidates {
+		return nil, nil, cli.Exit(fmt.Sprintf("--num-candidates %d: want 0 (the default) up to %d", nc, serve.MaxNumCandidates), exitUsage)
+	}
 	opts, err := embedOptions(c)
 	if err != nil {
 		return nil, nil, cli.Exit(err.Error(), exitUsage)
@@ -95,6 +99,7 @@ func newSearchService(c *cli.Context, imagesDir string) (*serve.Server, func(), 
 		MaxBodyBytes: c.Int64("max-body"), QueueSize: c.Int("queue"), MaxBatch: c.Int("max-batch"),
 		BatchWait: c.Duration("batch-wait"),
 		ESTimeout: searchTimeout(c), HealthEvery: c.Duration("health-every"),
+		NumCandidates: c.Int("num-candidates"),
 	})
 	if err != nil {
 		emb.Close()
@@ -106,6 +111,14 @@ func newSearchService(c *cli.Context, imagesDir string) (*serve.Server, func(), 
 			slog.Warn("closing the model failed", "err", err)
 		}
 	}, nil
+}
+
+// numCandidatesFlag is --num-candidates of serve and search: how many
+// candidates each kNN query gathers per shard. The default suits catalogs up
+// to a few 100 000 products; larger ones need more for the same recall.
+func numCandidatesFlag() cli.Flag {
+	return &cli.IntFlag{Name: "num-candidates", EnvVars: []string{"ESSYNC_NUM_CANDIDATES"},
+		Usage: fmt.Sprintf("kNN num_candidates of every search (0: max(10·k, 100); at 1 M products and more 500–1000, see docs/SCALING.md; at most %d)", serve.MaxNumCandidates)}
 }
 
 // searchTimeout is the deadline of each Elasticsearch call of serve and

@@ -53,6 +53,8 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"serve unknown flag", []string{"serve", "--no-such-flag"}, "no-such-flag"},
 		{"serve bad --max-body", []string{"serve", "--max-body", "big"}, "max-body"},
 		{"serve bad --listen", []string{"serve", "--listen", "127.0.0.1:99999"}, "--listen"},
+		{"serve --num-candidates too many", []string{"serve", "--listen", "127.0.0.1:0", "--num-candidates", "20000"}, "--num-candidates"},
+		{"search --num-candidates negative", []string{"search", "--image", "../../testdata/images/photos/chelsea.jpg", "--num-candidates", "-1"}, "--num-candidates"},
 		{"search unknown flag", []string{"search", "--image", "q.jpg", "--no-such-flag"}, "no-such-flag"},
 		{"search missing --image", []string{"search"}, "image"},
 		{"search bad --k", []string{"search", "--image", "q.jpg", "--k", "ten"}, "-k"},
