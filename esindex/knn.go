@@ -63,6 +63,9 @@ type KNNResult struct {
 	Retried  int    // searches sent again after a rejection (429, 5xx, timeout)
 	Short    int    // products that got fewer than K neighbours (tiny index, or a filtered-out self)
 	Took     uint64 // sum of the searches' own "took" in milliseconds
+	// NumCandidates is the num_candidates every search asked for: the
+	// option, its default, or K+1 when the option was smaller.
+	NumCandidates int
 }
 
 // ProductVector is one product whose neighbours NeighborsByKNN finds: its id in the index and
@@ -93,7 +96,7 @@ func NeighborsByKNN(ctx context.Context, es *elasticsearch.Client, index string,
 	defer cancel(nil)
 	var (
 		mu   sync.Mutex // guards res and serialises fn
-		res  KNNResult
+		res  = KNNResult{NumCandidates: opts.NumCandidates}
 		wg   sync.WaitGroup
 		jobs = make(chan []ProductVector)
 	)

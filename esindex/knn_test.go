@@ -120,7 +120,7 @@ func TestNeighborsByKNN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Products != n || len(got) != n || res.Retried == 0 {
+	if res.Products != n || len(got) != n || res.Retried == 0 || res.NumCandidates != max(100, 4*(k+1)) {
 		t.Fatalf("result %+v, %d lists; want %d products and retries after the injected faults", res, len(got), n)
 	}
 	hits := 0

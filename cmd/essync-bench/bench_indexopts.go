@@ -90,17 +90,16 @@ func benchIndexOpts(c *cli.Context) error {
 func exactTopK(gen *benchdata.Vectors, n int, queries []float32, k int) [][]int {
 	dims := gen.Dims
 	nq := len(queries) / dims
-	type hit struct {
-		row   int
-		score float32
-	}
 	const chunk = 4096
 	workers := 2
-	best := make([][][]hit, workers) // per worker, per query, top k
+	best := make([][]*topRows, workers) // per worker, per query
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for w := range workers {
-		best[w] = make([][]hit, nq)
+		best[w] = make([]*topRows, nq)
+		for q := range nq {
+			best[w][q] = newTopRows(k)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -112,25 +111,9 @@ func exactTopK(gen *benchdata.Vectors, n int, queries []float32, k int) [][]int 
 				}
 				for q := range nq {
 					qv := queries[q*dims : (q+1)*dims]
-					top := best[w][q]
 					for r := range m {
-						s := neighbors.Dot(qv, rows[r*dims:(r+1)*dims])
-						if len(top) == k && s <= top[k-1].score {
-							continue
-						}
-						h := hit{first + r, s}
-						i, _ := slices.BinarySearchFunc(top, h, func(a, b hit) int {
-							if a.score > b.score {
-								return -1
-							}
-							return 1
-						})
-						top = slices.Insert(top, i, h)
-						if len(top) > k {
-							top = top[:k]
-						}
+						best[w][q].offer(first+r, neighbors.Dot(qv, rows[r*dims:(r+1)*dims]))
 					}
-					best[w][q] = top
 				}
 			}
 		}()
@@ -142,19 +125,10 @@ func exactTopK(gen *benchdata.Vectors, n int, queries []float32, k int) [][]int 
 	wg.Wait()
 	out := make([][]int, nq)
 	for q := range nq {
-		var all []hit
-		for w := range workers {
-			all = append(all, best[w][q]...)
+		for w := 1; w < workers; w++ {
+			best[0][q].merge(best[w][q])
 		}
-		slices.SortFunc(all, func(a, b hit) int {
-			if a.score > b.score {
-				return -1
-			}
-			return 1
-		})
-		for _, h := range all[:min(k, len(all))] {
-			out[q] = append(out[q], h.row)
-		}
+		out[q] = best[0][q].rows()
 	}
 	return out
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -144,7 +143,7 @@ func benchKNN(c *cli.Context) error {
 		took := time.Since(start)
 		perQuery := took.Seconds() / float64(q)
 		fmt.Fprintf(w, "  es kNN (num_candidates %d): %.1f s for %d products (%.2f ms each, %d requests, %d retried, %d short) → %.1f s for all %d; recall@%d %.4f\n",
-			max(nc, 100, 4*(k+1)), took.Seconds(), q, perQuery*1000, res.Requests, res.Retried, res.Short, perQuery*float64(n), n, k,
+			res.NumCandidates, took.Seconds(), q, perQuery*1000, res.Requests, res.Retried, res.Short, perQuery*float64(n), n, k,
 			recallOf(exact, sample, ids, func(id string) []neighbors.Neighbor { return got[id] }))
 		if forest > 0 {
 			fmt.Fprintf(w, "  ratio es/forest for all %d: %.2f\n", n, perQuery*float64(n)/forest.Seconds())
@@ -183,38 +182,16 @@ func exactLists(vecs []float32, dims int, sample []int, k int) [][]int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			type hit struct {
-				row   int
-				score float32
-			}
 			for j := range next {
 				qi := sample[j]
 				qv := vecs[qi*dims : (qi+1)*dims]
-				top := make([]hit, 0, k+1)
+				top := newTopRows(k)
 				for r := range n {
-					if r == qi {
-						continue
-					}
-					s := neighbors.Dot(qv, vecs[r*dims:(r+1)*dims])
-					if len(top) == k && s <= top[k-1].score {
-						continue
-					}
-					p, _ := slices.BinarySearchFunc(top, s, func(h hit, s float32) int {
-						if h.score > s {
-							return -1
-						}
-						return 1
-					})
-					top = slices.Insert(top, p, hit{r, s})
-					if len(top) > k {
-						top = top[:k]
+					if r != qi {
+						top.offer(r, neighbors.Dot(qv, vecs[r*dims:(r+1)*dims]))
 					}
 				}
-				rows := make([]int, len(top))
-				for t, h := range top {
-					rows[t] = h.row
-				}
-				out[j] = rows
+				out[j] = top.rows()
 			}
 		}()
 	}
