@@ -15,6 +15,7 @@ import (
 	"github.com/essync/essync/embed"
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/neighbors"
+	"github.com/essync/essync/npy"
 )
 
 // Config is everything a run needs. The CLI fills it from flags; tests fill
@@ -139,7 +140,7 @@ func (l Limit) String() string {
 func (c *Config) neighborOptions() neighbors.Options {
 	o := neighbors.Options{K: c.K, Exact: c.Exact, Recall: c.Recall, Seed: c.Seed}
 	if c.mapped != nil {
-		o.DropPages = func() { dropPages(c.mapped) }
+		o.DropPages = func() { npy.DropPages(c.mapped) }
 	}
 	return o
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/groups"
 	"github.com/essync/essync/neighbors"
+	"github.com/essync/essync/npy"
 )
 
 // encoder renders documents as they are sent, so a run never holds more
@@ -58,7 +59,7 @@ func (e *encoder) some(ids []string) iter.Seq[esindex.Op] {
 					return
 				}
 				if e.mapped != nil && (i+1)%dropEvery == 0 {
-					dropPages(e.mapped) // the rows encoded so far are done with
+					npy.DropPages(e.mapped) // the rows encoded so far are done with
 				}
 			}
 			return

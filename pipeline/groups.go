@@ -13,6 +13,7 @@ import (
 	"github.com/essync/essync/embed"
 	"github.com/essync/essync/groups"
 	"github.com/essync/essync/neighbors"
+	"github.com/essync/essync/npy"
 )
 
 // GroupOptions configures the offer groups every full and incremental run
@@ -71,7 +72,7 @@ func computeGroups(cfg *Config, g *neighbors.Graph, ids []string, vectors []floa
 		// file's pages once done, before the documents' heap grows.
 		defer debug.SetGCPercent(debug.SetGCPercent(25))
 		debug.FreeOSMemory()
-		defer dropPages(cfg.mapped)
+		defer npy.DropPages(cfg.mapped)
 		var err error
 		res, err = groups.FromGraph(g, ids, vectors, dims, opts)
 		if err != nil {

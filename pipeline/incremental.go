@@ -14,6 +14,7 @@ import (
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/neighbors"
+	"github.com/essync/essync/npy"
 	"github.com/essync/essync/vectors"
 )
 
@@ -361,7 +362,7 @@ func updateGraph(ctx context.Context, cfg *Config, snap *snapshot, p *plan, dims
 			// Restore re-scores every list and Update reads rows at random:
 			// without drops the whole mapping would stay resident beside
 			// the graph's own memory.
-			opts.DropPages = func() { dropPages(vectors) }
+			opts.DropPages = func() { npy.DropPages(vectors) }
 			defer prepareSnapshotReads(ctx, snap, p)()
 		}
 		// The recall is measured apart (recallOf), beside the later

@@ -59,7 +59,7 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 			matrix = snap.vec.Data
 		} else if w := sink.writer(); w != nil {
 			if snap.vec != nil {
-				dropPages(snap.vec.Data) // copied into the new snapshot; the groups read that one
+				npy.DropPages(snap.vec.Data) // copied into the new snapshot; the groups read that one
 			}
 			var err error
 			if mapped, err = w.mapVectors(); err != nil {
@@ -77,7 +77,7 @@ func writeIncremental(ctx context.Context, cfg *Config, es *elasticsearch.Client
 		}
 		grp, err := computeGroups(cfg, g, ids, matrix, rep.Dims, func(id, name string) json.RawMessage { return productField(p.get(id).Product, name) }, rep)
 		if sameVectors {
-			dropPages(matrix)
+			npy.DropPages(matrix)
 		}
 		var changes []change
 		if err == nil {

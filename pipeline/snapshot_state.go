@@ -15,6 +15,7 @@ import (
 	"github.com/essync/essync/groups"
 	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/neighbors"
+	"github.com/essync/essync/npy"
 )
 
 // SnapshotReport says how a run used the local state snapshot (see
@@ -334,10 +335,10 @@ func writeFullSnapshot(cfg *Config, index string, items []item, g *neighbors.Gra
 			// at 1 M its 4.8 GiB of pages on top of the heap were the full
 			// run's peak. Drop what has been copied, as the encoder does.
 			if cfg.mapped != nil && (i+1)%dropEvery == 0 {
-				dropPages(cfg.mapped)
+				npy.DropPages(cfg.mapped)
 			}
 		}
-		dropPages(cfg.mapped)
+		npy.DropPages(cfg.mapped)
 		sr.Dir, err = w.commit(cfg.StateDir)
 		sr.Written, sr.Generation = err == nil, hdr.Generation
 		return err

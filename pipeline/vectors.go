@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/essync/essync/catalog"
+	"github.com/essync/essync/npy"
 	"github.com/essync/essync/vectors"
 )
 
@@ -187,7 +188,7 @@ func planVectorChanges(set *vectors.Set, products []catalog.Product, snap *snaps
 		}
 		p.put(item{Product: pr, Vector: vec, SHA256: sums[i], Size: stats[i].Size, MTime: stats[i].MTime})
 	}
-	dropPages(set.Matrix)
+	npy.DropPages(set.Matrix)
 	slog.Info("planned by row digests", "rows_read", len(wanted), "rows", len(kept))
 	p.removeRest(snap, products, rep)
 	return p

@@ -1,16 +1,16 @@
-package pipeline
+package npy
 
 import (
 	"syscall"
 	"unsafe"
 )
 
-// dropPages tells the kernel this process no longer needs the resident
+// DropPages tells the kernel this process no longer needs the resident
 // pages of a read-only file mapping (a mapped .npy matrix): they leave the
 // process's RSS at once and are read again from the page cache or the file
 // if touched later. It is how a run that is done with the old snapshot's
 // vectors keeps its peak RSS near one copy of the vectors. Best effort.
-func dropPages(data []float32) {
+func DropPages(data []float32) {
 	if len(data) == 0 {
 		return
 	}
