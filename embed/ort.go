@@ -79,6 +79,11 @@ func initORT(path string) error {
 // (ESSYNC_BENCH_ORT_SPIN=1 in bench_test.go).
 var ortSpin = false
 
+// ortFastQuant turns off the precise int8 products below (ORT's default:
+// saturating u8×s8 on x86 CPUs without VNNI). Only BenchmarkQuantPrecision
+// sets it, to measure what the precision costs.
+var ortFastQuant = false
+
 // session is one ONNX Runtime session plus the names it reads and writes.
 type session struct {
 	s       *ort.DynamicAdvancedSession
@@ -135,6 +140,16 @@ func newSession(card *Card, model []byte, threads int) (*session, error) {
 		// decode goroutines between batches.
 		if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
 			return nil, fmt.Errorf("onnxruntime spinning: %w", err)
+		}
+	}
+	// On x86 CPUs without VNNI, ONNX Runtime multiplies u8 activations by s8
+	// weights with an instruction that saturates 16-bit sums, so an int8
+	// model's vectors depend on the CPU (one eval query in 160 flipped on an
+	// AVX2-only EPYC). The precise mode multiplies u8 by u8 instead: the same
+	// exact integer results as VNNI CPUs, where the entry changes nothing.
+	if !ortFastQuant {
+		if err := opts.AddSessionConfigEntry("session.x64quantprecision", "1"); err != nil {
+			return nil, fmt.Errorf("onnxruntime x64 quantisation precision: %w", err)
 		}
 	}
 	outputs := []string{card.OutputName}
