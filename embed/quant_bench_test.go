@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -22,10 +21,6 @@ import (
 //	go test -run '^$' -bench QuantPrecision -benchtime 1x ./embed/
 func BenchmarkQuantPrecision(b *testing.B) {
 	lib := needORT(b)
-	names, _ := filepath.Glob(filepath.Join(testdata, "e2e", "images", "*.jpg"))
-	if len(names) == 0 {
-		b.Fatal("no e2e photos")
-	}
 	open := func(fast bool) *Embedder {
 		defer func(old bool) { ortFastQuant = old }(ortFastQuant)
 		ortFastQuant = fast
@@ -40,19 +35,7 @@ func BenchmarkQuantPrecision(b *testing.B) {
 		name string
 		e    *Embedder
 	}{{"precise", open(false)}, {"fast", open(true)}}
-	var passes []Pass
-	for _, n := range names {
-		data, err := os.ReadFile(n)
-		if err != nil {
-			b.Fatal(err)
-		}
-		q, err := modes[0].e.Prepare(n, data)
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, first := modes[0].e.Start(q)
-		passes = append(passes, first)
-	}
+	passes := e2eFirstPasses(b, modes[0].e)
 	vecs := make([][][]float32, len(modes))
 	run := func(m int) {
 		vecs[m] = vecs[m][:0]
