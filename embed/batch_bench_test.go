@@ -41,10 +41,7 @@ func BenchmarkInferBatch(b *testing.B) {
 	for _, size := range sizes { // warm-up: ORT's arenas for every shape
 		run(size)
 	}
-	rounds := 6
-	if v, err := fmt.Sscan(os.Getenv("ESSYNC_BENCH_ROUNDS"), &rounds); v != 1 || err != nil {
-		rounds = 6
-	}
+	rounds := benchRounds()
 	b.ResetTimer()
 	for range b.N {
 		for r := range rounds {
@@ -101,4 +98,14 @@ func e2eFirstPasses(b *testing.B, e *Embedder) []Pass {
 		passes = append(passes, first)
 	}
 	return passes
+}
+
+// benchRounds is ESSYNC_BENCH_ROUNDS, the rounds a paired model benchmark
+// alternates its variants over (default 6).
+func benchRounds() int {
+	rounds := 6
+	if v, err := fmt.Sscan(os.Getenv("ESSYNC_BENCH_ROUNDS"), &rounds); v != 1 || err != nil {
+		rounds = 6
+	}
+	return rounds
 }

@@ -1,9 +1,6 @@
 package embed
 
 import (
-	"fmt"
-	"math"
-	"os"
 	"testing"
 	"time"
 )
@@ -41,8 +38,11 @@ func BenchmarkQuantPrecision(b *testing.B) {
 		vecs[m] = vecs[m][:0]
 		for i := range passes {
 			res, err := modes[m].e.RunPasses(passes[i : i+1])
-			if err != nil || res[0].err != nil {
-				b.Fatal(err, res[0].err)
+			if err == nil {
+				err = res[0].err
+			}
+			if err != nil {
+				b.Fatal(err)
 			}
 			vecs[m] = append(vecs[m], res[0].vec)
 		}
@@ -50,10 +50,7 @@ func BenchmarkQuantPrecision(b *testing.B) {
 	for m := range modes { // warm-up
 		run(m)
 	}
-	rounds := 6
-	if v, err := fmt.Sscan(os.Getenv("ESSYNC_BENCH_ROUNDS"), &rounds); v != 1 || err != nil {
-		rounds = 6
-	}
+	rounds := benchRounds()
 	wall := make([]time.Duration, len(modes))
 	cpu := make([]int64, len(modes))
 	b.ResetTimer()
@@ -78,20 +75,6 @@ func BenchmarkQuantPrecision(b *testing.B) {
 	}
 	b.ReportMetric(float64(wall[0])/float64(wall[1]), "precise/fast-wall")
 	b.ReportMetric(float64(cpu[0])/float64(cpu[1]), "precise/fast-cpu")
-	lowest := 1.0
-	for i := range vecs[0] {
-		lowest = math.Min(lowest, cosine(vecs[0][i], vecs[1][i]))
-	}
+	_, lowest := cosines(vecs[0], vecs[1]) // the passes' vectors are unit length
 	b.ReportMetric(lowest, "min-cosine")
-}
-
-// cosine is the cosine similarity of two vectors of the same length.
-func cosine(a, b []float32) float64 {
-	var dot, na, nb float64
-	for i := range a {
-		dot += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	return dot / math.Sqrt(na*nb)
 }
