@@ -21,7 +21,6 @@ import (
 	"github.com/essync/essync/embed"
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/esindex/estest"
-	"github.com/essync/essync/mappings"
 )
 
 // loadSyntheticIndex builds an index of n products behind a fresh alias:
@@ -47,14 +46,8 @@ func loadSyntheticIndex(b *testing.B, emb *embed.Embedder, n int) (alias string,
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	body, err := mappings.Render(mappings.Options{Dims: emb.Dims(), Model: emb.Fingerprint()})
-	if err != nil {
-		b.Fatal(err)
-	}
 	index := alias + "-1"
-	if err := esindex.CreateIndex(ctx, es, index, body); err != nil {
-		b.Fatal(err)
-	}
+	createModelIndex(b, es, index, emb.Dims(), emb.Fingerprint())
 	rng := rand.New(rand.NewPCG(1, 2))
 	ops := iter.Seq[esindex.Op](func(yield func(esindex.Op) bool) {
 		vec := make([]float32, emb.Dims())

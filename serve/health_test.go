@@ -12,7 +12,6 @@ import (
 
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/esindex/estest"
-	"github.com/essync/essync/mappings"
 )
 
 // waitFor polls cond every 50 ms for up to 20 s (bounded), failing with msg.
@@ -50,14 +49,8 @@ func TestHealthFollowsTheAliasAndItsModel(t *testing.T) {
 
 	// An (empty) index of this model behind the alias: healthy.
 	ctx := context.Background()
-	body, err := mappings.Render(mappings.Options{Dims: emb.Dims(), Model: emb.Fingerprint()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	index := alias + "-1"
-	if err := esindex.CreateIndex(ctx, es, index, body); err != nil {
-		t.Fatal(err)
-	}
+	createModelIndex(t, es, index, emb.Dims(), emb.Fingerprint())
 	if _, err := esindex.SwapAlias(ctx, es, alias, index); err != nil {
 		t.Fatal(err)
 	}
@@ -68,10 +61,7 @@ func TestHealthFollowsTheAliasAndItsModel(t *testing.T) {
 
 	// A full run with another model swaps the alias: searches stop with the reason.
 	other := alias + "-2"
-	body, _ = mappings.Render(mappings.Options{Dims: emb.Dims(), Model: "another-model@0123456789ab"})
-	if err := esindex.CreateIndex(ctx, es, other, body); err != nil {
-		t.Fatal(err)
-	}
+	createModelIndex(t, es, other, emb.Dims(), "another-model@0123456789ab")
 	if _, err := esindex.SwapAlias(ctx, es, alias, other); err != nil {
 		t.Fatal(err)
 	}

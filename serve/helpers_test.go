@@ -15,6 +15,7 @@ import (
 	"github.com/essync/essync/embed"
 	"github.com/essync/essync/esindex"
 	"github.com/essync/essync/esindex/estest"
+	"github.com/essync/essync/mappings"
 	"github.com/essync/essync/pipeline"
 )
 
@@ -150,4 +151,17 @@ func newTestServer(t *testing.T, cfg Config) *Server {
 	}
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// createModelIndex creates index with essync's mapping for vectors of dims
+// from model (a fingerprint), empty: the index a full run of that model makes.
+func createModelIndex(tb testing.TB, es *elasticsearch.Client, index string, dims int, model string) {
+	tb.Helper()
+	body, err := mappings.Render(mappings.Options{Dims: dims, Model: model})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := esindex.CreateIndex(context.Background(), es, index, body); err != nil {
+		tb.Fatal(err)
+	}
 }
